@@ -1,0 +1,68 @@
+// What the opaque C handles are, and the guard that turns C++ failures into statuses.
+#pragma once
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/qlayer.h"
+
+#include <gptq/gptq.h>
+
+#include <memory>
+#include <new>
+#include <string>
+
+struct gptq_ctx {
+    std::unique_ptr<gptq::Backend> backend;
+    std::string device_name;
+    std::string last_error;
+    int n_threads = 1;  // host threads for work the API layer does itself (metrics, RTN)
+};
+
+struct gptq_hessian {
+    gptq_ctx *ctx = nullptr;
+    std::unique_ptr<gptq::HessianState> state;
+};
+
+struct gptq_qlayer {
+    gptq_ctx *ctx = nullptr;
+    gptq::QLayer layer;
+};
+
+namespace gptq {
+
+// Message slot for calls without a context (gptq_ctx_create, NULL handles).
+std::string &thread_last_error();
+
+inline std::string &error_slot(const gptq_ctx *ctx) {
+    return ctx ? const_cast<gptq_ctx *>(ctx)->last_error : thread_last_error();
+}
+
+// Runs body; any exception becomes a status and the message lands in ctx's slot (or the
+// thread's when ctx is NULL). A successful call clears the slot.
+template <class Body>
+gptq_status guarded(const gptq_ctx *ctx, Body &&body) noexcept {
+    std::string &slot = error_slot(ctx);
+    try {
+        body();
+        slot.clear();
+        return GPTQ_OK;
+    } catch (const Error &e) {
+        slot = e.what();
+        return e.status();
+    } catch (const std::bad_alloc &) {
+        slot = "out of host memory";
+        return GPTQ_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        slot = std::string("internal error: ") + e.what();
+        return GPTQ_ERR_INTERNAL;
+    } catch (...) {
+        slot = "internal error: unknown exception";
+        return GPTQ_ERR_INTERNAL;
+    }
+}
+
+// The slot a handle-only call reports to: its context's, or the thread's if it is NULL.
+inline const gptq_ctx *ctx_of(const gptq_hessian *h) { return h ? h->ctx : nullptr; }
+inline const gptq_ctx *ctx_of(const gptq_qlayer *q) { return q ? q->ctx : nullptr; }
+
+} // namespace gptq

@@ -1,0 +1,89 @@
+#include "api/validate.h"
+
+#include "core/error.h"
+#include "core/half.h"
+
+#include <cmath>
+
+namespace gptq {
+
+void require_non_null(const void *p, const char *name) {
+    if (!p) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+}
+
+int64_t check_matrix(const gptq_matrix *m, const char *name) {
+    require_non_null(m, name);
+    if (m->dtype != GPTQ_DTYPE_F32 && m->dtype != GPTQ_DTYPE_F16 && m->dtype != GPTQ_DTYPE_BF16)
+        fail(GPTQ_ERR_UNSUPPORTED, "%s: dtype %d is not F32, F16 or BF16", name, int(m->dtype));
+    if (m->rows <= 0 || m->cols <= 0)
+        fail(GPTQ_ERR_SHAPE, "%s: shape [%lld x %lld] must have positive dimensions", name,
+             (long long)m->rows, (long long)m->cols);
+    const int64_t ld = m->row_stride == 0 ? m->cols : m->row_stride;
+    if (ld < m->cols)
+        fail(GPTQ_ERR_SHAPE, "%s: row_stride %lld is smaller than cols %lld", name,
+             (long long)m->row_stride, (long long)m->cols);
+    // Largest element offset must be addressable in bytes without overflow.
+    const int64_t limit = INT64_MAX / 4;
+    if (m->rows > limit / ld)
+        fail(GPTQ_ERR_SHAPE, "%s: shape [%lld x %lld] with row_stride %lld is too large", name,
+             (long long)m->rows, (long long)m->cols, (long long)ld);
+    if (!m->data) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s->data is NULL", name);
+    return ld;
+}
+
+float element_f32(const void *data, gptq_dtype dtype, int64_t i) {
+    switch (dtype) {
+    case GPTQ_DTYPE_F32: return static_cast<const float *>(data)[i];
+    case GPTQ_DTYPE_F16: return f16_to_f32(static_cast<const uint16_t *>(data)[i]);
+    case GPTQ_DTYPE_BF16: return bf16_to_f32(static_cast<const uint16_t *>(data)[i]);
+    }
+    return NAN;
+}
+
+static void non_finite_at(const char *name, int64_t r, int64_t c, float v) {
+    fail(GPTQ_ERR_NON_FINITE, "%s: non-finite value %g at row %lld, column %lld", name, v,
+         (long long)r, (long long)c);
+}
+
+void require_finite(const gptq_matrix *m, const char *name) {
+    const int64_t ld = check_matrix(m, name);
+    for (int64_t r = 0; r < m->rows; ++r) {
+        if (m->dtype == GPTQ_DTYPE_F32) {
+            const float *row = static_cast<const float *>(m->data) + r * ld;
+            for (int64_t c = 0; c < m->cols; ++c)
+                if (!std::isfinite(row[c])) non_finite_at(name, r, c, row[c]);
+        } else {
+            // Half formats: all-ones exponent means Inf/NaN.
+            const uint16_t *row = static_cast<const uint16_t *>(m->data) + r * ld;
+            const uint16_t mask = m->dtype == GPTQ_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+            for (int64_t c = 0; c < m->cols; ++c)
+                if ((row[c] & mask) == mask)
+                    non_finite_at(name, r, c, element_f32(row, m->dtype, c));
+        }
+    }
+}
+
+void require_finite(const float *p, int64_t count, const char *name) {
+    for (int64_t i = 0; i < count; ++i)
+        if (!std::isfinite(p[i]))
+            fail(GPTQ_ERR_NON_FINITE, "%s: non-finite value %g at element %lld", name, p[i],
+                 (long long)i);
+}
+
+std::vector<float> to_f32(const gptq_matrix *m, const char *name) {
+    const int64_t ld = check_matrix(m, name);
+    require_finite(m, name);
+    std::vector<float> out(size_t(m->rows * m->cols));
+    for (int64_t r = 0; r < m->rows; ++r)
+        for (int64_t c = 0; c < m->cols; ++c)
+            out[size_t(r * m->cols + c)] = element_f32(m->data, m->dtype, r * ld + c);
+    return out;
+}
+
+void require_count(size_t count, int64_t needed, const char *name) {
+    if (needed < 0 || count < size_t(needed))
+        fail(GPTQ_ERR_SHAPE, "%s: count %zu is too small, %lld elements are needed", name, count,
+             (long long)needed);
+}
+
+} // namespace gptq

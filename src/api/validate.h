@@ -1,0 +1,26 @@
+// Argument checks shared by the C API functions. Each throws gptq::Error with a message
+// naming the argument.
+#pragma once
+
+#include <gptq/gptq.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace gptq {
+
+void require_non_null(const void *p, const char *name);
+// A gptq_matrix with valid dtype, positive dims, row_stride >= cols, non-NULL data and a
+// total extent that fits in memory arithmetic. Returns the effective row stride.
+int64_t check_matrix(const gptq_matrix *m, const char *name);
+// Throws GPTQ_ERR_NON_FINITE naming the first NaN/Inf (row, col) of m.
+void require_finite(const gptq_matrix *m, const char *name);
+void require_finite(const float *p, int64_t count, const char *name);
+// Contiguous fp32 copy of m (rows x cols); checks finiteness on the way.
+std::vector<float> to_f32(const gptq_matrix *m, const char *name);
+// dst must hold at least `needed` elements.
+void require_count(size_t count, int64_t needed, const char *name);
+float element_f32(const void *data, gptq_dtype dtype, int64_t index);
+
+} // namespace gptq

@@ -1,0 +1,93 @@
+// The small internal interface every backend (cpu/, vulkan/, cuda/) implements. The C API
+// layer (src/api/) validates all arguments, converts W to a contiguous fp32 copy and checks
+// for NaN/Inf before calling in here; backends may assume well-formed input and signal
+// failures by throwing gptq::Error.
+#pragma once
+
+#include "core/options.h"
+#include "core/qlayer.h"
+
+#include <gptq/gptq.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gptq {
+
+// Result of quantizing one layer, in natural column order.
+struct QuantResult {
+    int64_t n = 0, k = 0, n_groups = 0;
+    std::vector<uint8_t> codes;   // [n][k], 0..maxq
+    std::vector<float> scales;    // [n_groups][n]
+    std::vector<int32_t> zeros;   // [n_groups][n]
+    std::vector<int32_t> g_idx;   // [k]
+    std::vector<int32_t> perm;    // [k]; identity without act-order
+    double loss = 0.0;            // sum of (w - q)^2 / d^2 / 2
+    double damp_used = 0.0;       // damp_percent that succeeded
+    int damp_retries = 0;
+    int64_t dead_columns = 0;
+};
+
+// Backend-owned Hessian accumulator: sum of x x^T over tokens, plus the token count.
+class HessianState {
+public:
+    explicit HessianState(int64_t k) : k_(k) {}
+    virtual ~HessianState() = default;
+    int64_t k() const { return k_; }
+    int64_t tokens() const { return tokens_; }
+    bool has_data() const { return given_ || tokens_ > 0; }
+
+    // Adds n rows of x (row stride ld elements, dtype F32/F16/BF16; already checked finite).
+    virtual void add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) = 0;
+    // Replaces the state by an already scaled H (K x K fp32).
+    virtual void set(const float *h, int64_t n_tokens) = 0;
+    // Writes the scaled H = (2/tokens) * sum (or the given H) to dst [K*K].
+    virtual void read_scaled(float *dst) const = 0;
+
+protected:
+    int64_t k_;
+    int64_t tokens_ = 0;
+    bool given_ = false;  // set() was used: the stored matrix is already scaled
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual gptq_backend kind() const = 0;
+    virtual std::string device_name() const = 0;
+
+    virtual std::unique_ptr<HessianState> create_hessian(int64_t k) = 0;
+
+    // GPTQ on w [n x k] contiguous fp32 (a private copy the backend may overwrite) with
+    // the Hessian h (any backend's HessianState; read_scaled() is the portable access).
+    virtual void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
+                          const HessianState &h, QuantResult *out) = 0;
+
+    // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
+    virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
+                        int64_t ldx, float *y, int64_t ldy) = 0;
+
+    // Pipeline-cache blob (Vulkan); empty for others.
+    virtual std::vector<uint8_t> pipeline_cache() const { return {}; }
+};
+
+// Registry (src/core/backend_registry.cpp): compiled-in backends, each behind a factory.
+bool backend_compiled(gptq_backend kind);
+bool backend_available(gptq_backend kind);
+// Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
+std::unique_ptr<Backend> create_backend(const gptq_ctx_params &params);
+
+// Factories, defined by each backend's folder.
+std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+#ifdef GPTQ_HAVE_VULKAN
+bool vulkan_backend_available();
+std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
+#endif
+#ifdef GPTQ_HAVE_CUDA
+bool cuda_backend_available();
+std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
+#endif
+
+} // namespace gptq

@@ -1,0 +1,27 @@
+// The GPTQ quantizer of spec §4: per-row (per group) min/max grid with optional MSE
+// clipping search, round-half-to-even everywhere. Shared by the CPU backend, RTN and tests.
+#pragma once
+
+#include "core/options.h"
+
+#include <cstdint>
+
+namespace gptq {
+
+// Parameters of one row slice: q = scale * (clamp(roundEven(x/scale) + zero, 0, maxq) - zero).
+struct GroupParams {
+    float scale;
+    float zero;  // integral value 0..maxq, kept as float like the reference
+};
+
+// Parameters for a row slice x[0..len) with stride `stride` elements between values.
+GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt);
+
+// Integer code of x under p.
+inline int quantize_code(float x, GroupParams p, int maxq);
+// Fake-quantized value of x under p: scale * (code - zero).
+inline float quantize_value(float x, GroupParams p, int maxq);
+
+} // namespace gptq
+
+#include "core/quantizer_inl.h"
