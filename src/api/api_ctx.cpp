@@ -30,9 +30,9 @@ GPTQ_API gptq_status gptq_ctx_create(const gptq_ctx_params *params, gptq_ctx **o
                      params->struct_size, sizeof(gptq_ctx_params));
             p = *params;
         }
-        if (p.backend < GPTQ_BACKEND_AUTO || p.backend > GPTQ_BACKEND_CUDA)
-            fail(GPTQ_ERR_INVALID_ARGUMENT, "params->backend = %d is not a gptq_backend",
-                 int(p.backend));
+        const int backend = gptq::enum_value(p.backend);
+        if (backend < GPTQ_BACKEND_AUTO || backend > GPTQ_BACKEND_CUDA)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "params->backend = %d is not a gptq_backend", backend);
         if (p.device_index < 0)
             fail(GPTQ_ERR_INVALID_ARGUMENT, "params->device_index = %d must be >= 0",
                  p.device_index);

@@ -69,15 +69,16 @@ GPTQ_API gptq_status gptq_qlayer_get_qzeros(const gptq_qlayer *q, gptq_zeros_for
                                             int32_t *dst, size_t count) {
     if (!q) return null_layer();
     return gptq::guarded(q->ctx, [&] {
-        if (format != GPTQ_ZEROS_V1 && format != GPTQ_ZEROS_V2)
-            fail(GPTQ_ERR_INVALID_ARGUMENT, "format = %d is not a gptq_zeros_format", int(format));
+        const int fmt = gptq::enum_value(format);
+        if (fmt != GPTQ_ZEROS_V1 && fmt != GPTQ_ZEROS_V2)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "format = %d is not a gptq_zeros_format", fmt);
         const gptq::QLayer &l = q->layer;
         gptq::require_non_null(dst, "dst");
         gptq::require_count(count, l.n_groups * gptq::packed_len(l.n, l.bits), "dst");
         // v1 stores zero - 1 wrapped to the code width (a zero of 0 becomes maxq and reads
         // back as maxq + 1: why asymmetric layers must be written as v2). A zero of maxq + 1
         // (imported from such a v1 file) cannot be written as v2.
-        if (format == GPTQ_ZEROS_V2)
+        if (fmt == GPTQ_ZEROS_V2)
             for (size_t i = 0; i < l.zeros.size(); ++i)
                 if (l.zeros[i] > (1 << l.bits) - 1)
                     fail(GPTQ_ERR_FORMAT,
@@ -85,7 +86,7 @@ GPTQ_API gptq_status gptq_qlayer_get_qzeros(const gptq_qlayer *q, gptq_zeros_for
                          l.zeros[i], (long long)(int64_t(i) / l.n), (long long)(int64_t(i) % l.n),
                          l.bits);
         const uint32_t mask = (1u << l.bits) - 1u;
-        const int off = format == GPTQ_ZEROS_V1 ? 1 : 0;
+        const int off = fmt == GPTQ_ZEROS_V1 ? 1 : 0;
         std::vector<uint8_t> z(l.zeros.size());
         for (size_t i = 0; i < z.size(); ++i) z[i] = uint8_t(uint32_t(l.zeros[i] - off) & mask);
         gptq::pack_cols(z.data(), l.n_groups, l.n, l.bits, dst);
@@ -167,10 +168,12 @@ GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_la
         if (p->n <= 0 || p->k <= 0 || p->k > (int64_t(1) << 20) || p->n > (int64_t(1) << 24))
             fail(GPTQ_ERR_SHAPE, "packed: shape n = %lld, k = %lld is out of range",
                  (long long)p->n, (long long)p->k);
-        if (p->zeros_format != GPTQ_ZEROS_V1 && p->zeros_format != GPTQ_ZEROS_V2)
+        const int zeros_format = gptq::enum_value(p->zeros_format);
+        const int scales_dtype = gptq::enum_value(p->scales_dtype);
+        if (zeros_format != GPTQ_ZEROS_V1 && zeros_format != GPTQ_ZEROS_V2)
             fail(GPTQ_ERR_INVALID_ARGUMENT, "packed->zeros_format = %d is not a gptq_zeros_format",
-                 int(p->zeros_format));
-        if (p->scales_dtype != GPTQ_DTYPE_F16 && p->scales_dtype != GPTQ_DTYPE_F32)
+                 zeros_format);
+        if (scales_dtype != GPTQ_DTYPE_F16 && scales_dtype != GPTQ_DTYPE_F32)
             fail(GPTQ_ERR_UNSUPPORTED, "packed->scales_dtype must be F16 or F32");
         gptq::require_non_null(p->qweight, "packed->qweight");
         gptq::require_non_null(p->qzeros, "packed->qzeros");
@@ -191,7 +194,7 @@ GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_la
         std::vector<uint8_t> z(size_t(l.n_groups * l.n));
         gptq::unpack_cols(p->qzeros, l.n_groups, l.n, l.bits, z.data());
         l.zeros.resize(z.size());
-        const int off = p->zeros_format == GPTQ_ZEROS_V1 ? 1 : 0;
+        const int off = zeros_format == GPTQ_ZEROS_V1 ? 1 : 0;
         for (size_t i = 0; i < z.size(); ++i) {
             const int zero = int(z[i]) + off;
             // v1 stores zero - 1 masked to the code width, and its readers add 1 back without
@@ -202,7 +205,7 @@ GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_la
 
         l.scales.resize(size_t(l.n_groups * l.n));
         for (size_t i = 0; i < l.scales.size(); ++i) {
-            const float s = p->scales_dtype == GPTQ_DTYPE_F16
+            const float s = scales_dtype == GPTQ_DTYPE_F16
                                 ? gptq::f16_to_f32(p->scales[i])
                                 : reinterpret_cast<const float *>(p->scales)[i];
             if (!std::isfinite(s))

@@ -1,5 +1,6 @@
 // Versions, status strings, parameter defaults: the context-free part of the C API.
 #include "api/handles.h"
+#include "api/validate.h"
 
 #include <cmath>
 
@@ -18,7 +19,7 @@ GPTQ_API const char *gptq_version_string(void) {
 GPTQ_API unsigned gptq_packed_format_version(void) { return GPTQ_PACKED_FORMAT_VERSION; }
 
 GPTQ_API const char *gptq_status_string(gptq_status status) {
-    switch (status) {
+    switch (gptq::enum_value(status)) {
     case GPTQ_OK: return "ok";
     case GPTQ_ERR_INVALID_ARGUMENT: return "invalid argument";
     case GPTQ_ERR_SHAPE: return "invalid or mismatched shape";
@@ -67,7 +68,7 @@ GPTQ_API void gptq_quant_params_init(gptq_quant_params *p) {
 }
 
 GPTQ_API const char *gptq_backend_name(gptq_backend backend) {
-    switch (backend) {
+    switch (gptq::enum_value(backend)) {
     case GPTQ_BACKEND_AUTO: return "auto";
     case GPTQ_BACKEND_CPU: return "cpu";
     case GPTQ_BACKEND_VULKAN: return "vulkan";
@@ -78,6 +79,8 @@ GPTQ_API const char *gptq_backend_name(gptq_backend backend) {
 
 GPTQ_API int gptq_backend_available(gptq_backend backend) {
     try {
+        const int b = gptq::enum_value(backend);
+        if (b < GPTQ_BACKEND_AUTO || b > GPTQ_BACKEND_CUDA) return 0;
         return gptq::backend_available(backend) ? 1 : 0;
     } catch (...) {
         return 0;

@@ -13,8 +13,9 @@ void require_non_null(const void *p, const char *name) {
 
 int64_t check_matrix(const gptq_matrix *m, const char *name) {
     require_non_null(m, name);
-    if (m->dtype != GPTQ_DTYPE_F32 && m->dtype != GPTQ_DTYPE_F16 && m->dtype != GPTQ_DTYPE_BF16)
-        fail(GPTQ_ERR_UNSUPPORTED, "%s: dtype %d is not F32, F16 or BF16", name, int(m->dtype));
+    const int dtype = enum_value(m->dtype);
+    if (dtype != GPTQ_DTYPE_F32 && dtype != GPTQ_DTYPE_F16 && dtype != GPTQ_DTYPE_BF16)
+        fail(GPTQ_ERR_UNSUPPORTED, "%s: dtype %d is not F32, F16 or BF16", name, dtype);
     if (m->rows <= 0 || m->cols <= 0)
         fail(GPTQ_ERR_SHAPE, "%s: shape [%lld x %lld] must have positive dimensions", name,
              (long long)m->rows, (long long)m->cols);

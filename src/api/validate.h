@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace gptq {
@@ -21,6 +22,15 @@ void require_finite(const float *p, int64_t count, const char *name);
 std::vector<float> to_f32(const gptq_matrix *m, const char *name);
 // dst must hold at least `needed` elements.
 void require_count(size_t count, int64_t needed, const char *name);
+// The integer value of an enum field as the caller stored it: C callers may store any int,
+// and loading an out-of-range value as the C++ enum type would be undefined behaviour.
+template <class E> int enum_value(const E &field) {
+    static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+    int v;
+    std::memcpy(&v, &field, sizeof v);
+    return v;
+}
+
 float element_f32(const void *data, gptq_dtype dtype, int64_t index);
 
 } // namespace gptq

@@ -49,7 +49,12 @@ bool backend_available(gptq_backend kind) {
 
 static std::unique_ptr<Backend> create_one(gptq_backend kind, const gptq_ctx_params &p) {
     switch (kind) {
-    case GPTQ_BACKEND_CPU: return make_cpu_backend(p.n_threads);
+    case GPTQ_BACKEND_CPU:
+        if (p.device_index != 0)
+            fail(GPTQ_ERR_BACKEND_UNAVAILABLE,
+                 "CPU backend: device_index %d does not exist (the CPU is device 0)",
+                 p.device_index);
+        return make_cpu_backend(p.n_threads);
     case GPTQ_BACKEND_VULKAN:
 #ifdef GPTQ_HAVE_VULKAN
         return make_vulkan_backend(p);

@@ -1,0 +1,205 @@
+#include "backends/cpu/cholesky.h"
+
+#include "backends/cpu/gemm.h"
+#include "backends/cpu/thread_pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace gptq::cpu {
+
+namespace {
+
+// 128 keeps the panel GEMMs efficient (k = 128 per packed slice) while the O(n^2 * NB)
+// double-precision panel solves stay a small share of the O(n^3) total.
+constexpr int64_t NB = 128;
+
+// Unblocked Cholesky of the b x b diagonal block, every dot product accumulated in double
+// (this is where cancellation bites: the pivots). The block's strict upper part is zeroed.
+bool potf2(float *a, int64_t b, int64_t lda) {
+    for (int64_t j = 0; j < b; ++j) {
+        float *rj = a + j * lda;
+        double s = rj[j];
+        for (int64_t p = 0; p < j; ++p) s -= double(rj[p]) * double(rj[p]);
+        if (!(s > 0.0) || !std::isfinite(s)) return false;
+        const double ljj = std::sqrt(s);
+        rj[j] = float(ljj);
+        for (int64_t i = j + 1; i < b; ++i) {
+            float *ri = a + i * lda;
+            double t = ri[j];
+            for (int64_t p = 0; p < j; ++p) t -= double(ri[p]) * double(rj[p]);
+            ri[j] = float(t / ljj);
+        }
+        for (int64_t i = j + 1; i < b; ++i) rj[i] = 0.0f;
+    }
+    return true;
+}
+
+// Rows [r0, r1) of the panel below a factored diagonal block: x := x * L11^-T, i.e. solve
+// L11 y = x per row by forward substitution in double. lt is L11 transposed (double, b x b),
+// so each substitution step is a contiguous axpy.
+void panel_solve(float *panel, int64_t lda, int64_t r0, int64_t r1, const double *lt,
+                 int64_t b) {
+    double t[NB];
+    for (int64_t r = r0; r < r1; ++r) {
+        float *x = panel + r * lda;
+        for (int64_t c = 0; c < b; ++c) t[c] = x[c];
+        for (int64_t c = 0; c < b; ++c) {
+            const double y = t[c] / lt[c * b + c];
+            t[c] = y;
+            const double *col = lt + c * b;
+            for (int64_t i = c + 1; i < b; ++i) t[i] -= y * col[i];
+        }
+        for (int64_t c = 0; c < b; ++c) x[c] = float(t[c]);
+    }
+}
+
+// Inverse of the lower-triangular b x b block in place (double), strict upper zeroed.
+bool invert_block(float *a, int64_t b, int64_t lda, double *x) {
+    // x = L^-1 column by column: x[j][j] = 1/L[j][j], x[i][j] = -sum_{j<=p<i} L[i][p] x[p][j] / L[i][i].
+    for (int64_t j = 0; j < b; ++j) {
+        for (int64_t i = 0; i < j; ++i) x[i * b + j] = 0.0;
+        x[j * b + j] = 1.0 / double(a[j * lda + j]);
+        for (int64_t i = j + 1; i < b; ++i) {
+            double s = 0.0;
+            for (int64_t p = j; p < i; ++p) s += double(a[i * lda + p]) * x[p * b + j];
+            x[i * b + j] = -s / double(a[i * lda + i]);
+        }
+    }
+    for (int64_t i = 0; i < b; ++i)
+        for (int64_t j = 0; j < b; ++j) {
+            const double v = x[i * b + j];
+            if (!std::isfinite(v)) return false;
+            a[i * lda + j] = float(v);
+        }
+    return true;
+}
+
+int64_t chunks_for(int64_t rows, ThreadPool *pool) {
+    const int64_t threads = pool ? pool->size() : 1;
+    return std::max<int64_t>(1, std::min<int64_t>(rows / 16, threads * 4));
+}
+
+template <class F>
+void for_chunks(int64_t rows, ThreadPool *pool, F &&fn) {
+    const int64_t parts = chunks_for(rows, pool);
+    auto task = [&](int64_t i, int) {
+        int64_t b, e;
+        split_range(rows, parts, i, &b, &e);
+        fn(b, e);
+    };
+    if (pool && parts > 1)
+        pool->parallel_for(parts, task);
+    else
+        for (int64_t i = 0; i < parts; ++i) task(i, 0);
+}
+
+} // namespace
+
+bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    std::vector<double> lt(size_t(NB * NB));
+    for (int64_t j = 0; j < n; j += NB) {
+        const int64_t b = std::min(NB, n - j);
+        float *ajj = a + j * lda + j;
+        if (!potf2(ajj, b, lda)) return false;
+        const int64_t r0 = j + b, m = n - r0;
+        if (m == 0) break;
+        for (int64_t c = 0; c < b; ++c)
+            for (int64_t i = 0; i < b; ++i) lt[c * b + i] = ajj[i * lda + c];
+        float *panel = a + r0 * lda + j;
+        for_chunks(m, pool, [&](int64_t rb, int64_t re) {
+            panel_solve(panel, lda, rb, re, lt.data(), b);
+        });
+        // Trailing update A22 -= P P^T on the lower triangle, one row block at a time (each
+        // GEMM also fills the upper half of its diagonal block; zeroed when factored).
+        for (int64_t i = r0; i < n; i += NB) {
+            const int64_t mi = std::min(NB, n - i);
+            sgemm(false, true, mi, i + mi - r0, b, -1.0f, a + i * lda + j, lda,
+                  a + r0 * lda + j, lda, 1.0f, a + i * lda + r0, lda, pool);
+        }
+    }
+    // Zero the strict upper triangle outside the diagonal blocks (potf2 did the blocks).
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t from = (i / NB + 1) * NB;
+        for (int64_t jj = from; jj < n; ++jj) a[i * lda + jj] = 0.0f;
+    }
+    return true;
+}
+
+bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    std::vector<double> x(size_t(NB * NB));
+    std::vector<float> s;
+    const int64_t last = ((n - 1) / NB) * NB;
+    for (int64_t j = last; j >= 0; j -= NB) {
+        const int64_t b = std::min(NB, n - j);
+        float *ajj = a + j * lda + j;
+        if (!invert_block(ajj, b, lda, x.data())) return false;
+        const int64_t r0 = j + b, m = n - r0;
+        if (m == 0) continue;
+        // [L11 0; L21 L22]^-1 has lower-left block -L22^-1 L21 L11^-1; L22^-1 is already
+        // in place (blocks are done bottom-up) with zeros above its diagonal.
+        s.resize(size_t(m * b));
+        float *panel = a + r0 * lda + j;
+        for (int64_t r = 0; r < m; ++r)
+            std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
+        // panel = L22^-1 * S, using only the lower-triangular part of each row block.
+        const int64_t blocks = (m + NB - 1) / NB;
+        auto rows = [&](int64_t t, int) {
+            const int64_t bi = blocks - 1 - t;  // widest rows first for load balance
+            const int64_t i = r0 + bi * NB, mi = std::min(NB, n - i);
+            sgemm(false, false, mi, b, i + mi - r0, 1.0f, a + i * lda + r0, lda, s.data(), b,
+                  0.0f, a + i * lda + j, lda, nullptr);
+        };
+        if (pool)
+            pool->parallel_for(blocks, rows);
+        else
+            for (int64_t t = 0; t < blocks; ++t) rows(t, 0);
+        for (int64_t r = 0; r < m; ++r)
+            std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
+        sgemm(false, false, m, b, b, -1.0f, s.data(), b, ajj, lda, 0.0f, panel, lda, pool);
+    }
+    return true;
+}
+
+void lower_gram(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    // Row block I of M^T M needs rows >= I of M only, so ascending blocks can be written
+    // back in place once computed into a scratch row block.
+    std::vector<float> s(size_t(std::min(NB, n) * n));
+    for (int64_t i = 0; i < n; i += NB) {
+        const int64_t b = std::min(NB, n - i), w = i + b;
+        sgemm(true, false, b, w, n - i, 1.0f, a + i * lda + i, lda, a + i * lda, lda, 0.0f,
+              s.data(), w, pool);
+        for (int64_t r = 0; r < b; ++r)
+            std::copy(s.begin() + r * w, s.begin() + (r + 1) * w, a + (i + r) * lda);
+    }
+}
+
+bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    if (!invert_lower(a, n, lda, pool)) return false;
+    lower_gram(a, n, lda, pool);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j <= i; ++j)
+            if (!std::isfinite(a[i * lda + j])) return false;
+    return true;
+}
+
+void mirror_lower(float *a, int64_t n, int64_t lda) {
+    constexpr int64_t T = 32;  // tiles keep both the row and the column reads in cache
+    for (int64_t ib = 0; ib < n; ib += T)
+        for (int64_t jb = ib; jb < n; jb += T)
+            for (int64_t i = ib; i < std::min(ib + T, n); ++i)
+                for (int64_t j = std::max(jb, i + 1); j < std::min(jb + T, n); ++j)
+                    a[i * lda + j] = a[j * lda + i];
+}
+
+bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    if (!cholesky_lower(a, n, lda, pool)) return false;
+    if (!cholesky_inverse_lower(a, n, lda, pool)) return false;
+    if (!cholesky_lower(a, n, lda, pool)) return false;
+    // Hinv = L' L'^T with L' lower, so U = L'^T is the upper factor with Hinv = U^T U.
+    mirror_lower(a, n, lda);
+    return true;
+}
+
+} // namespace gptq::cpu

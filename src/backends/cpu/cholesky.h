@@ -1,0 +1,39 @@
+// Blocked dense factorisations for GPTQ's inverse Hessian factor (spec §2.6), in place on a
+// row-major n x n fp32 matrix with leading dimension lda. Each step keeps the unblocked
+// diagonal-block work in double and does the bulk (panel updates) as fp32 GEMMs. Exposed for
+// other backends' tests as the reference.
+#pragma once
+
+#include <cstdint>
+
+namespace gptq::cpu {
+
+class ThreadPool;
+
+// A = L L^T. Reads only the lower triangle. On success the lower triangle holds L and the
+// strict upper triangle is zero. Returns false (A partly overwritten) if a pivot is not
+// positive or not finite, i.e. A is not numerically positive definite or holds NaN/Inf.
+bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// L (lower, strict upper zero, as cholesky_lower leaves it) -> L^-1, same layout.
+// Returns false if the inverse is not finite.
+bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// M (lower, strict upper zero) -> the lower triangle of M^T M. The strict upper triangle is
+// left unspecified (partly zero, partly mirrored values).
+void lower_gram(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// L from cholesky_lower -> lower triangle of (L L^T)^-1 (= L^-T L^-1); strict upper
+// unspecified. Returns false if not finite.
+bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// Copies the lower triangle onto the upper one (A becomes symmetric).
+void mirror_lower(float *a, int64_t n, int64_t lda);
+
+// GPTQ's factor: H (lower triangle read) -> U, upper triangular with H^-1 = U^T U, in the
+// upper triangle; the strict lower triangle is left unspecified. Runs cholesky_lower,
+// cholesky_inverse_lower, cholesky_lower again and transposes. Returns false if any step
+// fails (not positive definite / not finite); A is then garbage.
+bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+} // namespace gptq::cpu

@@ -1,0 +1,86 @@
+#include "backends/cpu/cpu_hessian.h"
+
+#include "backends/cpu/cholesky.h"
+#include "backends/cpu/convert.h"
+#include "backends/cpu/gemm.h"
+#include "backends/cpu/thread_pool.h"
+#include "core/error.h"
+
+#include <algorithm>
+
+namespace gptq::cpu {
+
+namespace {
+constexpr int64_t kChunkRows = 256;  // F16/BF16 rows converted at a time
+constexpr int64_t kRowBlock = 128;   // rows of H per GEMM call (lower triangle only)
+
+// h[lower] += xt^T xt for xt [rows x k] (row stride ldx), one block row of H at a time so
+// only the lower triangle (plus diagonal blocks) is computed.
+void syrk_lower(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows,
+                ThreadPool *pool) {
+    for (int64_t i = 0; i < k; i += kRowBlock) {
+        const int64_t mi = std::min(kRowBlock, k - i);
+        sgemm(true, false, mi, i + mi, rows, 1.0f, xt + i, ldx, xt, ldx, 1.0f, h + i * k, k,
+              pool);
+    }
+}
+} // namespace
+
+CpuHessian::CpuHessian(int64_t k, ThreadPool *pool)
+    : HessianState(k), h_(size_t(k) * size_t(k), 0.0f), pool_(pool) {}
+
+void CpuHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) {
+    if (n <= 0) return;
+    if (given_) {
+        // Continue from a set() matrix by undoing its 2/n scale; impossible without a count.
+        if (tokens_ <= 0)
+            fail(GPTQ_ERR_INVALID_ARGUMENT,
+                 "cannot add activations to a Hessian that was set with n_tokens = 0");
+        const float unscale = float(double(tokens_) / 2.0);
+        for (float &v : h_) v *= unscale;
+        given_ = false;
+    }
+    if (dtype == GPTQ_DTYPE_F32) {
+        syrk_lower(h_.data(), k_, static_cast<const float *>(x), ld, n, pool_);
+    } else {
+        const int64_t chunk = std::min(kChunkRows, n);
+        std::vector<float> buf(size_t(chunk * k_));
+        for (int64_t r = 0; r < n; r += chunk) {
+            const int64_t rows = std::min(chunk, n - r);
+            rows_to_f32(x, dtype, ld, r, rows, k_, buf.data(), k_);
+            syrk_lower(h_.data(), k_, buf.data(), k_, rows, pool_);
+        }
+    }
+    tokens_ += n;
+}
+
+void CpuHessian::set(const float *h, int64_t n_tokens) {
+    std::copy(h, h + k_ * k_, h_.begin());
+    tokens_ = n_tokens;
+    given_ = true;
+}
+
+HessianView CpuHessian::view() const {
+    if (!given_ && tokens_ <= 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "the Hessian has no data yet");
+    HessianView v;
+    v.data = h_.data();
+    v.k = k_;
+    v.lower_only = !given_;
+    v.scaled = !given_;
+    v.scale = given_ ? 1.0f : float(2.0 / double(tokens_));
+    return v;
+}
+
+void CpuHessian::read_scaled(float *dst) const {
+    if (given_) {
+        std::copy(h_.begin(), h_.end(), dst);
+        return;
+    }
+    if (tokens_ <= 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "the Hessian has no data yet");
+    const float s = float(2.0 / double(tokens_));
+    for (int64_t i = 0; i < k_; ++i)
+        for (int64_t j = 0; j <= i; ++j) dst[i * k_ + j] = h_[size_t(i * k_ + j)] * s;
+    mirror_lower(dst, k_, k_);
+}
+
+} // namespace gptq::cpu

@@ -1,0 +1,46 @@
+// The CPU HessianState: fp32 sum of x x^T (lower triangle) plus the token count.
+#pragma once
+
+#include "core/backend.h"
+
+#include <utility>
+#include <vector>
+
+namespace gptq::cpu {
+
+class ThreadPool;
+
+// Read-only view of a scaled Hessian without copying it: element (i, j) is
+// data[i*k + j] * scale (for lower-triangle storage, (j, i) when j > i). The multiply is the
+// same fp32 operation read_scaled does, so values are bit-identical to its output.
+struct HessianView {
+    const float *data = nullptr;
+    int64_t k = 0;
+    float scale = 1.0f;
+    bool lower_only = false;
+    bool scaled = false;  // apply `scale` (false: data is already the scaled matrix)
+
+    float at(int64_t i, int64_t j) const {
+        if (lower_only && j > i) std::swap(i, j);
+        const float v = data[i * k + j];
+        return scaled ? v * scale : v;
+    }
+};
+
+class CpuHessian final : public HessianState {
+public:
+    CpuHessian(int64_t k, ThreadPool *pool);
+    void add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) override;
+    void set(const float *h, int64_t n_tokens) override;
+    void read_scaled(float *dst) const override;
+    // The state itself as a view (no copy); requires has_data().
+    HessianView view() const;
+
+private:
+    // Lower triangle of sum x x^T (upper part unspecified) while accumulating; the full
+    // given matrix after set().
+    std::vector<float> h_;
+    ThreadPool *pool_;
+};
+
+} // namespace gptq::cpu

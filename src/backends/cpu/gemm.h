@@ -1,0 +1,25 @@
+// Single-precision GEMM for the CPU backend: the trailing updates of the GPTQ loop and of the
+// blocked Cholesky/inverse, the Hessian accumulation and the large-M quantized matmul.
+// Exposed so other backends' tests can use it as a reference product.
+#pragma once
+
+#include <cstdint>
+
+namespace gptq::cpu {
+
+class ThreadPool;
+
+// C [m x n] = alpha * op(A) * op(B) + beta * C, all row-major with leading dimensions in
+// elements. op(A) is m x k: element (i, p) is a[i*lda + p], or a[p*lda + i] if trans_a.
+// op(B) is k x n: element (p, j) is b[p*ldb + j], or b[j*ldb + p] if trans_b.
+// beta == 0 overwrites C without reading it. fp32 accumulation (k is cut into blocks of 256,
+// each summed in registers, then added to C). C must not alias A or B. pool may be null
+// (single-threaded).
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+           int64_t ldc, ThreadPool *pool);
+
+// Name of the micro-kernel in use ("avx2+fma" or "generic"), for logs and benchmarks.
+const char *sgemm_kernel_name();
+
+} // namespace gptq::cpu
