@@ -98,7 +98,8 @@ typedef struct gptq_hessian gptq_hessian;
 typedef struct gptq_qlayer gptq_qlayer;
 
 typedef enum gptq_backend {
-    GPTQ_BACKEND_AUTO = 0, /* CUDA, then Vulkan, then CPU: the first that works */
+    GPTQ_BACKEND_AUTO = 0, /* CUDA, then a Vulkan GPU, then CPU: the first that works.
+                              CPU-emulated Vulkan (lavapipe) is passed over. */
     GPTQ_BACKEND_CPU = 1,
     GPTQ_BACKEND_VULKAN = 2,
     GPTQ_BACKEND_CUDA = 3

@@ -83,6 +83,7 @@ std::unique_ptr<Backend> create_backend(const gptq_ctx_params &params);
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 #ifdef GPTQ_HAVE_VULKAN
 bool vulkan_backend_available();
+bool vulkan_backend_is_hardware(int device_index);  // false for CPU implementations
 std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
 #endif
 #ifdef GPTQ_HAVE_CUDA

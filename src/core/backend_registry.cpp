@@ -79,8 +79,13 @@ static std::unique_ptr<Backend> create_one(gptq_backend kind, const gptq_ctx_par
 std::unique_ptr<Backend> create_backend(const gptq_ctx_params &p) {
     if (p.backend != GPTQ_BACKEND_AUTO) return create_one(p.backend, p);
     // AUTO: the fastest backend that actually comes up, falling back to the CPU reference.
+    // A Vulkan driver that runs on the CPU (lavapipe, SwiftShader) is slower than the CPU
+    // backend on the same cores, so AUTO only takes Vulkan on a real GPU.
     for (gptq_backend kind : {GPTQ_BACKEND_CUDA, GPTQ_BACKEND_VULKAN}) {
         if (!backend_available(kind)) continue;
+#ifdef GPTQ_HAVE_VULKAN
+        if (kind == GPTQ_BACKEND_VULKAN && !vulkan_backend_is_hardware(p.device_index)) continue;
+#endif
         try {
             return create_one(kind, p);
         } catch (const Error &) {

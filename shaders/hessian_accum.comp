@@ -1,0 +1,56 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// C += X^T X for X [n_tokens x k] (fp32, fp16 or bf16, contiguous, starting at element
+// `offset`): the Hessian sum, and (triangular = 1, C zeroed first) the Gram matrix
+// Linv^T Linv of the inverse factor, whose rows p < max(i, j) contribute nothing.
+// 64 x 64 output tiles, 16 tokens at a time through shared memory, 4 x 4 outputs per
+// invocation (strided by 16). Only tiles with bi <= bj do work; each also writes its mirror
+// tile from the same sums, so C stays exactly symmetric at half the cost. fp32 accumulation.
+#define GPTQ_PC_HESSIAN_ACCUM
+#include "push_constants.glsl"
+#include "common.glsl"
+
+layout(local_size_x = 16, local_size_y = 16) in;
+
+layout(std430, binding = 0) readonly buffer X { uint x[]; };
+layout(std430, binding = 1) buffer C { float c[]; };
+
+const uint T = 64u, TT = 16u;
+shared float xa[TT * T];  // [token][i]
+shared float xb[TT * T];  // [token][j]
+
+void main() {
+    const uint bi = gl_WorkGroupID.y, bj = gl_WorkGroupID.x;
+    if (bi > bj) return;  // uniform across the workgroup: the mirror tile covers it
+    const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
+    const uint t = gl_LocalInvocationIndex, k = pc.k;
+    float acc[4][4];
+    for (uint a = 0u; a < 4u; ++a)
+        for (uint b = 0u; b < 4u; ++b) acc[a][b] = 0.0;
+    const uint start = pc.triangular != 0u ? bj * T : 0u;
+    for (uint t0 = start; t0 < pc.n_tokens; t0 += TT) {
+        for (uint e = t; e < TT * T; e += 256u) {
+            const uint tok = t0 + e / T, col = e % T;
+            const uint ci = bi * T + col, cj = bj * T + col;
+            const bool ok = tok < pc.n_tokens;
+            xa[e] = (ok && ci < k) ? GPTQ_LOAD_X(x, pc.offset + tok * k + ci, pc.dtype) : 0.0;
+            xb[e] = (ok && cj < k) ? GPTQ_LOAD_X(x, pc.offset + tok * k + cj, pc.dtype) : 0.0;
+        }
+        barrier();
+        for (uint tt = 0u; tt < TT; ++tt) {
+            float va[4], vb[4];
+            for (uint a = 0u; a < 4u; ++a) va[a] = xa[tt * T + ty + 16u * a];
+            for (uint b = 0u; b < 4u; ++b) vb[b] = xb[tt * T + tx + 16u * b];
+            for (uint a = 0u; a < 4u; ++a)
+                for (uint b = 0u; b < 4u; ++b) acc[a][b] += va[a] * vb[b];
+        }
+        barrier();
+    }
+    for (uint a = 0u; a < 4u; ++a)
+        for (uint b = 0u; b < 4u; ++b) {
+            const uint i = bi * T + ty + 16u * a, j = bj * T + tx + 16u * b;
+            if (i >= k || j >= k) continue;
+            c[i * k + j] += acc[a][b];
+            if (bi != bj) c[j * k + i] += acc[a][b];
+        }
+}

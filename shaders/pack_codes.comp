@@ -1,0 +1,30 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Packs the column loop's codes (permuted order, bytes [ceil(k/4)][n]) into the checkpoint
+// qweight [qrows][n] in natural order: word r of feature n gathers the codes whose bit
+// ranges overlap bits [32r, 32r+32) of the little-endian code stream (spec §5).
+#define GPTQ_PC_PACK
+#include "push_constants.glsl"
+
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer Codes { uint codes[]; };
+layout(std430, binding = 1) readonly buffer InvPerm { int invperm[]; };
+layout(std430, binding = 2) writeonly buffer QWeight { uint qweight[]; };
+
+uint code_at(uint kk, uint n) {
+    const uint p = uint(invperm[kk]);
+    return (codes[(p / 4u) * pc.n + n] >> (8u * (p % 4u))) & 0xffu;
+}
+
+void main() {
+    const uint n = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;
+    if (n >= pc.n || r >= pc.qrows) return;
+    const uint lo = 32u * r, hi = lo + 32u;
+    uint word = 0u;
+    for (uint i = lo / pc.bits; i * pc.bits < hi && i < pc.k; ++i) {
+        const uint code = code_at(i, n);
+        const int shift = int(i * pc.bits) - int(lo);
+        word |= shift >= 0 ? code << uint(shift) : code >> uint(-shift);
+    }
+    qweight[r * pc.n + n] = word;
+}

@@ -1,0 +1,31 @@
+// The Vulkan implementation of gptq::Backend. Exposed (through gptq_static) so tests and the
+// bench can reach the context: stage timings, validation counts, stage-level kernels.
+#pragma once
+
+#include "backends/vulkan/vk_context.h"
+#include "core/backend.h"
+
+#include <memory>
+
+namespace gptq::vk {
+
+class VulkanBackend final : public Backend {
+public:
+    explicit VulkanBackend(const gptq_ctx_params &params);
+
+    gptq_backend kind() const override { return GPTQ_BACKEND_VULKAN; }
+    std::string device_name() const override { return ctx_->device.name(); }
+    std::unique_ptr<HessianState> create_hessian(int64_t k) override;
+    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
+                  const HessianState &h, QuantResult *out) override;
+    void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
+                float *y, int64_t ldy) override;
+    std::vector<uint8_t> pipeline_cache() const override;
+
+    Context &context() { return *ctx_; }
+
+private:
+    std::shared_ptr<Context> ctx_;
+};
+
+} // namespace gptq::vk

@@ -1,0 +1,40 @@
+// Storage buffers: device-local ones for kernels, host-visible staging ones for transfers.
+#pragma once
+
+#include "backends/vulkan/vk_device.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gptq::vk {
+
+class Buffer {
+public:
+    enum Kind { DeviceLocal, Staging };
+
+    Buffer() = default;
+    // Throws Error(GPTQ_ERR_DEVICE_OUT_OF_MEMORY) when the device cannot hold it; `what`
+    // names the buffer in messages. A size of 0 allocates a minimal buffer.
+    Buffer(const Device &dev, size_t bytes, Kind kind, const char *what);
+    ~Buffer();
+    Buffer(Buffer &&o) noexcept;
+    Buffer &operator=(Buffer &&o) noexcept;
+    Buffer(const Buffer &) = delete;
+    Buffer &operator=(const Buffer &) = delete;
+
+    VkBuffer handle() const { return buf_; }
+    size_t size() const { return size_; }
+    // Host pointer of a Staging buffer (persistently mapped, coherent).
+    void *mapped() const { return mapped_; }
+
+private:
+    const Device *dev_ = nullptr;
+    VkBuffer buf_ = VK_NULL_HANDLE;
+    VkDeviceMemory mem_ = VK_NULL_HANDLE;
+    size_t size_ = 0;
+    void *mapped_ = nullptr;
+
+    void release();
+};
+
+} // namespace gptq::vk

@@ -1,0 +1,67 @@
+// One command buffer per operation: record dispatches, barriers and transfers (uploads go
+// through staging buffers the recorder owns), then submit() once and wait. Descriptor sets
+// come from pools owned by the recorder and die with it.
+#pragma once
+
+#include "backends/vulkan/vk_buffer.h"
+#include "backends/vulkan/vk_context.h"
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace gptq::vk {
+
+class Recorder {
+public:
+    explicit Recorder(Context &ctx);
+    ~Recorder();
+    Recorder(const Recorder &) = delete;
+    Recorder &operator=(const Recorder &) = delete;
+
+    template <class PC>
+    void dispatch(Kernel k, std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t gx,
+                  uint32_t gy = 1, uint32_t gz = 1) {
+        dispatch_raw(k, bufs, &pc, sizeof pc, gx, gy, gz);
+    }
+    // Makes every earlier shader/transfer write visible to every later read or write.
+    void barrier();
+    void copy(const Buffer &src, size_t src_off, const Buffer &dst, size_t dst_off, size_t bytes);
+    void fill_zero(const Buffer &dst);
+    // Copies data into a new staging buffer now and records its transfer into dst.
+    void upload(const Buffer &dst, const void *data, size_t bytes, size_t dst_off = 0);
+    // Records a transfer of src into a new staging buffer; read it with downloaded(id) after
+    // submit().
+    int download(const Buffer &src, size_t src_off, size_t bytes);
+    // Like download(), for `count` 4-byte elements at src element offsets offs[i].
+    int download_gather(const Buffer &src, const std::vector<size_t> &elem_offsets);
+    const void *downloaded(int id) const;
+    // Timestamp: the time since the previous mark is added to ctx.stage_times[label].
+    void mark(const char *label);
+    // Ends, submits and waits. The recorder cannot record afterwards.
+    void submit();
+
+private:
+    Context &ctx_;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    VkQueryPool queries_ = VK_NULL_HANDLE;
+    std::vector<VkDescriptorPool> pools_;
+    uint32_t sets_left_ = 0;
+    std::vector<Buffer> staging_;
+    std::vector<std::string> marks_;
+    bool submitted_ = false;
+    uint64_t messages_at_start_ = 0;  // validation messages before this operation
+
+    void dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs, const void *pc,
+                      size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz);
+    VkDescriptorSet allocate_set(Kernel k);
+    void release();
+};
+
+// Workgroups to cover `items` with `per_group` items each.
+inline uint32_t groups(uint64_t items, uint64_t per_group) {
+    return uint32_t((items + per_group - 1) / per_group);
+}
+
+} // namespace gptq::vk

@@ -1,0 +1,30 @@
+// Quantized matmul on the device. A layer's packed weights, scales, zeros and g_idx are
+// uploaded once and cached in QLayer::device; every call then moves only X and Y.
+#pragma once
+
+#include "backends/vulkan/vk_buffer.h"
+#include "backends/vulkan/vk_context.h"
+#include "core/qlayer.h"
+
+#include <memory>
+
+namespace gptq::vk {
+
+class ResidentLayer final : public DeviceLayer {
+public:
+    ResidentLayer(std::shared_ptr<Context> ctx, const QLayer &q);
+    std::shared_ptr<Context> ctx;  // keeps the device alive as long as the buffers
+    Buffer qweight, scales, zeros, g_idx;
+    int64_t qrows = 0;
+};
+
+// The layer's device copy for this owner (a Backend*), uploading it on first use.
+const ResidentLayer &resident_layer(const std::shared_ptr<Context> &ctx, const void *owner,
+                                    const QLayer &q);
+
+// y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
+void matmul_on_device(const std::shared_ptr<Context> &ctx, const void *owner, const QLayer &q,
+                      const void *x, gptq_dtype dtype, int64_t m, int64_t ldx, float *y,
+                      int64_t ldy);
+
+} // namespace gptq::vk

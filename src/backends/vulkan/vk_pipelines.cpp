@@ -1,0 +1,144 @@
+#include "backends/vulkan/vk_pipelines.h"
+
+#include "backends/vulkan/vk_check.h"
+#include "backends/vulkan/vk_spirv.h"
+#include "core/error.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace gptq::vk {
+
+namespace {
+
+// Accepts a cache blob only if its header (VkPipelineCacheHeaderVersionOne) names this
+// device and driver; anything else starts an empty cache.
+bool cache_matches(const Device &dev, const void *data, size_t size) {
+    if (!data || size < 16 + VK_UUID_SIZE) return false;
+    const auto *b = static_cast<const uint8_t *>(data);
+    uint32_t header_size, version, vendor, device;
+    std::memcpy(&header_size, b, 4);
+    std::memcpy(&version, b + 4, 4);
+    std::memcpy(&vendor, b + 8, 4);
+    std::memcpy(&device, b + 12, 4);
+    return header_size >= 16 + VK_UUID_SIZE && header_size <= size &&
+           version == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
+           vendor == dev.props().vendorID && device == dev.props().deviceID &&
+           std::memcmp(b + 16, dev.props().pipelineCacheUUID, VK_UUID_SIZE) == 0;
+}
+
+} // namespace
+
+Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : dev_(dev) {
+    try {
+        VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+        if (cache_matches(dev, cache, cache_size)) {
+            ci.initialDataSize = cache_size;
+            ci.pInitialData = cache;
+        }
+        check(vkCreatePipelineCache(dev.handle(), &ci, nullptr, &cache_), "vkCreatePipelineCache");
+
+        create(Kernel::MatmulGemv, "matmul_gemv", 6, {kGemvWorkgroup, kGemvKChunk});
+        if (dev.has_subgroup_arithmetic()) {
+            gemv_sg_features_ = std::max<uint32_t>(1, kGemvSgWorkgroup / dev.subgroup_size());
+            create(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 6,
+                   {kGemvSgWorkgroup, gemv_sg_features_});
+        }
+        create(Kernel::MatmulGemm, "matmul_gemm", 6, {});
+        create(Kernel::HessianAccum, "hessian_accum", 2, {});
+        create(Kernel::HessianScale, "hessian_scale", 2, {});
+        create(Kernel::GroupParams, "group_params", 5, {});
+        create(Kernel::PrepPermute, "prep_permute", 4, {});
+        create(Kernel::DampDiag, "damp_diag", 2, {});
+        create(Kernel::CholDiag, "chol_diag", 2, {kCholBlock});
+        create(Kernel::CholPanel, "chol_panel", 1, {kCholBlock});
+        create(Kernel::CholUpdate, "chol_update", 1, {kCholBlock});
+        create(Kernel::TriInvGemm, "tri_inv_gemm", 2, {});
+        create(Kernel::TriInvBlock, "tri_inv_block", 2, {});
+        create(Kernel::ToUpper, "to_upper", 1, {});
+        create(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
+        create(Kernel::TrailingUpdate, "trailing_update", 3, {});
+        create(Kernel::PackCodes, "pack_codes", 3, {});
+    } catch (...) {
+        destroy();
+        throw;
+    }
+}
+
+Pipelines::~Pipelines() { destroy(); }
+
+void Pipelines::create(Kernel k, const char *shader, uint32_t n_bindings,
+                       std::vector<uint32_t> spec) {
+    const SpirvBlob *blob = find_spirv(shader);
+    if (!blob) fail(GPTQ_ERR_INTERNAL, "Vulkan: shader %s was not embedded", shader);
+    Entry &e = entries_[int(k)];
+    e.n_bindings = n_bindings;
+    const std::string what = std::string("creating pipeline ") + shader;
+
+    std::vector<VkDescriptorSetLayoutBinding> binds(n_bindings);
+    for (uint32_t i = 0; i < n_bindings; ++i) {
+        binds[i] = {};
+        binds[i].binding = i;
+        binds[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        binds[i].descriptorCount = 1;
+        binds[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+    }
+    VkDescriptorSetLayoutCreateInfo li{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    li.bindingCount = n_bindings;
+    li.pBindings = binds.data();
+    check(vkCreateDescriptorSetLayout(dev_.handle(), &li, nullptr, &e.set_layout), what.c_str());
+
+    VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, 128};
+    VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pl.setLayoutCount = 1;
+    pl.pSetLayouts = &e.set_layout;
+    pl.pushConstantRangeCount = 1;
+    pl.pPushConstantRanges = &range;
+    check(vkCreatePipelineLayout(dev_.handle(), &pl, nullptr, &e.layout), what.c_str());
+
+    VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    mi.codeSize = blob->n_words * 4;
+    mi.pCode = blob->words;
+    VkShaderModule module = VK_NULL_HANDLE;
+    check(vkCreateShaderModule(dev_.handle(), &mi, nullptr, &module), what.c_str());
+
+    std::vector<VkSpecializationMapEntry> map(spec.size());
+    for (size_t i = 0; i < spec.size(); ++i)
+        map[i] = {uint32_t(i), uint32_t(i * 4), 4};
+    VkSpecializationInfo si{uint32_t(map.size()), map.data(), spec.size() * 4, spec.data()};
+
+    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = module;
+    ci.stage.pName = "main";
+    ci.stage.pSpecializationInfo = spec.empty() ? nullptr : &si;
+    ci.layout = e.layout;
+    const VkResult r = vkCreateComputePipelines(dev_.handle(), cache_, 1, &ci, nullptr, &e.pipeline);
+    vkDestroyShaderModule(dev_.handle(), module, nullptr);
+    check(r, what.c_str());
+}
+
+void Pipelines::destroy() {
+    for (Entry &e : entries_) {
+        if (e.pipeline) vkDestroyPipeline(dev_.handle(), e.pipeline, nullptr);
+        if (e.layout) vkDestroyPipelineLayout(dev_.handle(), e.layout, nullptr);
+        if (e.set_layout) vkDestroyDescriptorSetLayout(dev_.handle(), e.set_layout, nullptr);
+        e = Entry{};
+    }
+    if (cache_) vkDestroyPipelineCache(dev_.handle(), cache_, nullptr);
+    cache_ = VK_NULL_HANDLE;
+}
+
+std::vector<uint8_t> Pipelines::cache_blob() const {
+    size_t size = 0;
+    check(vkGetPipelineCacheData(dev_.handle(), cache_, &size, nullptr), "vkGetPipelineCacheData");
+    std::vector<uint8_t> blob(size);
+    if (size) check(vkGetPipelineCacheData(dev_.handle(), cache_, &size, blob.data()),
+                    "vkGetPipelineCacheData");
+    blob.resize(size);
+    return blob;
+}
+
+} // namespace gptq::vk

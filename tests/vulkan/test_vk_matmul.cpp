@@ -1,0 +1,136 @@
+// Quantized matmul on the device (GEMV kernels for m <= 8, tiled GEMM above) against a double
+// reference on the same dequantized weights.
+// Tolerance: each output is an fp32 sum of k products of exactly representable inputs, so
+// |y - y_exact| <= gamma_{k+1} * sum_k |x w| with gamma_j = j u / (1 - j u) (one rounding for
+// the product, k for the sum; an FMA only removes roundings). The bound grows with k.
+#include "vk_test_common.h"
+
+using namespace vkt;
+
+namespace {
+
+void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
+                gptq_dtype dtype, int64_t ldx_pad, uint64_t seed) {
+    Rng r(seed);
+    gptq::QLayer q = random_layer(r, n, k, bits, group, act);
+    const std::vector<float> w = dequant(q);
+    const int64_t ldx = k + ldx_pad;
+    std::vector<float> xf(size_t(m * ldx), 0.0f);
+    std::vector<uint16_t> xh(size_t(m * ldx), 0);
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            float v = float(r.normal());
+            if (dtype == GPTQ_DTYPE_F16) {
+                xh[size_t(i * ldx + j)] = gptq::f32_to_f16(v);
+                v = gptq::f16_to_f32(xh[size_t(i * ldx + j)]);
+            } else if (dtype == GPTQ_DTYPE_BF16) {
+                xh[size_t(i * ldx + j)] = gptq::f32_to_bf16(v);
+                v = gptq::bf16_to_f32(xh[size_t(i * ldx + j)]);
+            }
+            xf[size_t(i * ldx + j)] = v;
+        }
+    const int64_t ldy = n + 3;
+    std::vector<float> y(size_t(m * ldy), -7.0f);
+    const void *x = dtype == GPTQ_DTYPE_F32 ? static_cast<const void *>(xf.data()) : xh.data();
+    backend().matmul(q, x, dtype, m, ldx, y.data(), ldy);
+    const double gamma = double(k + 1) * kU / (1.0 - double(k + 1) * kU);
+    for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+            double exact = 0.0, mag = 0.0;
+            for (int64_t c = 0; c < k; ++c) {
+                const double p = double(xf[size_t(i * ldx + c)]) * double(w[size_t(j * k + c)]);
+                exact += p;
+                mag += std::fabs(p);
+            }
+            const double got = y[size_t(i * ldy + j)];
+            if (!(std::fabs(got - exact) <= gamma * mag + 1e-30)) {
+                std::fprintf(stderr,
+                             "m=%lld n=%lld k=%lld bits=%d g=%d act=%d dtype=%d: y[%lld][%lld] = "
+                             "%.9g, exact %.9g, bound %.3g\n",
+                             (long long)m, (long long)n, (long long)k, bits, group, int(act),
+                             int(dtype), (long long)i, (long long)j, got, exact, gamma * mag);
+                fail();
+            }
+        }
+        for (int64_t j = n; j < ldy; ++j) assert_true(y[size_t(i * ldy + j)] == -7.0f);  // padding untouched
+    }
+}
+
+// Both small-m kernels: one invocation per feature, and the k-split subgroup kernel (when
+// the device has subgroup arithmetic; lavapipe does).
+std::vector<gptq::vk::GemvKernel> gemv_kernels() {
+    std::vector<gptq::vk::GemvKernel> v{gptq::vk::GemvKernel::PerFeature};
+    if (backend().context().pipelines.has(gptq::vk::Kernel::MatmulGemvSubgroup))
+        v.push_back(gptq::vk::GemvKernel::Subgroup);
+    else
+        std::fprintf(stderr, "no subgroup arithmetic: the subgroup GEMV is not tested\n");
+    return v;
+}
+
+void test_gemv_bits(void **) {
+    uint64_t seed = 1;
+    for (auto kernel : gemv_kernels()) {
+        backend().context().gemv = kernel;
+        for (int bits : {2, 3, 4, 8})
+            for (int group : {-1, 32, 128})
+                for (bool act : {false, true})
+                    for (int64_t m : {1, 3, 8})
+                        check_case(m, 72, 300, bits, group, act, GPTQ_DTYPE_F32, 0, seed++);
+        check_case(2, 5, 1100, 3, 64, true, GPTQ_DTYPE_F16, 2, seed++);  // few features, long k
+    }
+    backend().context().gemv = gptq::vk::GemvKernel::Auto;
+}
+
+void test_gemm_bits(void **) {
+    uint64_t seed = 100;
+    for (int bits : {2, 3, 4, 8})
+        for (int group : {-1, 32})
+            for (bool act : {false, true}) check_case(70, 100, 172, bits, group, act, GPTQ_DTYPE_F32, 0, seed++);
+}
+
+void test_dtypes_and_strides(void **) {
+    uint64_t seed = 200;
+    for (auto kernel : gemv_kernels()) {
+        backend().context().gemv = kernel;
+        for (gptq_dtype dt : {GPTQ_DTYPE_F16, GPTQ_DTYPE_BF16, GPTQ_DTYPE_F32})
+            for (int64_t m : {1, 5, 9, 65}) check_case(m, 33, 131, 4, 32, true, dt, 5, seed++);
+    }
+    backend().context().gemv = gptq::vk::GemvKernel::Auto;
+}
+
+void test_odd_shapes(void **) {
+    check_case(1, 1, 1, 4, -1, false, GPTQ_DTYPE_F32, 0, 300);
+    check_case(2, 3, 33, 3, 7, true, GPTQ_DTYPE_F32, 1, 301);
+    check_case(130, 65, 64, 2, 16, false, GPTQ_DTYPE_F16, 0, 302);
+    check_case(8, 257, 1030, 4, 128, true, GPTQ_DTYPE_F32, 0, 303);
+}
+
+// The layer is uploaded once and reused: the device copy survives across calls, and a
+// second call gives bit-identical results.
+void test_resident_layer(void **) {
+    Rng r(400);
+    gptq::QLayer q = random_layer(r, 48, 96, 4, 32, false);
+    std::vector<float> x(96);
+    for (auto &v : x) v = float(r.normal());
+    std::vector<float> y1(48), y2(48);
+    backend().matmul(q, x.data(), GPTQ_DTYPE_F32, 1, 96, y1.data(), 48);
+    assert_non_null(q.device.get());
+    const gptq::DeviceLayer *first = q.device.get();
+    assert_ptr_equal(q.device_owner, &backend());
+    backend().matmul(q, x.data(), GPTQ_DTYPE_F32, 1, 96, y2.data(), 48);
+    assert_ptr_equal(q.device.get(), first);
+    assert_memory_equal(y1.data(), y2.data(), y1.size() * 4);
+}
+
+} // namespace
+
+int main() {
+    const CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemv_bits),
+        cmocka_unit_test(test_gemm_bits),
+        cmocka_unit_test(test_dtypes_and_strides),
+        cmocka_unit_test(test_odd_shapes),
+        cmocka_unit_test(test_resident_layer),
+    };
+    return run("test_vk_matmul", tests, sizeof tests / sizeof tests[0]);
+}
