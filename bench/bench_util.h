@@ -1,0 +1,39 @@
+/* Shared helpers of the benchmarks: clock, memory, synthetic data and the fp32 baselines
+ * that library timings are compared with (all measured in the same process and run). */
+#ifndef GPTQ_BENCH_UTIL_H
+#define GPTQ_BENCH_UTIL_H
+
+#include <gptq/gptq.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+double bench_now(void);           /* monotonic seconds */
+double bench_peak_rss_mib(void);  /* peak resident set of this process so far */
+int bench_threads(void);          /* online cores */
+
+/* Parses "--backend cpu|vulkan|cuda|auto"; other arguments are left to the caller. */
+gptq_backend bench_backend_arg(int argc, char **argv);
+/* Creates a context or prints why not and exits(1). */
+gptq_ctx *bench_ctx(gptq_backend backend);
+/* Prints the failed call and exits(1). */
+void bench_check(gptq_status status, gptq_ctx *ctx, const char *what);
+
+void *bench_alloc(size_t bytes);  /* exits(1) on failure */
+
+/* Standard normal numbers, deterministic for a seed. */
+void bench_randn(float *dst, size_t count, float scale, uint64_t *seed);
+/* Activations [rows x k] whose neighbouring features are correlated (AR(1), rho 0.8) and
+ * have uneven scales, like hidden states: GPTQ's Hessian is then far from diagonal. */
+void bench_activations(float *x, int64_t rows, int64_t k, uint64_t *seed);
+
+/* c[m x n] = a[m x k] * b[n x k]^T, fp32, cache-blocked, rows split over `threads`
+ * threads. The baseline "peak" the library is compared with. */
+void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
+                   int threads);
+/* GFLOP/s of bench_gemm_nt on a size x size x size problem (best of a few runs). */
+double bench_gemm_gflops(int64_t size, int threads);
+/* memcpy bandwidth in GB/s (read + write bytes) on a buffer of `bytes` (best of a few). */
+double bench_memcpy_gbps(size_t bytes);
+
+#endif

@@ -1,0 +1,3 @@
+module gptq
+
+go 1.19

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The full check that CI runs (.ci/run) and the README shows:
+#   1. scripts/setup.sh (Debian packages)
+#   2. Release build in build/ + ctest (default suite: label `long` excluded)
+#   3. ASan+UBSan build in build-asan/ + ctest, leak detection on
+#   4. if nvcc exists: -DGPTQ_CUDA=ON build in build-cuda/ (compile check) + its CUDA tests,
+#      which report Skipped without a device
+#   5. install check: cmake --install into a scratch prefix, then examples/c/quantize_layer.c
+#      built with `pkg-config --cflags --libs gptq` only, and run
+# Every stage runs even if an earlier one failed (so one run shows every problem), except
+# the tests of a tree that did not build; the exit status is non-zero if any stage failed.
+# Environment: GPTQ_JOBS (default: cores), GPTQ_CMAKE_ARGS (extra configure arguments for
+# every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 to leave a stage out when iterating.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=${GPTQ_JOBS:-$(nproc)}
+t_start=$(date +%s)
+report=()
+failed=0
+
+stage() {  # stage <name> <command...>: runs one stage, records its result and wall time
+    local name=$1
+    shift
+    local t0 rc
+    t0=$(date +%s)
+    echo
+    echo "==== ${name}"
+    "$@"
+    rc=$?
+    report+=("$(printf '%-32s %-6s %5ds' "$name" "$([[ $rc -eq 0 ]] && echo ok || echo FAILED)" \
+        $(($(date +%s) - t0)))")
+    [[ $rc -eq 0 ]] || failed=1
+    return $rc
+}
+
+configure_build() {  # configure_build <dir> <cmake args...>
+    local dir=$1
+    shift
+    # shellcheck disable=SC2086  # GPTQ_CMAKE_ARGS is a list of arguments
+    cmake -S . -B "$dir" "$@" ${GPTQ_CMAKE_ARGS:-} && cmake --build "$dir" -j "$jobs"
+}
+
+stage "setup" bash scripts/setup.sh || { echo "setup failed: cannot continue"; exit 1; }
+
+if stage "release: build" configure_build build -DCMAKE_BUILD_TYPE=Release; then
+    stage "release: ctest" ctest --test-dir build --output-on-failure -LE long -j "$jobs"
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    stage "install + pkg-config consumer" bash examples/c/pkgconfig_consumer.sh build "$scratch"
+fi
+
+if [[ ${GPTQ_SKIP_ASAN:-0} != 1 ]]; then
+    if stage "asan+ubsan: build" configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DGPTQ_SANITIZE=address,undefined -DGPTQ_BUILD_BENCH=OFF; then
+        stage "asan+ubsan: ctest" env \
+            ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            ctest --test-dir build-asan --output-on-failure -LE long -j "$jobs"
+    fi
+fi
+
+nvcc=$(command -v nvcc || true)
+[[ -z $nvcc && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
+if [[ ${GPTQ_SKIP_CUDA:-0} != 1 && -n $nvcc ]]; then
+    # Compile check of the CUDA backend; its runtime tests skip without a device. The
+    # CPU/Vulkan suites already ran above, so only CUDA-labelled tests and the export
+    # check (which covers the CUDA objects linked into libgptq.so) run here.
+    if stage "cuda: build" configure_build build-cuda -DCMAKE_BUILD_TYPE=Release \
+        -DGPTQ_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" -DGPTQ_VULKAN=OFF \
+        -DGPTQ_BUILD_EXAMPLES=OFF -DGPTQ_BUILD_BENCH=OFF; then
+        stage "cuda: ctest" ctest --test-dir build-cuda --output-on-failure \
+            -R '^test_exports$|cuda'
+    fi
+else
+    echo "==== cuda: skipped (no nvcc)"
+fi
+
+echo
+echo "==== summary"
+printf '%s\n' "${report[@]}"
+echo "total: $(($(date +%s) - t_start))s"
+exit $failed
