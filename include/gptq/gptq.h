@@ -164,7 +164,10 @@ GPTQ_API void gptq_hessian_destroy(gptq_hessian *hessian);
 
 /* Adds a batch of activations X [n_tokens x k] (F32, F16 or BF16, any row stride).
  * Any number of batches, any n_tokens >= 1 (n < k is allowed: H is then rank-deficient).
- * NaN/Inf in X: GPTQ_ERR_NON_FINITE and the accumulator is left unchanged. */
+ * Bad arguments (NaN/Inf in X: GPTQ_ERR_NON_FINITE; shapes) leave the accumulator unchanged.
+ * If the addition itself fails part-way (out of memory, device error), the accumulator is
+ * marked incomplete: add, get and quantize then return GPTQ_ERR_INVALID_ARGUMENT until
+ * gptq_hessian_set replaces its contents. */
 GPTQ_API gptq_status gptq_hessian_add(gptq_hessian *hessian, const gptq_matrix *x);
 
 /* Replaces the accumulated state by a given, already scaled K x K matrix (row-major fp32,

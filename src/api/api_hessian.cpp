@@ -10,7 +10,18 @@ gptq_status null_handle(const char *name) {
     return gptq::guarded(nullptr, [&] { fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is NULL", name); });
 }
 
+void require_complete(const gptq_hessian *h) {
+    if (h->incomplete)
+        fail(GPTQ_ERR_INVALID_ARGUMENT,
+             "hessian: an earlier gptq_hessian_add failed part-way, so the sum is incomplete; "
+             "replace it with gptq_hessian_set or create a new Hessian");
+}
+
 } // namespace
+
+namespace gptq {
+void require_complete_hessian(const gptq_hessian *h) { require_complete(h); }
+} // namespace gptq
 
 extern "C" {
 
@@ -42,7 +53,13 @@ GPTQ_API gptq_status gptq_hessian_add(gptq_hessian *h, const gptq_matrix *x) {
             fail(GPTQ_ERR_SHAPE, "x has %lld columns but the Hessian is for k = %lld inputs",
                  (long long)x->cols, (long long)h->state->k());
         gptq::require_finite(x, "x");
-        h->state->add(x->data, x->dtype, x->rows, ld);
+        require_complete(h);
+        try {
+            h->state->add(x->data, x->dtype, x->rows, ld);
+        } catch (...) {
+            h->incomplete = true;
+            throw;
+        }
     });
 }
 
@@ -57,7 +74,13 @@ GPTQ_API gptq_status gptq_hessian_set(gptq_hessian *h, const float *m, int64_t k
         if (n_tokens < 0)
             fail(GPTQ_ERR_INVALID_ARGUMENT, "n_tokens = %lld must be >= 0", (long long)n_tokens);
         gptq::require_finite(m, k * k, "h");
-        h->state->set(m, n_tokens);
+        try {
+            h->state->set(m, n_tokens);
+        } catch (...) {
+            h->incomplete = true;
+            throw;
+        }
+        h->incomplete = false;
     });
 }
 
@@ -75,6 +98,7 @@ GPTQ_API gptq_status gptq_hessian_get(const gptq_hessian *h, float *dst, size_t 
         gptq::require_count(count, k * k, "dst");
         if (!h->state->has_data())
             fail(GPTQ_ERR_INVALID_ARGUMENT, "hessian: no activations were added yet");
+        require_complete(h);
         h->state->read_scaled(dst);
     });
 }

@@ -78,6 +78,7 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         if (!hessian->state->has_data())
             fail(GPTQ_ERR_INVALID_ARGUMENT,
                  "%s: the Hessian is empty (add activations or set it first)", who.c_str());
+        gptq::require_complete_hessian(hessian);
         std::vector<float> wf = gptq::to_f32(w, "w");
 
         gptq::QuantResult r;

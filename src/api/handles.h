@@ -7,6 +7,8 @@
 
 #include <gptq/gptq.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -21,6 +23,9 @@ struct gptq_ctx {
 struct gptq_hessian {
     gptq_ctx *ctx = nullptr;
     std::unique_ptr<gptq::HessianState> state;
+    // An add that failed part-way (out of memory, device lost) may have summed some of its
+    // rows: the accumulator refuses further use until gptq_hessian_set replaces it.
+    bool incomplete = false;
 };
 
 struct gptq_qlayer {
@@ -37,6 +42,17 @@ inline std::string &error_slot(const gptq_ctx *ctx) {
     return ctx ? const_cast<gptq_ctx *>(ctx)->last_error : thread_last_error();
 }
 
+// Stores msg + detail without throwing (guarded() is noexcept): when memory is exhausted,
+// keeps what of msg fits in the slot's capacity (assigning within capacity does not allocate).
+inline void set_message(std::string &slot, const char *msg, const char *detail = "") noexcept {
+    try {
+        slot = msg;
+        slot += detail;
+    } catch (...) {
+        slot.assign(msg, std::min(std::strlen(msg), slot.capacity()));
+    }
+}
+
 // Runs body; any exception becomes a status and the message lands in ctx's slot (or the
 // thread's when ctx is NULL). A successful call clears the slot.
 template <class Body>
@@ -47,21 +63,24 @@ gptq_status guarded(const gptq_ctx *ctx, Body &&body) noexcept {
         slot.clear();
         return GPTQ_OK;
     } catch (const Error &e) {
-        slot = e.what();
+        set_message(slot, e.what());
         return e.status();
     } catch (const std::bad_alloc &) {
-        slot = "out of host memory";
+        set_message(slot, "out of host memory");
         return GPTQ_ERR_OUT_OF_MEMORY;
     } catch (const std::exception &e) {
-        slot = std::string("internal error: ") + e.what();
+        set_message(slot, "internal error: ", e.what());
         return GPTQ_ERR_INTERNAL;
     } catch (...) {
-        slot = "internal error: unknown exception";
+        set_message(slot, "internal error: unknown exception");
         return GPTQ_ERR_INTERNAL;
     }
 }
 
 // The slot a handle-only call reports to: its context's, or the thread's if it is NULL.
+// Throws GPTQ_ERR_INVALID_ARGUMENT if an earlier add on h failed part-way.
+void require_complete_hessian(const gptq_hessian *h);
+
 inline const gptq_ctx *ctx_of(const gptq_hessian *h) { return h ? h->ctx : nullptr; }
 inline const gptq_ctx *ctx_of(const gptq_qlayer *q) { return q ? q->ctx : nullptr; }
 

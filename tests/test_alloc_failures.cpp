@@ -1,0 +1,1071 @@
+// Allocation-failure sweep through the public C API on the CPU backend (STYLE.md: count the
+// allocations of a call in a dry run, then fail the N-th one for every N).
+//
+// support/alloc_countdown.cpp replaces the global operator new of this program, which is
+// also the one libgptq.so binds to. For every API operation below and every failure point N
+// the test checks that
+//   - the call returns GPTQ_ERR_OUT_OF_MEMORY with a non-empty gptq_last_error, also when
+//     the failing allocation is on a worker thread (the pool rethrows on the caller);
+//   - out parameters are NULL;
+//   - the objects passed in are unchanged (a Hessian reads back bit for bit the same; or,
+//     for an add that failed part-way, it refuses use until gptq_hessian_set) and
+//     still usable: the call, repeated without failure, gives bit for bit the result of an
+//     unarmed reference run, and clears gptq_last_error;
+//   - nothing leaks (CI runs this under ASan, whose LeakSanitizer must stay silent).
+//
+// Each trial runs the call on a fresh thread in a fresh context: the CPU GEMM keeps
+// thread_local scratch that grows once, so reusing threads would hide those allocations
+// from every trial but the first. With one thread per context the count is deterministic
+// and every failure must give OOM; with several, which worker allocates varies, and a
+// worker that cannot be started leaves a smaller pool (by design), so there a call may also
+// succeed, and must then give the reference result.
+//
+// Usage: test_alloc_failures cpu [sticky]. With "sticky" every allocation from the N-th on
+// fails (memory that stays exhausted), so the library's error path itself runs out of memory.
+#include "alloc_countdown.h"
+#include "test_common.h"
+
+#include <gptq/gptq.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {  // cmocka.h declares its functions without C linkage guards
+#include <cmocka.h>
+}
+
+namespace {
+
+// ------------------------------------------------------------------ checks
+
+// cmocka's assertions longjmp, which must not cross C++ frames with destructors: checks
+// throw this instead, and run_checked() turns it into a cmocka failure at the top.
+struct CheckFailed {};
+char g_failure[2048];
+const char *g_case = "";
+long g_fail_at = 0;
+bool g_sticky = false;  // from argv[2]
+
+[[noreturn]] __attribute__((format(printf, 3, 4))) void expect_failed(const char *file, int line,
+                                                                     const char *fmt, ...) {
+    int n = std::snprintf(g_failure, sizeof g_failure, "%s:%d: [%s, failing allocation %ld] ",
+                          file, line, g_case, g_fail_at);
+    if (n < 0 || size_t(n) >= sizeof g_failure) n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(g_failure + n, sizeof g_failure - size_t(n), fmt, ap);
+    va_end(ap);
+    throw CheckFailed{};
+}
+
+#define EXPECT(cond, ...)                                                                  \
+    do {                                                                                   \
+        if (!(cond)) ::expect_failed(__FILE__, __LINE__, __VA_ARGS__);                     \
+    } while (0)
+
+// expr must return GPTQ_OK; the message comes from ctx's slot.
+#define EXPECT_OK(ctx, expr)                                                               \
+    do {                                                                                   \
+        const gptq_status st_ = (expr);                                                    \
+        EXPECT(st_ == GPTQ_OK, "%s returned %s: %s", #expr, gptq_status_string(st_),      \
+               gptq_last_error(ctx));                                                      \
+    } while (0)
+
+template <class F>
+void run_checked(F &&f) {
+    bool ok = true;
+    try {
+        f();
+    } catch (const CheckFailed &) {
+        ok = false;
+    }
+    if (!ok) fail_msg("%s", g_failure);
+}
+
+template <class T>
+bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
+    return a.size() == b.size() &&
+           (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+// A stand-in for "not written yet", distinguishable from both NULL and a real handle.
+template <class T>
+T *sentinel() {
+    static char byte;
+    return reinterpret_cast<T *>(&byte);
+}
+
+// ------------------------------------------------------------------ handles and inputs
+
+struct CtxDel {
+    void operator()(gptq_ctx *c) const { gptq_ctx_destroy(c); }
+};
+struct HessianDel {
+    void operator()(gptq_hessian *h) const { gptq_hessian_destroy(h); }
+};
+struct QLayerDel {
+    void operator()(gptq_qlayer *q) const { gptq_qlayer_destroy(q); }
+};
+using Ctx = std::unique_ptr<gptq_ctx, CtxDel>;
+using Hessian = std::unique_ptr<gptq_hessian, HessianDel>;
+using QLayer = std::unique_ptr<gptq_qlayer, QLayerDel>;
+
+// Shapes chosen to reach the multi-block paths: K = 256 gives two 128-row blocks of H in the
+// CPU Hessian update; TB = 300 tokens makes F16 batches convert in two chunks; N = 80 rows
+// are two chunks of the report's output-error metric.
+constexpr int64_t K = 256, N = 80, TA = 64, TB = 300, MX = 64;
+// Token count given to gptq_hessian_set: not a power of two, so undoing its 2/n scale is not
+// exact in fp32 and a half-done add would show.
+constexpr int64_t kSetTokens = 100;
+// Tokens already in the Hessian before the add under test: so few that the CPU GEMM runs
+// that first add on the calling thread, and the workers' scratch is still to be allocated
+// when the armed add starts.
+constexpr int64_t kPriorTokens = 8;
+
+struct Inputs {
+    std::vector<float> xa, xb, w, x, hset, hset2;
+    std::vector<uint16_t> xb16, x16;
+} g;
+
+gptq_matrix f32_matrix(const std::vector<float> &v, int64_t rows, int64_t cols) {
+    return tc_matrix_f32(v.data(), rows, cols, 0);
+}
+
+gptq_matrix f16_matrix(const std::vector<uint16_t> &v, int64_t rows, int64_t cols) {
+    gptq_matrix m;
+    m.data = v.data();
+    m.dtype = GPTQ_DTYPE_F16;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_stride = 0;
+    return m;
+}
+
+Ctx make_ctx(int threads) {
+    gptq_ctx_params p;
+    gptq_ctx_params_init(&p);
+    p.backend = GPTQ_BACKEND_CPU;
+    p.n_threads = threads;
+    gptq_ctx *c = nullptr;
+    EXPECT_OK(nullptr, gptq_ctx_create(&p, &c));
+    EXPECT(gptq_last_error(nullptr)[0] == '\0', "a successful gptq_ctx_create left \"%s\"",
+           gptq_last_error(nullptr));
+    return Ctx(c);
+}
+
+Hessian make_hessian(gptq_ctx *ctx) {
+    gptq_hessian *h = nullptr;
+    EXPECT_OK(ctx, gptq_hessian_create(ctx, K, &h));
+    return Hessian(h);
+}
+
+std::vector<float> hessian_get(gptq_hessian *h, gptq_ctx *ctx) {
+    std::vector<float> out(size_t(K * K));
+    EXPECT_OK(ctx, gptq_hessian_get(h, out.data(), out.size()));
+    return out;
+}
+
+// Adds xa then xb: the Hessian the quantization cases use.
+Hessian calibrated_hessian(gptq_ctx *ctx) {
+    Hessian h = make_hessian(ctx);
+    const gptq_matrix xa = f32_matrix(g.xa, TA, K), xb = f32_matrix(g.xb, TB, K);
+    EXPECT_OK(ctx, gptq_hessian_add(h.get(), &xa));
+    EXPECT_OK(ctx, gptq_hessian_add(h.get(), &xb));
+    return h;
+}
+
+void expect_no_error(const gptq_ctx *ctx, const char *after) {
+    EXPECT(gptq_last_error(ctx)[0] == '\0', "a successful %s left gptq_last_error = \"%s\"",
+           after, gptq_last_error(ctx));
+}
+
+// Everything a layer exports, for bit-exact comparisons.
+struct LayerData {
+    gptq_qlayer_info info{};
+    std::vector<int32_t> qweight, qzeros, g_idx, perm;
+    std::vector<uint16_t> scales16;
+    std::vector<float> scales;
+};
+
+LayerData read_layer(const gptq_qlayer *q, const gptq_ctx *ctx) {
+    LayerData d;
+    d.info.struct_size = sizeof d.info;
+    EXPECT_OK(ctx, gptq_qlayer_get_info(q, &d.info));
+    const gptq_qlayer_info &i = d.info;
+    d.qweight.resize(size_t(i.qweight_rows * i.qweight_cols));
+    d.qzeros.resize(size_t(i.qzeros_rows * i.qzeros_cols));
+    d.scales16.resize(size_t(i.scales_rows * i.scales_cols));
+    d.scales.resize(d.scales16.size());
+    d.g_idx.resize(size_t(i.g_idx_len));
+    d.perm.resize(size_t(i.k));
+    EXPECT_OK(ctx, gptq_qlayer_get_qweight(q, d.qweight.data(), d.qweight.size()));
+    EXPECT_OK(ctx, gptq_qlayer_get_qzeros(q, GPTQ_ZEROS_V2, d.qzeros.data(), d.qzeros.size()));
+    EXPECT_OK(ctx, gptq_qlayer_get_scales_f16(q, d.scales16.data(), d.scales16.size()));
+    EXPECT_OK(ctx, gptq_qlayer_get_scales(q, d.scales.data(), d.scales.size()));
+    EXPECT_OK(ctx, gptq_qlayer_get_g_idx(q, d.g_idx.data(), d.g_idx.size()));
+    EXPECT_OK(ctx, gptq_qlayer_get_perm(q, d.perm.data(), d.perm.size()));
+    return d;
+}
+
+bool same_layer(const LayerData &a, const LayerData &b) {
+    return a.info.n == b.info.n && a.info.k == b.info.k && a.info.bits == b.info.bits &&
+           a.info.group_size == b.info.group_size && a.info.n_groups == b.info.n_groups &&
+           a.info.sym == b.info.sym && a.info.desc_act == b.info.desc_act &&
+           a.info.static_groups == b.info.static_groups && same_bits(a.qweight, b.qweight) &&
+           same_bits(a.qzeros, b.qzeros) && same_bits(a.scales16, b.scales16) &&
+           same_bits(a.scales, b.scales) && same_bits(a.g_idx, b.g_idx) &&
+           same_bits(a.perm, b.perm);
+}
+
+// ------------------------------------------------------------------ the sweep
+
+// One API operation under test. setup() builds fresh objects for one trial (unarmed);
+// call() is the only code that runs armed, so it must contain nothing but the API call.
+class Case {
+public:
+    explicit Case(int threads) : threads_(threads) {}
+    virtual ~Case() = default;
+    int threads() const { return threads_; }
+    virtual void setup() { ctx_ = make_ctx(threads_); }
+    virtual gptq_status call() = 0;
+    // Where the call's message lands.
+    virtual const gptq_ctx *slot() const { return ctx_.get(); }
+    // After GPTQ_ERR_OUT_OF_MEMORY: out parameters NULL, inputs unchanged and usable.
+    virtual void check_failed() = 0;
+    // After GPTQ_OK: the result equals the unarmed reference.
+    virtual void check_succeeded() = 0;
+    virtual void teardown() { ctx_.reset(); }
+
+protected:
+    int threads_;
+    Ctx ctx_;
+};
+
+struct Outcome {
+    gptq_status status = GPTQ_OK;
+    alloc_countdown::Stats stats;
+    std::string message;  // gptq_last_error of the call's slot, read on the calling thread
+};
+
+Outcome run_armed(long fail_at, Case &c) {
+    Outcome o;
+    std::thread t([&] {
+        alloc_countdown::arm(fail_at, g_sticky);
+        o.status = c.call();
+        o.stats = alloc_countdown::disarm();
+        o.message = gptq_last_error(c.slot());
+    });
+    t.join();
+    return o;
+}
+
+// 1..count, or an even subsample of ~300 that keeps the first and last 20.
+std::vector<long> failure_points(long count) {
+    constexpr long kMax = 300, kEdge = 20;
+    std::vector<long> pts;
+    if (count <= kMax) {
+        for (long n = 1; n <= count; ++n) pts.push_back(n);
+        return pts;
+    }
+    for (long n = 1; n <= kEdge; ++n) pts.push_back(n);
+    const long inner = kMax - 2 * kEdge, lo = kEdge + 1, hi = count - kEdge;
+    for (long i = 0; i < inner; ++i) pts.push_back(lo + (hi - lo) * i / inner);
+    for (long n = count - kEdge + 1; n <= count; ++n) pts.push_back(n);
+    pts.erase(std::unique(pts.begin(), pts.end()), pts.end());
+    return pts;
+}
+
+struct Tally {
+    long allocations = 0, points = 0, oom = 0, oom_on_worker = 0, recovered = 0, unreached = 0;
+};
+
+Tally sweep(const char *name, Case &c) {
+    g_case = name;
+    g_fail_at = 0;
+    const bool strict = c.threads() == 1;
+    Tally t;
+    // Two dry runs when single-threaded: the sweep covers every allocation only if the
+    // count is reproducible.
+    long count = -1;
+    for (int rep = 0; rep < (strict ? 2 : 1); ++rep) {
+        c.setup();
+        const Outcome dry = run_armed(0, c);
+        EXPECT(dry.status == GPTQ_OK, "dry run returned %s: %s",
+               gptq_status_string(dry.status), dry.message.c_str());
+        EXPECT(dry.message.empty(), "a successful call left gptq_last_error = \"%s\"",
+               dry.message.c_str());
+        c.check_succeeded();
+        c.teardown();
+        EXPECT(count < 0 || count == dry.stats.allocations,
+               "dry runs made %ld and %ld allocations", count, dry.stats.allocations);
+        count = dry.stats.allocations;
+    }
+    t.allocations = count;
+    for (const long n : failure_points(count)) {
+        g_fail_at = n;
+        ++t.points;
+        c.setup();
+        const Outcome o = run_armed(n, c);
+        if (o.stats.failed == 0) {
+            // Fewer allocations than the dry run: only a varying thread split can do that.
+            EXPECT(!strict, "only %ld allocations this time", o.stats.allocations);
+            EXPECT(o.status == GPTQ_OK, "returned %s: %s", gptq_status_string(o.status),
+                   o.message.c_str());
+            c.check_succeeded();
+            ++t.unreached;
+        } else if (o.status == GPTQ_ERR_OUT_OF_MEMORY) {
+            EXPECT(!o.message.empty(), "GPTQ_ERR_OUT_OF_MEMORY with an empty gptq_last_error");
+            c.check_failed();
+            ++t.oom;
+            if (o.stats.failed_off_thread) ++t.oom_on_worker;
+        } else {
+            // std::stable_sort's buffer is a nothrow allocation it can do without, and a pool
+            // thread that cannot start leaves a smaller pool: both may end in success.
+            EXPECT(o.status == GPTQ_OK && (o.stats.failed_nothrow || !strict),
+                   "returned %s (\"%s\") instead of GPTQ_ERR_OUT_OF_MEMORY",
+                   gptq_status_string(o.status), o.message.c_str());
+            EXPECT(o.message.empty(), "a successful call left gptq_last_error = \"%s\"",
+                   o.message.c_str());
+            c.check_succeeded();
+            ++t.recovered;
+        }
+        c.teardown();
+    }
+    g_fail_at = 0;
+    print_message("%s%-34s %2d thread%s %5ld allocations, %3ld points: %3ld OOM (%ld on a "
+                  "worker), %ld recovered, %ld not reached\n",
+                  g_sticky ? "sticky " : "", name, c.threads(), c.threads() == 1 ? ": " : "s:",
+                  t.allocations, t.points, t.oom, t.oom_on_worker, t.recovered, t.unreached);
+    return t;
+}
+
+// ------------------------------------------------------------------ cases: context, Hessian
+
+class CtxCreate final : public Case {
+public:
+    using Case::Case;
+    void setup() override { out_ = sentinel<gptq_ctx>(); }
+    gptq_status call() override {
+        gptq_ctx_params p;
+        gptq_ctx_params_init(&p);
+        p.backend = GPTQ_BACKEND_CPU;
+        p.n_threads = threads_;
+        return gptq_ctx_create(&p, &out_);
+    }
+    const gptq_ctx *slot() const override { return nullptr; }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out_ctx was not set to NULL");
+        make_ctx(threads_);  // the library is still usable, and success clears the message
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_ctx>(), "no context");
+        const Ctx own(out_);
+        out_ = nullptr;
+        const std::string name = gptq_ctx_device_name(own.get());
+        if (threads_ == 1)
+            EXPECT(name == "CPU (1 thread)", "device name \"%s\"", name.c_str());
+        else  // fewer threads if one could not be started
+            EXPECT(name.rfind("CPU (", 0) == 0, "device name \"%s\"", name.c_str());
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_ctx>()) gptq_ctx_destroy(out_);
+        out_ = nullptr;
+    }
+
+private:
+    gptq_ctx *out_ = nullptr;
+};
+
+class HessianCreate final : public Case {
+public:
+    using Case::Case;
+    void setup() override {
+        Case::setup();
+        out_ = sentinel<gptq_hessian>();
+    }
+    gptq_status call() override { return gptq_hessian_create(ctx_.get(), K, &out_); }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        const Hessian h = make_hessian(ctx_.get());
+        expect_no_error(ctx_.get(), "gptq_hessian_create");
+        EXPECT(gptq_hessian_dim(h.get()) == K, "dim %lld", (long long)gptq_hessian_dim(h.get()));
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_hessian>(), "no Hessian");
+        const Hessian h(out_);
+        out_ = nullptr;
+        EXPECT(gptq_hessian_dim(h.get()) == K && gptq_hessian_tokens(h.get()) == 0,
+               "dim %lld, tokens %lld", (long long)gptq_hessian_dim(h.get()),
+               (long long)gptq_hessian_tokens(h.get()));
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_hessian>()) gptq_hessian_destroy(out_);
+        out_ = nullptr;
+        Case::teardown();
+    }
+
+private:
+    gptq_hessian *out_ = nullptr;
+};
+
+// gptq_hessian_add of xb (F32 or F16) onto a Hessian that already holds xa, or that was
+// given by gptq_hessian_set: a failed add must leave it exactly as it was.
+class HessianAdd final : public Case {
+public:
+    HessianAdd(int threads, gptq_dtype dtype, bool after_set)
+        : Case(threads), after_set_(after_set),
+          x_(dtype == GPTQ_DTYPE_F32 ? f32_matrix(g.xb, TB, K) : f16_matrix(g.xb16, TB, K)) {
+        const Ctx ctx = make_ctx(threads);
+        const Hessian h = prepared(ctx.get());
+        before_ = hessian_get(h.get(), ctx.get());
+        before_tokens_ = gptq_hessian_tokens(h.get());
+        EXPECT_OK(ctx.get(), gptq_hessian_add(h.get(), &x_));
+        after_ = hessian_get(h.get(), ctx.get());
+        after_tokens_ = gptq_hessian_tokens(h.get());
+    }
+    void setup() override {
+        Case::setup();
+        h_ = prepared(ctx_.get());
+    }
+    gptq_status call() override { return gptq_hessian_add(h_.get(), &x_); }
+    void check_failed() override {
+        // Either the add failed before summing anything (the Hessian reads back as before
+        // and the add can be repeated), or it failed part-way: then the Hessian must refuse
+        // every use until gptq_hessian_set makes it whole again (gptq.h).
+        std::vector<float> got(size_t(K) * size_t(K));
+        const gptq_status st = gptq_hessian_get(h_.get(), got.data(), got.size());
+        if (st == GPTQ_OK) {
+            expect_state(before_, before_tokens_, "a failed gptq_hessian_add");
+            EXPECT_OK(ctx_.get(), gptq_hessian_add(h_.get(), &x_));
+            expect_no_error(ctx_.get(), "gptq_hessian_add");
+            check_succeeded();
+            return;
+        }
+        EXPECT(st == GPTQ_ERR_INVALID_ARGUMENT &&
+                   std::strstr(gptq_last_error(ctx_.get()), "part-way") != nullptr,
+               "after a failed add, gptq_hessian_get gave status %d (%s)", int(st),
+               gptq_last_error(ctx_.get()));
+        EXPECT(gptq_hessian_add(h_.get(), &x_) == GPTQ_ERR_INVALID_ARGUMENT,
+               "an incomplete Hessian accepted another batch");
+        EXPECT_OK(ctx_.get(), gptq_hessian_set(h_.get(), before_.data(), K, before_tokens_));
+        expect_state(before_, before_tokens_, "gptq_hessian_set after a failed add");
+    }
+    void check_succeeded() override { expect_state(after_, after_tokens_, "gptq_hessian_add"); }
+    void teardown() override {
+        h_.reset();
+        Case::teardown();
+    }
+
+private:
+    Hessian prepared(gptq_ctx *ctx) const {
+        Hessian h = make_hessian(ctx);
+        if (after_set_) {
+            EXPECT_OK(ctx, gptq_hessian_set(h.get(), g.hset.data(), K, kSetTokens));
+        } else {
+            const gptq_matrix xa = f32_matrix(g.xa, kPriorTokens, K);
+            EXPECT_OK(ctx, gptq_hessian_add(h.get(), &xa));
+        }
+        return h;
+    }
+    void expect_state(const std::vector<float> &want, int64_t tokens, const char *after) {
+        const int64_t got_tokens = gptq_hessian_tokens(h_.get());
+        EXPECT(got_tokens == tokens, "after %s: %lld tokens, expected %lld", after,
+               (long long)got_tokens, (long long)tokens);
+        const std::vector<float> got = hessian_get(h_.get(), ctx_.get());
+        size_t differ = 0;
+        double worst = 0.0;
+        for (size_t i = 0; i < got.size(); ++i)
+            if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+                ++differ;
+                worst = std::max(worst, std::fabs(double(got[i]) - double(want[i])));
+            }
+        EXPECT(differ == 0,
+               "after %s the Hessian differs from the reference in %zu of %zu entries "
+               "(max |diff| %.3g)",
+               after, differ, got.size(), worst);
+    }
+
+    bool after_set_;
+    gptq_matrix x_;
+    std::vector<float> before_, after_;
+    int64_t before_tokens_ = 0, after_tokens_ = 0;
+    Hessian h_;
+};
+
+class HessianSet final : public Case {
+public:
+    using Case::Case;
+    void setup() override {
+        Case::setup();
+        h_ = make_hessian(ctx_.get());
+        const gptq_matrix xa = f32_matrix(g.xa, TA, K);
+        EXPECT_OK(ctx_.get(), gptq_hessian_add(h_.get(), &xa));
+        before_ = hessian_get(h_.get(), ctx_.get());
+    }
+    gptq_status call() override { return gptq_hessian_set(h_.get(), g.hset2.data(), K, 50); }
+    void check_failed() override {
+        EXPECT(gptq_hessian_tokens(h_.get()) == TA, "tokens changed");
+        EXPECT(same_bits(hessian_get(h_.get(), ctx_.get()), before_),
+               "a failed gptq_hessian_set changed the Hessian");
+        EXPECT_OK(ctx_.get(), gptq_hessian_set(h_.get(), g.hset2.data(), K, 50));
+        expect_no_error(ctx_.get(), "gptq_hessian_set");
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(gptq_hessian_tokens(h_.get()) == 50, "tokens %lld",
+               (long long)gptq_hessian_tokens(h_.get()));
+        EXPECT(same_bits(hessian_get(h_.get(), ctx_.get()), g.hset2),
+               "gptq_hessian_get does not return the matrix given to gptq_hessian_set");
+    }
+    void teardown() override {
+        h_.reset();
+        Case::teardown();
+    }
+
+private:
+    Hessian h_;
+    std::vector<float> before_;
+};
+
+// ------------------------------------------------------------------ cases: quantization
+
+// Act-order, groups of 64, lazy blocks of 64 columns, named layer (messages allocate).
+gptq_quant_params params_act_order() {
+    gptq_quant_params p;
+    gptq_quant_params_init(&p);
+    p.bits = 4;
+    p.group_size = 64;
+    p.desc_act = 1;
+    p.block_size = 64;
+    p.layer_name = "blk.3.attn_q";
+    return p;
+}
+
+// Static groups under act-order, symmetric 3-bit, MSE clipping search.
+gptq_quant_params params_static_mse() {
+    gptq_quant_params p;
+    gptq_quant_params_init(&p);
+    p.bits = 3;
+    p.group_size = 32;
+    p.sym = 1;
+    p.desc_act = 1;
+    p.static_groups = 1;
+    p.mse = GPTQ_MSE_ON;
+    p.mse_grid = 20;
+    return p;
+}
+
+bool same_report(const gptq_quant_report &a, const gptq_quant_report &b) {
+    // seconds is wall time: not compared.
+    return a.loss == b.loss && a.rel_output_error == b.rel_output_error &&
+           a.damp_used == b.damp_used && a.damp_retries == b.damp_retries &&
+           a.dead_columns == b.dead_columns;
+}
+
+gptq_quant_report fresh_report() {
+    gptq_quant_report r;
+    std::memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    r.loss = -1.0;
+    return r;
+}
+
+class QuantizeLayer final : public Case {
+public:
+    QuantizeLayer(int threads, const gptq_quant_params &p)
+        : Case(threads), p_(p), w_(f32_matrix(g.w, N, K)) {
+        const Ctx ctx = make_ctx(threads);
+        const Hessian h = calibrated_hessian(ctx.get());
+        h_ref_ = hessian_get(h.get(), ctx.get());
+        gptq_qlayer *q = nullptr;
+        report_ref_ = fresh_report();
+        EXPECT_OK(ctx.get(), gptq_quantize_layer(ctx.get(), &p_, &w_, h.get(), &q, &report_ref_));
+        const QLayer own(q);
+        ref_ = read_layer(q, ctx.get());
+        EXPECT(report_ref_.rel_output_error > 0.0 && report_ref_.rel_output_error < 0.1,
+               "reference rel_output_error %g", report_ref_.rel_output_error);
+    }
+    void setup() override {
+        Case::setup();
+        h_ = calibrated_hessian(ctx_.get());
+        out_ = sentinel<gptq_qlayer>();
+        report_ = fresh_report();
+    }
+    gptq_status call() override {
+        return gptq_quantize_layer(ctx_.get(), &p_, &w_, h_.get(), &out_, &report_);
+    }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        EXPECT(gptq_hessian_tokens(h_.get()) == TA + TB, "tokens changed");
+        EXPECT(same_bits(hessian_get(h_.get(), ctx_.get()), h_ref_),
+               "a failed gptq_quantize_layer changed the Hessian");
+        report_ = fresh_report();
+        EXPECT_OK(ctx_.get(),
+                  gptq_quantize_layer(ctx_.get(), &p_, &w_, h_.get(), &out_, &report_));
+        expect_no_error(ctx_.get(), "gptq_quantize_layer");
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
+        const QLayer own(out_);
+        out_ = nullptr;
+        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
+               "the layer differs from the reference quantization");
+        EXPECT(same_report(report_, report_ref_),
+               "report differs: loss %.17g vs %.17g, rel_output_error %.17g vs %.17g",
+               report_.loss, report_ref_.loss, report_.rel_output_error,
+               report_ref_.rel_output_error);
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
+        out_ = nullptr;
+        h_.reset();
+        Case::teardown();
+    }
+
+private:
+    gptq_quant_params p_;
+    gptq_matrix w_;
+    std::vector<float> h_ref_;
+    LayerData ref_;
+    gptq_quant_report report_ref_{}, report_{};
+    Hessian h_;
+    gptq_qlayer *out_ = nullptr;
+};
+
+class QuantizeRtn final : public Case {
+public:
+    explicit QuantizeRtn(int threads) : Case(threads), w_(f32_matrix(g.w, N, K)) {
+        gptq_quant_params_init(&p_);
+        p_.group_size = 64;
+        const Ctx ctx = make_ctx(threads);
+        gptq_qlayer *q = nullptr;
+        EXPECT_OK(ctx.get(), gptq_quantize_rtn(ctx.get(), &p_, &w_, &q));
+        const QLayer own(q);
+        ref_ = read_layer(q, ctx.get());
+    }
+    void setup() override {
+        Case::setup();
+        out_ = sentinel<gptq_qlayer>();
+    }
+    gptq_status call() override { return gptq_quantize_rtn(ctx_.get(), &p_, &w_, &out_); }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        EXPECT_OK(ctx_.get(), gptq_quantize_rtn(ctx_.get(), &p_, &w_, &out_));
+        expect_no_error(ctx_.get(), "gptq_quantize_rtn");
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
+        const QLayer own(out_);
+        out_ = nullptr;
+        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
+               "the layer differs from the reference RTN");
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
+        out_ = nullptr;
+        Case::teardown();
+    }
+
+private:
+    gptq_quant_params p_;
+    gptq_matrix w_;
+    LayerData ref_;
+    gptq_qlayer *out_ = nullptr;
+};
+
+// ------------------------------------------------------------------ cases: quantized layers
+
+// Checkpoint tensors of an act-order layer (non-trivial g_idx), made once, unarmed.
+LayerData g_source;
+
+gptq_packed_layer source_packed() {
+    gptq_packed_layer p;
+    std::memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.n = g_source.info.n;
+    p.k = g_source.info.k;
+    p.bits = g_source.info.bits;
+    p.group_size = g_source.info.group_size;
+    p.sym = g_source.info.sym;
+    p.desc_act = g_source.info.desc_act;
+    p.zeros_format = GPTQ_ZEROS_V2;
+    p.qweight = g_source.qweight.data();
+    p.qzeros = g_source.qzeros.data();
+    p.scales = g_source.scales16.data();
+    p.scales_dtype = GPTQ_DTYPE_F16;
+    p.g_idx = g_source.g_idx.data();
+    return p;
+}
+
+QLayer source_layer(gptq_ctx *ctx) {
+    const gptq_packed_layer p = source_packed();
+    gptq_qlayer *q = nullptr;
+    EXPECT_OK(ctx, gptq_qlayer_from_packed(ctx, &p, &q));
+    return QLayer(q);
+}
+
+class FromPacked final : public Case {
+public:
+    explicit FromPacked(int threads) : Case(threads), packed_(source_packed()) {
+        const Ctx ctx = make_ctx(threads);
+        ref_ = read_layer(source_layer(ctx.get()).get(), ctx.get());
+    }
+    void setup() override {
+        Case::setup();
+        out_ = sentinel<gptq_qlayer>();
+    }
+    gptq_status call() override { return gptq_qlayer_from_packed(ctx_.get(), &packed_, &out_); }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        EXPECT_OK(ctx_.get(), gptq_qlayer_from_packed(ctx_.get(), &packed_, &out_));
+        expect_no_error(ctx_.get(), "gptq_qlayer_from_packed");
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
+        const QLayer own(out_);
+        out_ = nullptr;
+        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
+               "the layer differs from the reference import");
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
+        out_ = nullptr;
+        Case::teardown();
+    }
+
+private:
+    gptq_packed_layer packed_;
+    LayerData ref_;
+    gptq_qlayer *out_ = nullptr;
+};
+
+// A call that reads a layer into a caller buffer: get_qzeros (v1), dequantize, matmul.
+class LayerRead : public Case {
+public:
+    using Case::Case;
+    void setup() override {
+        Case::setup();
+        q_ = source_layer(ctx_.get());
+        std::fill(out_.begin(), out_.end(), -1.0f);
+    }
+    void check_failed() override {
+        EXPECT(same_layer(read_layer(q_.get(), ctx_.get()), layer_ref_),
+               "a failed call changed the layer");
+        std::fill(out_.begin(), out_.end(), -1.0f);
+        EXPECT_OK(ctx_.get(), call());
+        expect_no_error(ctx_.get(), "call");
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(same_bits(out_, ref_), "the output differs from the reference run");
+    }
+    void teardown() override {
+        q_.reset();
+        Case::teardown();
+    }
+
+protected:
+    // Runs the call once, unarmed, in a context of its own: the reference output.
+    void make_reference(size_t out_floats) {
+        out_.assign(out_floats, -1.0f);
+        setup();
+        EXPECT_OK(ctx_.get(), call());
+        ref_ = out_;
+        layer_ref_ = read_layer(q_.get(), ctx_.get());
+        teardown();
+    }
+    QLayer q_;
+    LayerData layer_ref_;
+    std::vector<float> out_, ref_;  // int32 outputs are stored bitwise in floats
+};
+
+class GetQzeros final : public LayerRead {
+public:
+    explicit GetQzeros(int threads) : LayerRead(threads) {
+        make_reference(g_source.qzeros.size());
+    }
+    gptq_status call() override {
+        static_assert(sizeof(float) == sizeof(int32_t), "int32 outputs stored in floats");
+        return gptq_qlayer_get_qzeros(q_.get(), GPTQ_ZEROS_V1,
+                                      reinterpret_cast<int32_t *>(out_.data()), out_.size());
+    }
+};
+
+class Dequantize final : public LayerRead {
+public:
+    explicit Dequantize(int threads) : LayerRead(threads) { make_reference(size_t(N * K)); }
+    gptq_status call() override {
+        return gptq_qlayer_dequantize(q_.get(), out_.data(), out_.size());
+    }
+};
+
+class MatmulQ4 final : public LayerRead {
+public:
+    MatmulQ4(int threads, int64_t m, gptq_dtype dtype)
+        : LayerRead(threads),
+          x_(dtype == GPTQ_DTYPE_F32 ? f32_matrix(g.x, m, K) : f16_matrix(g.x16, m, K)) {
+        make_reference(size_t(m * N));
+    }
+    gptq_status call() override {
+        return gptq_matmul_q4(ctx_.get(), q_.get(), &x_, out_.data(), 0);
+    }
+
+private:
+    gptq_matrix x_;
+};
+
+// ------------------------------------------------------------------ data
+
+std::vector<uint16_t> to_f16(const std::vector<float> &v) {
+    std::vector<uint16_t> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) h[i] = tc_f32_to_f16(v[i]);
+    return h;
+}
+
+// Activations with per-channel scales (so act-order really permutes), Gaussian weights.
+void make_inputs() {
+    tc_rng r;
+    tc_rng_seed(&r, 20261123);
+    std::vector<float> chan(static_cast<size_t>(K));
+    for (float &c : chan) c = float(0.2 + 2.0 * tc_rng_uniform(&r));
+    auto acts = [&](int64_t rows) {
+        std::vector<float> x(size_t(rows * K));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = float(tc_rng_normal(&r)) * chan[i % K];
+        return x;
+    };
+    g.xa = acts(TA);
+    g.xb = acts(TB);
+    g.x = acts(MX);
+    g.xb16 = to_f16(g.xb);
+    g.x16 = to_f16(g.x);
+    g.w.resize(size_t(N * K));
+    for (float &v : g.w) v = float(0.02 * tc_rng_normal(&r));
+
+    const Ctx ctx = make_ctx(1);
+    {
+        Hessian h = make_hessian(ctx.get());
+        const gptq_matrix xa = f32_matrix(g.xa, TA, K), x = f32_matrix(g.x, MX, K);
+        EXPECT_OK(ctx.get(), gptq_hessian_add(h.get(), &xa));
+        g.hset = hessian_get(h.get(), ctx.get());
+        EXPECT_OK(ctx.get(), gptq_hessian_add(h.get(), &x));
+        g.hset2 = hessian_get(h.get(), ctx.get());
+    }
+    const Hessian h = calibrated_hessian(ctx.get());
+    const gptq_quant_params p = params_act_order();
+    const gptq_matrix w = f32_matrix(g.w, N, K);
+    gptq_qlayer *q = nullptr;
+    EXPECT_OK(ctx.get(), gptq_quantize_layer(ctx.get(), &p, &w, h.get(), &q, nullptr));
+    const QLayer own(q);
+    g_source = read_layer(q, ctx.get());
+}
+
+// ------------------------------------------------------------------ tests
+
+constexpr int kThreads = 3;  // > 1: worker threads allocate, and fail, too
+
+void test_ctx_create(void **) {
+    run_checked([] {
+        CtxCreate one(1), many(kThreads);
+        const Tally t1 = sweep("gptq_ctx_create", one);
+        EXPECT(t1.allocations > 0 && t1.oom == t1.points, "%ld of %ld failures gave OOM", t1.oom,
+               t1.points);
+        sweep("gptq_ctx_create", many);
+    });
+}
+
+void test_hessian_create(void **) {
+    run_checked([] {
+        HessianCreate c(1);
+        const Tally t = sweep("gptq_hessian_create", c);
+        EXPECT(t.allocations > 0, "gptq_hessian_create made no allocation");
+    });
+}
+
+void test_hessian_add_f32(void **) {
+    run_checked([] {
+        HessianAdd one(1, GPTQ_DTYPE_F32, false), many(kThreads, GPTQ_DTYPE_F32, false);
+        sweep("gptq_hessian_add F32", one);
+        const Tally t = sweep("gptq_hessian_add F32", many);
+        g_case = "gptq_hessian_add F32 (threads)";
+        EXPECT(t.oom_on_worker > 0, "no failure on a worker thread was seen");
+    });
+}
+
+void test_hessian_add_f16(void **) {
+    run_checked([] {
+        HessianAdd c(1, GPTQ_DTYPE_F16, false);
+        const Tally t = sweep("gptq_hessian_add F16", c);
+        EXPECT(t.allocations > 0, "an F16 batch is converted in a buffer: expected allocations");
+    });
+}
+
+void test_hessian_add_after_set(void **) {
+    run_checked([] {
+        HessianAdd f32(1, GPTQ_DTYPE_F32, true), f16(1, GPTQ_DTYPE_F16, true);
+        sweep("gptq_hessian_add F32 after set", f32);
+        sweep("gptq_hessian_add F16 after set", f16);
+    });
+}
+
+void test_hessian_set(void **) {
+    run_checked([] {
+        HessianSet c(1);
+        sweep("gptq_hessian_set", c);
+    });
+}
+
+void test_quantize_layer(void **) {
+    run_checked([] {
+        QuantizeLayer act(1, params_act_order()), stat(1, params_static_mse()),
+            many(kThreads, params_act_order());
+        sweep("gptq_quantize_layer act-order", act);
+        sweep("gptq_quantize_layer static+mse", stat);
+        sweep("gptq_quantize_layer act-order", many);
+    });
+}
+
+void test_quantize_rtn(void **) {
+    run_checked([] {
+        QuantizeRtn c(1);
+        sweep("gptq_quantize_rtn", c);
+    });
+}
+
+void test_qlayer_from_packed(void **) {
+    run_checked([] {
+        FromPacked c(1);
+        sweep("gptq_qlayer_from_packed", c);
+    });
+}
+
+void test_qlayer_reads(void **) {
+    run_checked([] {
+        GetQzeros z(1);
+        Dequantize d(1);
+        sweep("gptq_qlayer_get_qzeros v1", z);
+        sweep("gptq_qlayer_dequantize", d);
+    });
+}
+
+void test_matmul(void **) {
+    run_checked([] {
+        MatmulQ4 m1(1, 1, GPTQ_DTYPE_F32), m64(1, MX, GPTQ_DTYPE_F32),
+            m64h(1, MX, GPTQ_DTYPE_F16), m1t(kThreads, 1, GPTQ_DTYPE_F32),
+            m64t(kThreads, MX, GPTQ_DTYPE_F32);
+        sweep("gptq_matmul_q4 M=1", m1);
+        sweep("gptq_matmul_q4 M=64", m64);
+        sweep("gptq_matmul_q4 M=64 F16", m64h);
+        sweep("gptq_matmul_q4 M=1", m1t);
+        sweep("gptq_matmul_q4 M=64", m64t);
+    });
+}
+
+// The library clears the message on success: a stale one would be blamed on a later call.
+void test_success_clears_last_error(void **) {
+    run_checked([] {
+        g_case = "last error";
+        gptq_ctx_params bad;
+        gptq_ctx_params_init(&bad);
+        bad.struct_size = 1;
+        gptq_ctx *none = sentinel<gptq_ctx>();
+        EXPECT(gptq_ctx_create(&bad, &none) == GPTQ_ERR_INVALID_ARGUMENT && !none,
+               "bad struct_size accepted");
+        EXPECT(gptq_last_error(nullptr)[0] != '\0', "no message for a bad struct_size");
+        const Ctx ctx = make_ctx(1);  // checks the thread's slot is empty again
+        gptq_ctx *c = ctx.get();
+
+        gptq_hessian *hp = nullptr;
+        EXPECT(gptq_hessian_create(c, 0, &hp) == GPTQ_ERR_SHAPE, "k = 0 accepted");
+        EXPECT(gptq_last_error(c)[0] != '\0', "no message for k = 0");
+        const Hessian h = make_hessian(c);
+        expect_no_error(c, "gptq_hessian_create");
+
+        std::vector<float> nan_x(g.xa);
+        nan_x[7] = NAN;
+        const gptq_matrix xn = f32_matrix(nan_x, TA, K), xa = f32_matrix(g.xa, TA, K);
+        EXPECT(gptq_hessian_add(h.get(), &xn) == GPTQ_ERR_NON_FINITE, "NaN accepted");
+        EXPECT(gptq_last_error(c)[0] != '\0', "no message for NaN");
+        EXPECT_OK(c, gptq_hessian_add(h.get(), &xa));
+        expect_no_error(c, "gptq_hessian_add");
+
+        gptq_quant_params p = params_act_order();
+        p.bits = 5;
+        const gptq_matrix w = f32_matrix(g.w, N, K);
+        gptq_qlayer *qp = nullptr;
+        EXPECT(gptq_quantize_layer(c, &p, &w, h.get(), &qp, nullptr) == GPTQ_ERR_UNSUPPORTED,
+               "bits = 5 accepted");
+        EXPECT(gptq_last_error(c)[0] != '\0', "no message for bits = 5");
+        p.bits = 4;
+        EXPECT_OK(c, gptq_quantize_layer(c, &p, &w, h.get(), &qp, nullptr));
+        const QLayer q(qp);
+        expect_no_error(c, "gptq_quantize_layer");
+
+        std::vector<int32_t> z(g_source.qzeros.size());
+        EXPECT(gptq_qlayer_get_qzeros(q.get(), (gptq_zeros_format)7, z.data(), z.size()) ==
+                   GPTQ_ERR_INVALID_ARGUMENT,
+               "zeros format 7 accepted");
+        EXPECT(gptq_last_error(c)[0] != '\0', "no message for zeros format 7");
+        EXPECT_OK(c, gptq_qlayer_get_qzeros(q.get(), GPTQ_ZEROS_V1, z.data(), z.size()));
+        expect_no_error(c, "gptq_qlayer_get_qzeros");
+
+        std::vector<float> y(size_t(MX * N));
+        const gptq_matrix x = f32_matrix(g.x, MX, K), short_x = f32_matrix(g.x, MX, K - 1);
+        EXPECT(gptq_matmul_q4(c, q.get(), &short_x, y.data(), 0) == GPTQ_ERR_SHAPE,
+               "K - 1 columns accepted");
+        EXPECT(gptq_last_error(c)[0] != '\0', "no message for a short x");
+        EXPECT_OK(c, gptq_matmul_q4(c, q.get(), &x, y.data(), 0));
+        expect_no_error(c, "gptq_matmul_q4");
+    });
+}
+
+int setup_group(void **) {
+    g_case = "inputs";
+    try {
+        make_inputs();
+    } catch (const CheckFailed &) {
+        print_error("%s\n", g_failure);
+        return -1;
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    tc_init(argc, argv);
+    g_sticky = argc > 2 && std::strcmp(argv[2], "sticky") == 0;
+    if (tc_backend != GPTQ_BACKEND_CPU) {
+        std::fprintf(stderr, "the allocation sweep drives the CPU backend only: skipping\n");
+        return TC_EXIT_SKIP;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctx_create),
+        cmocka_unit_test(test_hessian_create),
+        cmocka_unit_test(test_hessian_add_f32),
+        cmocka_unit_test(test_hessian_add_f16),
+        cmocka_unit_test(test_hessian_add_after_set),
+        cmocka_unit_test(test_hessian_set),
+        cmocka_unit_test(test_quantize_layer),
+        cmocka_unit_test(test_quantize_rtn),
+        cmocka_unit_test(test_qlayer_from_packed),
+        cmocka_unit_test(test_qlayer_reads),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_success_clears_last_error),
+    };
+    return cmocka_run_group_tests(tests, setup_group, nullptr);
+}
