@@ -1,9 +1,11 @@
 // White-box tests of the CPU quantized matmul: y = x * dequant(Q)^T for 2/3/4/8 bits,
-// monotonic and act-order (shuffled) g_idx, the GEMV (m <= 8) and GEMM paths and the chunk
-// boundary, F32/F16/BF16 inputs with row strides. The layer is packed here from the spec's
-// bit layout (independently of src/core/pack.cpp) and the reference product is computed in
-// double from the dequantized weights.
+// monotonic and act-order (shuffled) g_idx, the small-M qgemv path (every instruction-set
+// variant this CPU runs, uniform and mixed-group runs, vector and scalar-tail columns), the
+// GEMM path and the chunk boundary, F32/F16/BF16 inputs with row strides. The layer is
+// packed here from the spec's bit layout (independently of src/core/pack.cpp) and the
+// reference product is computed in double from the dequantized weights.
 #include "backends/cpu/cpu_matmul.h"
+#include "backends/cpu/qgemv.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/half.h"
 
@@ -78,8 +80,49 @@ float dequant(const Layer &l, int64_t kk, int64_t c) {
            float(l.codes[size_t(kk * l.q.n + c)] - l.q.zeros[size_t(g * l.q.n + c)]);
 }
 
-void check(const Layer &l, int64_t m, gptq_dtype dtype, gptq::cpu::ThreadPool *pool,
-           uint64_t seed) {
+// Counts outputs outside the bound. The reference is exact (double) for the spec's fp32
+// weights w = fl(s (q - z)). Bound: gamma_{k+2} sum |x w|, gamma_n = n u / (1 - n u). The
+// GEMM path and the scalar columns round each term at most k + 1 times (dot-product bound);
+// qgemv's group runs (s * sum x (q - z)) add one rounding for the unrounded s (q - z) and
+// one for the scale, with fewer for the sum across runs (derivation in qgemv.h): k + 2.
+// A wrong code, zero, scale or group for even one term is off by about |x s|, far above
+// this (test_checker_catches_one_code checks that).
+int count_bad(const Layer &l, const std::vector<float> &xf, int64_t m, int64_t ldx,
+              const std::vector<float> &y, int64_t ldy) {
+    const int64_t n = l.q.n, k = l.q.k;
+    const double gamma = double(k + 2) * kU / (1.0 - double(k + 2) * kU);
+    int bad = 0;
+    for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+            double s = 0, sabs = 0;
+            for (int64_t kk = 0; kk < k; ++kk) {
+                const double t = double(xf[size_t(r * ldx + kk)]) * dequant(l, kk, c);
+                s += t;
+                sabs += std::fabs(t);
+            }
+            const double got = y[size_t(r * ldy + c)];
+            if (!(std::fabs(got - s) <= gamma * sabs) && bad++ < 5)
+                std::fprintf(stderr, "bits %d m %lld (%lld,%lld): %.9g vs %.9g\n", l.q.bits,
+                             (long long)m, (long long)r, (long long)c, got, s);
+        }
+        for (int64_t c = n; c < ldy; ++c) bad += y[size_t(r * ldy + c)] != -7.0f;
+    }
+    return bad;
+}
+
+std::vector<float> random_x(int64_t m, int64_t ldx, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(size_t(m * ldx));
+    for (auto &v : x) v = nd(rng);
+    return x;
+}
+
+// Returns the number of bad outputs. Callers assert only after their ThreadPool is gone: a
+// failed cmocka assertion longjmps out of the test, and a pool skipped that way would leave
+// its workers waiting on a dead stack frame (the next test would hang, not fail).
+int check(const Layer &l, int64_t m, gptq_dtype dtype, gptq::cpu::ThreadPool *pool,
+          uint64_t seed) {
     const int64_t n = l.q.n, k = l.q.k, ldx = k + 7, ldy = n + 3;
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> nd;
@@ -94,24 +137,7 @@ void check(const Layer &l, int64_t m, gptq_dtype dtype, gptq::cpu::ThreadPool *p
     std::vector<float> y(size_t(m * ldy), -7.0f);
     const void *x = dtype == GPTQ_DTYPE_F32 ? static_cast<const void *>(xf.data()) : xh.data();
     gptq::cpu::cpu_matmul(l.q, x, dtype, m, ldx, y.data(), ldy, pool);
-    int bad = 0;
-    for (int64_t r = 0; r < m; ++r) {
-        for (int64_t c = 0; c < n; ++c) {
-            double s = 0, sabs = 0;
-            for (int64_t kk = 0; kk < k; ++kk) {
-                const double t = double(xf[size_t(r * ldx + kk)]) * dequant(l, kk, c);
-                s += t;
-                sabs += std::fabs(t);
-            }
-            // fp32 accumulation over k terms: |err| <= gamma_{k+1} sum |x w|.
-            const double got = y[size_t(r * ldy + c)];
-            if (!(std::fabs(got - s) <= double(k + 1) * kU * sabs) && bad++ < 5)
-                std::fprintf(stderr, "bits %d m %lld (%lld,%lld): %g vs %g\n", l.q.bits,
-                             (long long)m, (long long)r, (long long)c, got, s);
-        }
-        for (int64_t c = n; c < ldy; ++c) bad += y[size_t(r * ldy + c)] != -7.0f;
-    }
-    assert_int_equal(bad, 0);
+    return count_bad(l, xf, m, ldx, y, ldy);
 }
 
 void test_dequant_rows_exact(void **) {
@@ -129,30 +155,109 @@ void test_dequant_rows_exact(void **) {
     }
 }
 
-void test_matmul_bits_and_paths(void **) {
+int bits_and_paths() {
+    int bad = 0;
     gptq::cpu::ThreadPool pool(2);
     uint64_t seed = 1;
     for (int bits : {2, 3, 4, 8}) {
         for (bool shuffled : {false, true}) {
             // K = 200 is not a multiple of 32 (partial last 3-bit run, partial last group).
             const Layer l = make_layer(70, 200, bits, 64, shuffled, seed++);
-            for (int64_t m : {1, 3, 8, 9, 40}) check(l, m, GPTQ_DTYPE_F32, &pool, seed++);
+            for (int64_t m : {1, 3, 8, 9, 40}) bad += check(l, m, GPTQ_DTYPE_F32, &pool, seed++);
         }
     }
+    return bad;
 }
 
-void test_matmul_dtypes_chunks_threads(void **) {
+void test_matmul_bits_and_paths(void **) { assert_int_equal(bits_and_paths(), 0); }
+
+int dtypes_chunks_threads() {
+    int bad = 0;
     gptq::cpu::ThreadPool pool(2);
     const Layer l = make_layer(300, 160, 4, 32, true, 99);
     for (gptq_dtype dt : {GPTQ_DTYPE_F16, GPTQ_DTYPE_BF16}) {
-        check(l, 2, dt, &pool, 5);
-        check(l, 21, dt, &pool, 6);
+        bad += check(l, 2, dt, &pool, 5);
+        bad += check(l, 21, dt, &pool, 6);
     }
-    check(l, 530, GPTQ_DTYPE_F16, &pool, 7);  // crosses the 512-row chunk (remainder GEMV)
-    check(l, 5, GPTQ_DTYPE_F32, nullptr, 8);  // no pool
+    bad += check(l, 530, GPTQ_DTYPE_F16, &pool, 7);  // crosses the 512-row chunk
+    bad += check(l, 5, GPTQ_DTYPE_F32, nullptr, 8);  // no pool
     const Layer one = make_layer(1, 8, 4, 128, false, 3);  // group larger than K
-    check(one, 1, GPTQ_DTYPE_F32, &pool, 9);
-    check(one, 12, GPTQ_DTYPE_F32, &pool, 10);
+    bad += check(one, 1, GPTQ_DTYPE_F32, &pool, 9);
+    bad += check(one, 12, GPTQ_DTYPE_F32, &pool, 10);
+    return bad;
+}
+
+void test_matmul_dtypes_chunks_threads(void **) { assert_int_equal(dtypes_chunks_threads(), 0); }
+
+const gptq::cpu::QgemvIsa kIsas[] = {gptq::cpu::QgemvIsa::Generic, gptq::cpu::QgemvIsa::Avx2,
+                                     gptq::cpu::QgemvIsa::Avx512};
+
+int run_qgemv(const Layer &l, int64_t m, gptq::cpu::QgemvIsa isa, gptq::cpu::ThreadPool *pool,
+              uint64_t seed) {
+    const int64_t ldx = l.q.k + 5, ldy = l.q.n + 3;
+    const std::vector<float> x = random_x(m, ldx, seed);
+    std::vector<float> y(size_t(m * ldy), -7.0f);
+    gptq::cpu::qgemv(l.q, x.data(), m, ldx, y.data(), ldy, pool, isa);
+    const int bad = count_bad(l, x, m, ldx, y, ldy);
+    if (bad)
+        std::fprintf(stderr, "isa %d bits %d n %lld k %lld g %d m %lld\n", int(isa), l.q.bits,
+                     (long long)l.q.n, (long long)l.q.k, l.q.group_size, (long long)m);
+    return bad;
+}
+
+// Every variant, bit width and row count 1..8. N = 301 gives whole column groups for every
+// vector width plus a scalar tail; 1 and 9 columns are all tail. Group sizes: whole blocks
+// (uniform runs), groups that split blocks (runs of mixed blocks between uniform ones),
+// act-order (nearly all mixed) and one group for all K (uniform runs cut at 16 blocks).
+int qgemv_variants() {
+    int bad = 0;
+    gptq::cpu::ThreadPool pool(2);
+    uint64_t seed = 100;
+    for (gptq::cpu::QgemvIsa isa : kIsas) {
+        if (!gptq::cpu::qgemv_isa_supported(isa)) continue;
+        for (int bits : {2, 3, 4, 8}) {
+            struct Shape {
+                int64_t n, k, g;
+                bool shuffled;
+            };
+            for (const Shape &sh : {Shape{301, 1000, 64, false}, Shape{301, 200, 20, false},
+                                    Shape{301, 200, 32, true}, Shape{40, 600, 600, false},
+                                    Shape{9, 77, 77, false}, Shape{1, 40, 8, true}}) {
+                const Layer l = make_layer(sh.n, sh.k, bits, sh.g, sh.shuffled, seed++);
+                for (int64_t m = 1; m <= gptq::cpu::kQgemvMaxRows; ++m)
+                    bad += run_qgemv(l, m, isa, m % 2 ? &pool : nullptr, seed++);
+            }
+        }
+    }
+    return bad;
+}
+
+void test_qgemv_variants(void **) { assert_int_equal(qgemv_variants(), 0); }
+
+// K = 0: an empty sum is 0 on every path.
+void test_qgemv_empty_k(void **) {
+    const Layer l = make_layer(40, 0, 4, 128, false, 1);
+    for (gptq::cpu::QgemvIsa isa : kIsas) {
+        if (!gptq::cpu::qgemv_isa_supported(isa)) continue;
+        std::vector<float> y(size_t(3 * 40), -7.0f);
+        const float x = 0;
+        gptq::cpu::qgemv(l.q, &x, 3, 0, y.data(), 40, nullptr, isa);
+        for (float v : y) assert_true(v == 0.0f);
+    }
+}
+
+// The bound must still catch a single wrong code: move one code of one column by one step
+// and the check has to fail there.
+void test_checker_catches_one_code(void **) {
+    const Layer l = make_layer(64, 512, 4, 128, false, 77);
+    const int64_t m = 2, ldx = l.q.k, ldy = l.q.n;
+    const std::vector<float> x = random_x(m, ldx, 78);
+    std::vector<float> y(size_t(m * ldy), -7.0f);
+    gptq::cpu::qgemv(l.q, x.data(), m, ldx, y.data(), ldy, nullptr);
+    assert_int_equal(count_bad(l, x, m, ldx, y, ldy), 0);
+    const int64_t kk = 300, c = 17, g = l.q.g_idx[kk];
+    y[size_t(1 * ldy + c)] += x[size_t(1 * ldx + kk)] * l.q.scales[size_t(g * l.q.n + c)];
+    assert_int_equal(count_bad(l, x, m, ldx, y, ldy), 1);
 }
 
 } // namespace
@@ -162,6 +267,9 @@ int main(void) {
         cmocka_unit_test(test_dequant_rows_exact),
         cmocka_unit_test(test_matmul_bits_and_paths),
         cmocka_unit_test(test_matmul_dtypes_chunks_threads),
+        cmocka_unit_test(test_qgemv_variants),
+        cmocka_unit_test(test_qgemv_empty_k),
+        cmocka_unit_test(test_checker_catches_one_code),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

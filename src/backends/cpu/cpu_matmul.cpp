@@ -2,6 +2,7 @@
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/qgemv.h"
 #include "backends/cpu/thread_pool.h"
 
 #include <algorithm>
@@ -11,8 +12,6 @@ namespace gptq::cpu {
 
 namespace {
 
-constexpr int64_t kGemvMaxRows = 8;
-constexpr int64_t kGemvCols = 128;    // output columns per GEMV task
 constexpr int64_t kChunkRows = 512;   // rows of x per pass on the GEMM path
 constexpr int64_t kTileK = 256;       // dequantized tile: kTileK x tile_cols floats
 
@@ -40,91 +39,6 @@ inline void code_row(const QLayer &q, int64_t k, int64_t n0, int64_t cols, int32
         for (int64_t c = 0; c < cols; ++c)
             out[c] = int32_t(((w0[c] >> off) | (w1[c] << (32 - off))) & 7u);
     }
-}
-
-// One GEMV tile: acc[r][c] = sum_k x[r][k] * W[n0 + c][k] for c < cols. Dequantization is
-// fused into the accumulation for 2/4/8 bits (one shift/mask per code, no temporary row);
-// 3-bit rows go through code_row. Compiled twice below (baseline and AVX2) and dispatched at
-// run time, so the vectoriser can use 8-wide integer and float ops when the CPU has them.
-__attribute__((always_inline)) inline void gemv_tile_body(const QLayer &q, const float *x,
-                                                          int64_t m, int64_t ldx, int64_t n0,
-                                                          int64_t cols, float *acc) {
-    const int64_t n = q.n;
-    const uint32_t *qw = reinterpret_cast<const uint32_t *>(q.qweight.data());
-    alignas(64) float w[kGemvCols];
-    alignas(64) int32_t codes[kGemvCols];
-    for (int64_t k = 0; k < q.k; ++k) {
-        const int64_t g = q.g_idx[size_t(k)];
-        const float *__restrict s = q.scales.data() + g * n + n0;
-        const int32_t *__restrict z = q.zeros.data() + g * n + n0;
-        if (q.bits != 3) {
-            const int per = 32 / q.bits;
-            const uint32_t *__restrict wr = qw + (k / per) * n + n0;
-            const int sh = q.bits * int(k % per);
-            const uint32_t mask = (1u << q.bits) - 1u;
-            if (m == 1) {
-                const float xv = x[k];
-                float *__restrict a = acc;
-                for (int64_t c = 0; c < cols; ++c)
-                    a[c] += xv * (s[c] * float(int32_t((wr[c] >> sh) & mask) - z[c]));
-                continue;
-            }
-            for (int64_t c = 0; c < cols; ++c)
-                w[c] = s[c] * float(int32_t((wr[c] >> sh) & mask) - z[c]);
-        } else {
-            code_row(q, k, n0, cols, codes);
-            for (int64_t c = 0; c < cols; ++c) w[c] = s[c] * float(codes[c] - z[c]);
-        }
-        for (int64_t r = 0; r < m; ++r) {
-            const float xv = x[r * ldx + k];
-            float *__restrict a = acc + r * kGemvCols;
-            for (int64_t c = 0; c < cols; ++c) a[c] += xv * w[c];
-        }
-    }
-}
-
-void gemv_tile_generic(const QLayer &q, const float *x, int64_t m, int64_t ldx, int64_t n0,
-                       int64_t cols, float *acc) {
-    gemv_tile_body(q, x, m, ldx, n0, cols, acc);
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2"))) void gemv_tile_avx2(const QLayer &q, const float *x, int64_t m,
-                                                    int64_t ldx, int64_t n0, int64_t cols,
-                                                    float *acc) {
-    gemv_tile_body(q, x, m, ldx, n0, cols, acc);
-}
-#endif
-
-using GemvTile = void (*)(const QLayer &, const float *, int64_t, int64_t, int64_t, int64_t,
-                          float *);
-
-GemvTile gemv_tile() {
-    static const GemvTile fn = [] {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return GemvTile(gemv_tile_avx2);
-#endif
-        return GemvTile(gemv_tile_generic);
-    }();
-    return fn;
-}
-
-void gemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, int64_t ldy,
-          ThreadPool *pool) {
-    const int64_t tiles = (q.n + kGemvCols - 1) / kGemvCols;
-    const GemvTile tile_fn = gemv_tile();
-    auto task = [&](int64_t t, int) {
-        const int64_t n0 = t * kGemvCols, cols = std::min(kGemvCols, q.n - n0);
-        alignas(64) float acc[kGemvMaxRows * kGemvCols] = {};
-        tile_fn(q, x, m, ldx, n0, cols, acc);
-        for (int64_t r = 0; r < m; ++r)
-            std::copy(acc + r * kGemvCols, acc + r * kGemvCols + cols, y + r * ldy + n0);
-    };
-    if (pool)
-        pool->parallel_for(tiles, task);
-    else
-        for (int64_t t = 0; t < tiles; ++t) task(t, 0);
 }
 
 void gemm_path(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, int64_t ldy,
@@ -176,7 +90,7 @@ void dequant_rows(const QLayer &q, int64_t k0, int64_t rows, int64_t n0, int64_t
 void cpu_matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy, ThreadPool *pool) {
     if (m <= 0 || q.n <= 0) return;
-    const int64_t chunk = m <= kGemvMaxRows ? m : std::min(kChunkRows, m);
+    const int64_t chunk = m <= kQgemvMaxRows ? m : std::min(kChunkRows, m);
     std::vector<float> xbuf;
     if (dtype != GPTQ_DTYPE_F32) xbuf.resize(size_t(chunk * q.k));
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
@@ -191,8 +105,8 @@ void cpu_matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int
             xf = xbuf.data();
             ld = q.k;
         }
-        if (rows <= kGemvMaxRows)
-            gemv(q, xf, rows, ld, y + r0 * ldy, ldy, pool);
+        if (rows <= kQgemvMaxRows)
+            qgemv(q, xf, rows, ld, y + r0 * ldy, ldy, pool);
         else
             gemm_path(q, xf, rows, ld, y + r0 * ldy, ldy, pool);
     }

@@ -18,8 +18,8 @@ void dequant_rows(const QLayer &q, int64_t k0, int64_t rows, int64_t n0, int64_t
                   float *dst, int64_t ldd);
 
 // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T, fp32
-// accumulation. m <= 8 takes a GEMV path that streams qweight once for all rows; larger m
-// dequantizes tiles of W once per chunk of rows and runs the GEMM on them.
+// accumulation. m <= 8 takes the qgemv path (qgemv.h), which streams qweight once for all
+// rows; larger m dequantizes tiles of W once per chunk of rows and runs the GEMM on them.
 void cpu_matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy, ThreadPool *pool);
 

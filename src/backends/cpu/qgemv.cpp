@@ -1,0 +1,183 @@
+// Small-M quantized product (see qgemv.h). Work is split into column tiles (one task each);
+// within a tile the K dimension is walked as precomputed runs of packed blocks, and the
+// kernels in qgemv_kernel.inc are compiled once per instruction set and chosen at run time,
+// so the library itself stays built for the baseline ISA.
+#include "backends/cpu/qgemv.h"
+
+#include "backends/cpu/thread_pool.h"
+#include "core/error.h"
+#include "core/pack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace gptq::cpu {
+
+namespace {
+
+template <int Bits>
+constexpr int kBlockCodes = Bits == 3 ? 32 : 32 / Bits;  // codes decoded from one block
+template <int Bits>
+constexpr int kBlockWords = Bits == 3 ? 3 : 1;           // qweight rows per block
+
+constexpr int64_t kTileCols = 256;  // output columns per task (M x 256 floats stay in L1)
+constexpr int64_t kMaxRunBlocks = 16;  // caps a run: its rows are prefetched as a batch
+
+// Consecutive packed blocks [b0, b1) whose codes all belong to group g, or, with g = -1,
+// blocks that each mix groups.
+struct Run {
+    int64_t b0, b1;
+    int32_t g;
+};
+
+struct Job {
+    int64_t n;
+    const int32_t *qweight, *zeros, *g_idx;  // g_idx padded to whole blocks
+    const float *scales;
+    const float *x;  // m rows of whole blocks, zero-padded past k
+    int64_t ldx;
+    const Run *runs;
+    int64_t n_runs;
+};
+
+using TileFn = int64_t (*)(const Job &, int64_t n0, int64_t cols, float *out, int64_t ldo);
+
+// The fallback for CPUs without AVX2 takes one row per call (it rereads qweight for each
+// row) so that it adds only a few kernels to this file.
+namespace generic {
+constexpr int W = 4, kAccRegs = 8, kMaxRows = 1;
+#define QGEMV_TARGET
+#include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_TARGET
+} // namespace generic
+
+#if defined(__x86_64__) || defined(__i386__)
+#define QGEMV_X86 1
+namespace avx2 {
+constexpr int W = 8, kAccRegs = 8, kMaxRows = 8;
+#define QGEMV_TARGET __attribute__((target("avx2,fma")))
+#include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_TARGET
+} // namespace avx2
+
+namespace avx512 {
+constexpr int W = 16, kAccRegs = 16, kMaxRows = 8;
+#define QGEMV_TARGET __attribute__((target("avx512f,fma")))
+#include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_TARGET
+} // namespace avx512
+#endif
+
+QgemvIsa best_isa() {
+    static const QgemvIsa isa = [] {
+#ifdef QGEMV_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) return QgemvIsa::Avx512;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return QgemvIsa::Avx2;
+#endif
+        return QgemvIsa::Generic;
+    }();
+    return isa;
+}
+
+TileFn pick(QgemvIsa isa, int bits, int64_t m) {
+    switch (isa) {
+#ifdef QGEMV_X86
+    case QgemvIsa::Avx512: return avx512::pick(bits, m);
+    case QgemvIsa::Avx2: return avx2::pick(bits, m);
+#endif
+    default: return generic::pick(bits, m);
+    }
+}
+
+// Splits the padded K range into runs: a block is uniform if its real codes share a group.
+std::vector<Run> make_runs(const std::vector<int32_t> &g_idx, int64_t k, int64_t per) {
+    std::vector<Run> runs;
+    const int64_t blocks = (k + per - 1) / per;
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t k0 = b * per, k1 = std::min(k, k0 + per);
+        int32_t g = g_idx[size_t(k0)];
+        for (int64_t i = k0 + 1; i < k1 && g >= 0; ++i)
+            if (g_idx[size_t(i)] != g) g = -1;
+        if (!runs.empty() && runs.back().g == g && runs.back().b1 - runs.back().b0 < kMaxRunBlocks)
+            ++runs.back().b1;
+        else
+            runs.push_back({b, b + 1, g});
+    }
+    return runs;
+}
+
+// Columns the vector kernels left over (fewer than one column group): the spec's fp32
+// weight per code, summed over k in order.
+void scalar_cols(const QLayer &q, const float *x, int64_t m, int64_t ldx, int64_t c0,
+                 int64_t c1, float *out, int64_t ldo) {
+    for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t kk = 0; kk < q.k; ++kk) {
+            const int64_t g = q.g_idx[size_t(kk)];
+            const uint32_t code = packed_code_at(q.qweight.data() + c, q.n, kk, q.bits);
+            const float w = q.scales[size_t(g * q.n + c)] *
+                            float(int32_t(code) - q.zeros[size_t(g * q.n + c)]);
+            for (int64_t r = 0; r < m; ++r) out[r * ldo + (c - c0)] += x[r * ldx + kk] * w;
+        }
+    }
+}
+
+} // namespace
+
+bool qgemv_isa_supported(QgemvIsa isa) {
+    switch (isa) {
+    case QgemvIsa::Avx512: return best_isa() == QgemvIsa::Avx512;
+    case QgemvIsa::Avx2: return best_isa() != QgemvIsa::Generic;
+    default: return true;
+    }
+}
+
+const char *qgemv_kernel_name() {
+    switch (best_isa()) {
+    case QgemvIsa::Avx512: return "avx512";
+    case QgemvIsa::Avx2: return "avx2";
+    default: return "generic";
+    }
+}
+
+void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, int64_t ldy,
+           ThreadPool *pool, QgemvIsa isa) {
+    if (m <= 0 || q.n <= 0) return;
+    if (m > kQgemvMaxRows) fail(GPTQ_ERR_INTERNAL, "qgemv: %lld rows (at most 8)", (long long)m);
+    if (q.bits != 2 && q.bits != 3 && q.bits != 4 && q.bits != 8)
+        fail(GPTQ_ERR_UNSUPPORTED, "qgemv: %d-bit codes are not supported", q.bits);
+    const int64_t per = q.bits == 3 ? 32 : 32 / q.bits;
+    const int64_t kpad = (q.k + per - 1) / per * per;
+    // Whole blocks of x and g_idx, so the kernels never test for the end of K: the padding
+    // codes (0 by the spec) meet x = 0 and contribute exactly nothing.
+    std::vector<float> xp(size_t(m * kpad), 0.0f);
+    for (int64_t r = 0; r < m; ++r) std::copy(x + r * ldx, x + r * ldx + q.k, xp.data() + r * kpad);
+    std::vector<int32_t> gp(size_t(kpad), 0);
+    std::copy(q.g_idx.begin(), q.g_idx.end(), gp.begin());
+    const std::vector<Run> runs = make_runs(q.g_idx, q.k, per);
+    if (isa == QgemvIsa::Auto) isa = best_isa();
+    const int64_t step = isa == QgemvIsa::Generic ? 1 : m;  // rows per kernel call
+    const TileFn fn = pick(isa, q.bits, step);
+    const int64_t tiles = (q.n + kTileCols - 1) / kTileCols;
+    auto task = [&](int64_t t, int) {
+        const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, q.n - n0);
+        alignas(64) float out[kQgemvMaxRows * kTileCols] = {};
+        int64_t done = 0;
+        for (int64_t r0 = 0; r0 < m; r0 += step) {
+            const Job job{q.n,        q.qweight.data(),       q.zeros.data(),
+                          gp.data(),  q.scales.data(),        xp.data() + r0 * kpad,
+                          kpad,       runs.data(),            int64_t(runs.size())};
+            done = fn(job, n0, cols, out + r0 * kTileCols, kTileCols);
+        }
+        scalar_cols(q, x, m, ldx, n0 + done, n0 + cols, out + done, kTileCols);
+        for (int64_t r = 0; r < m; ++r)
+            std::copy(out + r * kTileCols, out + r * kTileCols + cols, y + r * ldy + n0);
+    };
+    if (pool)
+        pool->parallel_for(tiles, task);
+    else
+        for (int64_t t = 0; t < tiles; ++t) task(t, 0);
+}
+
+} // namespace gptq::cpu
