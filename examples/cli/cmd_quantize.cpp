@@ -1,0 +1,145 @@
+// gptq quantize: sequential GPTQ (or RTN) of a whole model, written as a GPTQ checkpoint.
+#include "checkpoint.h"
+#include "commands.h"
+#include "common.h"
+#include "convert.h"
+#include "error.h"
+#include "file_io.h"
+#include "loaders.h"
+#include "quant_report.h"
+#include "sequential.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace cli {
+
+using llama::fail;
+
+namespace {
+
+CommandSpec spec() {
+    CommandSpec s{"quantize", "MODEL -o OUT [options]",
+                  "Quantizes every linear layer of MODEL (llama2.c .bin or Hugging Face directory)\n"
+                  "block by block with GPTQ, calibrating each block on the outputs of the\n"
+                  "already-quantized blocks, and writes OUT/model.safetensors (GPTQ layout),\n"
+                  "config.json and quantize_config.json. Embeddings and lm_head stay unquantized.",
+                  {{"output", "DIR", "output directory (created if missing)", ""},
+                   {"method", "NAME", "gptq, or rtn (round to nearest, no calibration)", "gptq"},
+                   {"bits", "N", "bits per weight: 2, 3, 4 or 8", "4"},
+                   {"group-size", "N", "columns per quantization group; -1 = one group per row", "128"},
+                   {"sym", "", "symmetric quantization (written as checkpoint_format gptq / v1)", ""},
+                   {"act-order", "", "quantize columns by descending Hessian diagonal (desc_act)", ""},
+                   {"static-groups", "", "fix group parameters before GPTQ runs", ""},
+                   {"damp", "X", "relative damping of the Hessian diagonal", "0.01"},
+                   {"damp-increment", "X", "damping added when a Cholesky fails (0 = no retry)", "0.01"},
+                   {"damp-max", "X", "cap on the damping", "1.0"},
+                   {"block-size", "N", "columns per lazy-update block", "128"},
+                   {"mse", "", "search a clipping range per group (MSE)", ""},
+                   {"mse-grid", "N", "clipping search steps", "100"},
+                   {"mse-maxshrink", "X", "largest relative shrink of the range", "0.8"},
+                   {"mse-norm", "X", "error norm of the clipping search", "2.4"},
+                   {"no-true-sequential", "", "quantize all modules of a block from one forward pass", ""},
+                   {"calib", "FILE", "calibration text, documents separated by <|endoftext|> lines", ""},
+                   {"calib-docs", "A:B", "documents to calibrate on (inclusive range)", "0:"},
+                   {"calib-tokens", "N", "at most N calibration tokens in all (0 = no limit)", "0"},
+                   {"seq-len", "N", "cut each document at N tokens (0 = the model's seq_len)", "0"},
+                   {"tokenizer", "FILE", "llama2.c tokenizer (default: found next to MODEL)", ""},
+                   {"dtype", "NAME", "dtype of unquantized tensors: auto, f32, f16 or bf16", "auto"},
+                   {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
+                   {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
+                   {"quiet", "", "no progress bar and no per-layer table", ""}}};
+    for (const OptionSpec &o : backend_options()) s.options.push_back(o);
+    return s;
+}
+
+} // namespace
+
+int cmd_quantize(int argc, char **argv) {
+    const CommandSpec sp = spec();
+    Args a(sp, argc, argv);
+    if (a.help()) {
+        print_help(sp);
+        return 0;
+    }
+    if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: expected one MODEL (see --help)");
+    if (!a.has("output")) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: -o OUT is required");
+    const std::string model_path = a.positional()[0], out = a.get("output");
+    const std::string method = a.get("method");
+    if (method != "gptq" && method != "rtn")
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method: '%s' is not gptq or rtn", method.c_str());
+
+    llama::QuantizeOptions opt;
+    gptq_quant_params &p = opt.params;
+    p.bits = int32_t(a.get_int("bits"));
+    p.group_size = int32_t(a.get_int("group-size"));
+    p.sym = a.has("sym");
+    p.desc_act = a.has("act-order");
+    p.static_groups = a.has("static-groups");
+    p.damp_percent = float(a.get_double("damp"));
+    p.damp_auto_increment = float(a.get_double("damp-increment"));
+    p.damp_max = float(a.get_double("damp-max"));
+    p.block_size = int32_t(a.get_int("block-size"));
+    p.mse = a.has("mse") ? GPTQ_MSE_ON : GPTQ_MSE_OFF;
+    p.mse_grid = int32_t(a.get_int("mse-grid"));
+    p.mse_maxshrink = float(a.get_double("mse-maxshrink"));
+    p.mse_norm = float(a.get_double("mse-norm"));
+    opt.rtn = method == "rtn";
+    opt.true_sequential = !a.has("no-true-sequential");
+    opt.compare_rtn = !a.has("no-rtn-compare");
+    const bool quiet = a.has("quiet");
+    if (!opt.rtn && !a.has("calib")) fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE");
+
+    const auto t0 = std::chrono::steady_clock::now();
+    CtxPtr ctx = make_context(a);
+    llama::Model m = llama::load_model(model_path, ctx.get());
+    if (m.quant.quantized) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is already quantized", model_path.c_str());
+    std::string tok_path;
+    std::vector<std::vector<int32_t>> calib;
+    if (a.has("calib")) {
+        tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
+        llama::Tokenizer tok(tok_path, m.cfg.vocab_size);
+        const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
+        calib = load_sequences(tok, a.get("calib"), a.get("calib-docs"), seq_len, a.get_int("calib-tokens"));
+        int64_t tokens = 0;
+        for (const auto &s : calib) tokens += int64_t(s.size());
+        if (!quiet)
+            std::fprintf(stderr, "calibration: %zu sequences, %lld tokens\n", calib.size(), (long long)tokens);
+    } else {
+        try {
+            tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
+        } catch (const llama::Error &) {
+            tok_path.clear();  // RTN needs no tokenizer; the output then has none either
+        }
+    }
+    // Quantization treats rows independently, so converting q/k to the HF row order first
+    // gives the same layers a reader of the checkpoint expects.
+    llama::to_hf_layout(m);
+
+    if (!quiet)
+        std::fprintf(stderr, "backend: %s (%s)\n", gptq_backend_name(gptq_ctx_backend(ctx.get())),
+                     gptq_ctx_device_name(ctx.get()));
+    llama::ProgressBar bar(method, m.cfg.n_layers * llama::kNumModules);
+    const auto records = llama::quantize_model(
+        m, ctx.get(), calib, opt, [&](const llama::QuantizeProgress &pr) {
+            if (quiet) return;
+            bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
+                                    llama::module_short_name(pr.module));
+        });
+    if (!quiet) {
+        bar.finish();
+        llama::print_layer_table(stdout, records);
+    }
+    if (a.has("heatmap")) llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
+
+    llama::SaveOptions so;
+    so.dtype = a.get("dtype");
+    so.tokenizer_path = tok_path;
+    llama::save_checkpoint(m, ctx.get(), out, so);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int64_t bytes = llama::file_size(llama::join_path(out, "model.safetensors"));
+    std::printf("wrote %s: %s, %.2f s\n", out.c_str(), human_bytes(bytes).c_str(), secs);
+    return 0;
+}
+
+} // namespace cli

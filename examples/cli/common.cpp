@@ -1,0 +1,82 @@
+#include "common.h"
+
+#include "error.h"
+#include "file_io.h"
+
+#include <cstdio>
+
+namespace cli {
+
+using llama::fail;
+
+std::vector<OptionSpec> backend_options() {
+    return {{"backend", "NAME", "compute backend: auto, cpu, vulkan or cuda", "auto"},
+            {"threads", "N", "CPU threads (0: all cores)", "0"},
+            {"device", "N", "device index within the backend", "0"}};
+}
+
+CtxPtr make_context(const Args &a) {
+    gptq_ctx_params p;
+    gptq_ctx_params_init(&p);
+    const std::string b = a.get("backend");
+    if (b == "auto") p.backend = GPTQ_BACKEND_AUTO;
+    else if (b == "cpu") p.backend = GPTQ_BACKEND_CPU;
+    else if (b == "vulkan") p.backend = GPTQ_BACKEND_VULKAN;
+    else if (b == "cuda") p.backend = GPTQ_BACKEND_CUDA;
+    else fail(GPTQ_ERR_INVALID_ARGUMENT, "--backend: '%s' is not auto, cpu, vulkan or cuda", b.c_str());
+    p.n_threads = int32_t(a.get_int("threads"));
+    p.device_index = int32_t(a.get_int("device"));
+    gptq_ctx *ctx = nullptr;
+    const gptq_status st = gptq_ctx_create(&p, &ctx);
+    if (st != GPTQ_OK)
+        fail(st, "cannot create a %s context: %s", b.c_str(), gptq_last_error(nullptr));
+    return CtxPtr(ctx);
+}
+
+std::string find_tokenizer(const Args &a, const std::string &model_path, int64_t vocab) {
+    if (a.has("tokenizer")) return a.get("tokenizer");
+    std::string dir = model_path;
+    if (!llama::is_directory(model_path)) {
+        const size_t slash = model_path.find_last_of('/');
+        dir = slash == std::string::npos ? "." : model_path.substr(0, slash);
+    }
+    for (const std::string &name : {std::string("tokenizer.bin"), "tok" + std::to_string(vocab) + ".bin"}) {
+        const std::string p = llama::join_path(dir, name);
+        if (llama::file_exists(p)) return p;
+    }
+    fail(GPTQ_ERR_IO, "no tokenizer found next to %s; pass --tokenizer FILE (llama2.c format)",
+         model_path.c_str());
+}
+
+std::vector<std::vector<int32_t>> load_sequences(const llama::Tokenizer &tok,
+                                                 const std::string &text_path,
+                                                 const std::string &doc_range, int64_t seq_len,
+                                                 int64_t max_tokens) {
+    const std::vector<std::string> docs = llama::split_documents(llama::read_text_file(text_path));
+    if (docs.empty()) fail(GPTQ_ERR_FORMAT, "%s: no documents", text_path.c_str());
+    const auto chosen = llama::select_documents(docs, llama::parse_doc_range(doc_range));
+    auto seqs = llama::tokenize_documents(tok, chosen, seq_len);
+    if (max_tokens > 0) {
+        int64_t total = 0;
+        for (size_t i = 0; i < seqs.size(); ++i) {
+            const int64_t room = max_tokens - total;
+            if (room < 2) {
+                seqs.resize(i);
+                break;
+            }
+            if (int64_t(seqs[i].size()) > room) seqs[i].resize(size_t(room));
+            total += int64_t(seqs[i].size());
+        }
+    }
+    return seqs;
+}
+
+std::string human_bytes(int64_t b) {
+    char buf[32];
+    if (b >= (1 << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / (1 << 20));
+    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024);
+    else std::snprintf(buf, sizeof buf, "%lld B", (long long)b);
+    return buf;
+}
+
+} // namespace cli

@@ -1,0 +1,27 @@
+// Writing a model as a Hugging Face directory: model.safetensors (GPTQ layout for quantized
+// layers, spec §5), config.json with quantization_config, quantize_config.json.
+#pragma once
+
+#include "model.h"
+
+#include <string>
+
+namespace llama {
+
+struct SaveOptions {
+    // dtype of unquantized tensors (embeddings, norms, lm_head, fp32 linears):
+    // "auto" keeps the source dtype, else "F32", "F16" or "BF16".
+    std::string dtype = "auto";
+    // Copied next to the weights as tokenizer.bin when not empty.
+    std::string tokenizer_path;
+};
+
+// The model must be in HF layout (see convert.h); ctx is the one its layers belong to.
+// Each file is replaced atomically.
+void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
+                     const SaveOptions &opt);
+
+// The quantization_config / quantize_config.json object of a quantized model.
+nlohmann::json quantize_config_json(const QuantConfig &q);
+
+} // namespace llama

@@ -1,0 +1,163 @@
+#include "forward.h"
+
+#include "error.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llama {
+
+Tap tap_of(int module) {
+    switch (module) {
+    case kQ:
+    case kK:
+    case kV: return Tap::AttnIn;
+    case kO: return Tap::AttnOut;
+    case kGate:
+    case kUp: return Tap::FfnIn;
+    default: return Tap::FfnMid;
+    }
+}
+
+void LayerKV::reserve(const Config &c, int64_t positions) {
+    if (positions <= capacity) return;
+    k.resize(size_t(positions * c.kv_dim()));
+    v.resize(size_t(positions * c.kv_dim()));
+    capacity = positions;
+}
+
+void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    float ss = 0.0f;
+    for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+    const float inv = 1.0f / std::sqrt(ss / float(n) + eps);
+    for (int64_t i = 0; i < n; ++i) out[i] = w[i] * (inv * x[i]);
+}
+
+void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
+                RopeStyle style) {
+    const int64_t half = head_dim / 2;
+    for (int64_t i = 0; i < half; ++i) {
+        const float freq = 1.0f / std::pow(theta, float(2 * i) / float(head_dim));
+        const float angle = float(pos) * freq;
+        const float c = std::cos(angle), s = std::sin(angle);
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float *hv = v + h * head_dim;
+            const int64_t a = style == RopeStyle::Interleaved ? 2 * i : i;
+            const int64_t b = style == RopeStyle::Interleaved ? 2 * i + 1 : i + half;
+            const float x0 = hv[a], x1 = hv[b];
+            hv[a] = x0 * c - x1 * s;
+            hv[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
+                    const TapFn *tap) const {
+    const Config &c = m_.cfg;
+    const Block &b = m_.blocks.at(size_t(layer));
+    const int64_t D = c.dim, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
+    if (start + T > kv.capacity) fail(GPTQ_ERR_SHAPE, "KV cache too small for %lld positions",
+                                      (long long)(start + T));
+    std::vector<float> xb(size_t(T * D)), q(size_t(T * QD)), att_out(size_t(T * QD));
+    std::vector<float> proj(size_t(T * std::max(D, KVD)));
+
+    for (int64_t t = 0; t < T; ++t) rmsnorm(&xb[t * D], x + t * D, b.attn_norm.data(), D, c.norm_eps);
+    if (tap) (*tap)(Tap::AttnIn, xb.data(), T, D);
+    b.lin[kQ].apply(ctx_, xb.data(), T, q.data());
+    // Keys and values go straight into the cache rows of their positions.
+    b.lin[kK].apply(ctx_, xb.data(), T, &kv.k[size_t(start * KVD)]);
+    b.lin[kV].apply(ctx_, xb.data(), T, &kv.v[size_t(start * KVD)]);
+    for (int64_t t = 0; t < T; ++t) {
+        apply_rope(&q[t * QD], c.n_heads, HD, start + t, c.rope_theta, c.rope);
+        apply_rope(&kv.k[size_t((start + t) * KVD)], c.n_kv_heads, HD, start + t, c.rope_theta,
+                   c.rope);
+    }
+
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const float scale = 1.0f / std::sqrt(float(HD));
+    std::vector<float> score(size_t(start + T));
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t pos = start + t;
+        for (int64_t h = 0; h < c.n_heads; ++h) {
+            const float *qh = &q[t * QD + h * HD];
+            const int64_t kvh = h / group;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s <= pos; ++s) {
+                const float *ks = &kv.k[size_t(s * KVD + kvh * HD)];
+                float dot = 0.0f;
+                for (int64_t i = 0; i < HD; ++i) dot += qh[i] * ks[i];
+                score[s] = dot * scale;
+                mx = std::max(mx, score[s]);
+            }
+            float sum = 0.0f;
+            for (int64_t s = 0; s <= pos; ++s) {
+                score[s] = std::exp(score[s] - mx);
+                sum += score[s];
+            }
+            float *oh = &att_out[t * QD + h * HD];
+            std::fill(oh, oh + HD, 0.0f);
+            for (int64_t s = 0; s <= pos; ++s) {
+                const float a = score[s] / sum;
+                const float *vs = &kv.v[size_t(s * KVD + kvh * HD)];
+                for (int64_t i = 0; i < HD; ++i) oh[i] += a * vs[i];
+            }
+        }
+    }
+    if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, QD);
+    b.lin[kO].apply(ctx_, att_out.data(), T, proj.data());
+    for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
+
+    for (int64_t t = 0; t < T; ++t) rmsnorm(&xb[t * D], x + t * D, b.ffn_norm.data(), D, c.norm_eps);
+    if (tap) (*tap)(Tap::FfnIn, xb.data(), T, D);
+    const int64_t H = c.hidden_dim;
+    std::vector<float> g(size_t(T * H)), u(size_t(T * H));
+    b.lin[kGate].apply(ctx_, xb.data(), T, g.data());
+    b.lin[kUp].apply(ctx_, xb.data(), T, u.data());
+    for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    if (tap) (*tap)(Tap::FfnMid, g.data(), T, H);
+    b.lin[kDown].apply(ctx_, g.data(), T, proj.data());
+    for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
+}
+
+std::vector<float> Forward::embed(const std::vector<int32_t> &tokens) const {
+    const Config &c = m_.cfg;
+    std::vector<float> x(tokens.size() * size_t(c.dim));
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "token id %d outside the vocabulary", tokens[t]);
+        std::copy_n(&m_.embed[size_t(tokens[t] * c.dim)], c.dim, &x[t * size_t(c.dim)]);
+    }
+    return x;
+}
+
+std::vector<float> Forward::head(const float *x, int64_t T) const {
+    const Config &c = m_.cfg;
+    const std::vector<float> &w = m_.classifier();
+    std::vector<float> xn(size_t(c.dim)), out(size_t(T * c.vocab_size));
+    for (int64_t t = 0; t < T; ++t) {
+        rmsnorm(xn.data(), x + t * c.dim, m_.final_norm.data(), c.dim, c.norm_eps);
+        float *o = &out[size_t(t * c.vocab_size)];
+        for (int64_t v = 0; v < c.vocab_size; ++v) {
+            const float *wv = &w[size_t(v * c.dim)];
+            float acc = 0.0f;
+            for (int64_t i = 0; i < c.dim; ++i) acc += wv[i] * xn[i];
+            o[v] = acc;
+        }
+    }
+    return out;
+}
+
+std::vector<float> Forward::logits(const std::vector<int32_t> &tokens, int64_t start,
+                                   std::vector<LayerKV> &cache) const {
+    const Config &c = m_.cfg;
+    const int64_t T = int64_t(tokens.size());
+    cache.resize(size_t(c.n_layers));
+    std::vector<float> x = embed(tokens);
+    for (int l = 0; l < int(c.n_layers); ++l) {
+        cache[size_t(l)].reserve(c, start + T);
+        block(l, x.data(), T, start, cache[size_t(l)]);
+    }
+    return head(x.data(), T);
+}
+
+} // namespace llama

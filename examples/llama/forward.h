@@ -1,0 +1,58 @@
+// The reference forward pass: RMSNorm, RoPE, grouped-query attention with a KV cache, SwiGLU.
+// Linear layers run through Linear::apply (fp32, or libgptq's quantized matmul) on all rows
+// of a chunk at once, so a prefill of T tokens is one M = T matmul per layer.
+#pragma once
+
+#include "model.h"
+
+#include <functional>
+#include <vector>
+
+namespace llama {
+
+// Where a block's linear layers read their inputs; one Hessian per tap (q/k/v share one).
+enum class Tap { AttnIn, AttnOut, FfnIn, FfnMid };
+Tap tap_of(int module);
+
+// Called with each tap's input rows [rows x cols] as the block computes them.
+using TapFn = std::function<void(Tap, const float *x, int64_t rows, int64_t cols)>;
+
+// Keys and values of one layer for positions [0, capacity).
+struct LayerKV {
+    std::vector<float> k, v;  // [capacity x kv_dim]
+    int64_t capacity = 0;
+    void reserve(const Config &c, int64_t positions);
+};
+
+class Forward {
+public:
+    Forward(const Model &model, gptq_ctx *ctx) : m_(model), ctx_(ctx) {}
+
+    // x [T x dim]: hidden states at positions start .. start+T-1, updated in place. Writes
+    // those positions' keys/values into kv and attends over kv[0 .. position].
+    void block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
+               const TapFn *tap = nullptr) const;
+
+    // Embedding rows of tokens -> [T x dim].
+    std::vector<float> embed(const std::vector<int32_t> &tokens) const;
+
+    // Final norm + classifier: [T x dim] -> logits [T x vocab].
+    std::vector<float> head(const float *x, int64_t T) const;
+
+    // Whole model on tokens at positions start..; cache holds one LayerKV per layer.
+    std::vector<float> logits(const std::vector<int32_t> &tokens, int64_t start,
+                              std::vector<LayerKV> &cache) const;
+
+    const Model &model() const { return m_; }
+    gptq_ctx *ctx() const { return ctx_; }
+
+private:
+    const Model &m_;
+    gptq_ctx *ctx_;
+};
+
+void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
+                RopeStyle style);
+
+} // namespace llama

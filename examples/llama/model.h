@@ -1,0 +1,101 @@
+// A Llama-family model in memory: fp32 tensors, linear layers fp32 or GPTQ-quantized.
+#pragma once
+
+#include <gptq/gptq.h>
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace llama {
+
+// llama2.c rotates adjacent pairs (x[2i], x[2i+1]); Hugging Face Llama rotates halves
+// (x[i], x[i + head_dim/2]). Same model once wq/wk rows are permuted (see convert.h).
+enum class RopeStyle { Interleaved, Halves };
+
+struct Config {
+    int64_t dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0;
+    int64_t vocab_size = 0, seq_len = 0, head_dim = 0;
+    float norm_eps = 1e-5f;
+    float rope_theta = 10000.0f;
+    bool tied_embeddings = true;
+    RopeStyle rope = RopeStyle::Halves;
+    int32_t bos_id = 1, eos_id = 2;
+
+    int64_t q_dim() const { return n_heads * head_dim; }
+    int64_t kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// The seven linear layers of a block, in the order of the true-sequential groups.
+enum Module { kQ, kK, kV, kO, kGate, kUp, kDown, kNumModules };
+const char *module_short_name(int m);  // "q_proj", ..., "down_proj"
+std::string module_hf_name(int layer, int m);  // "model.layers.3.self_attn.q_proj"
+
+// A linear layer y = W x: either fp32 W [n x k] or a libgptq quantized layer.
+class Linear {
+public:
+    Linear() = default;
+    Linear(int64_t n, int64_t k) : n_(n), k_(k) {}
+    ~Linear() { gptq_qlayer_destroy(q_); }
+    Linear(Linear &&o) noexcept { *this = std::move(o); }
+    Linear &operator=(Linear &&o) noexcept;
+    Linear(const Linear &) = delete;
+    Linear &operator=(const Linear &) = delete;
+
+    int64_t n() const { return n_; }
+    int64_t k() const { return k_; }
+    std::vector<float> &weight() { return w_; }
+    const std::vector<float> &weight() const { return w_; }
+    const gptq_qlayer *qlayer() const { return q_; }
+    bool quantized() const { return q_ != nullptr; }
+    // Takes ownership; drops the fp32 weight.
+    void set_qlayer(gptq_qlayer *q);
+
+    // Y [m x n] = X [m x k] W^T. ctx must be the one the qlayer was made with.
+    void apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const;
+
+private:
+    int64_t n_ = 0, k_ = 0;
+    std::vector<float> w_;
+    gptq_qlayer *q_ = nullptr;
+};
+
+struct Block {
+    std::vector<float> attn_norm, ffn_norm;
+    std::array<Linear, kNumModules> lin;
+};
+
+// How the quantized layers of a model were made (spec §5 quantize_config.json).
+struct QuantConfig {
+    bool quantized = false;
+    int bits = 4;
+    int group_size = 128;
+    bool desc_act = false;
+    bool sym = false;
+    bool static_groups = false;
+    bool true_sequential = true;
+    float damp_percent = 0.01f;
+    std::string method = "gptq";  // "gptq" or "rtn" (both store the gptq layout)
+    gptq_zeros_format zeros_format = GPTQ_ZEROS_V2;
+};
+
+struct Model {
+    Config cfg;
+    std::vector<float> embed;       // [vocab x dim]
+    std::vector<float> final_norm;  // [dim]
+    std::vector<float> lm_head;     // [vocab x dim]; empty when tied to embed
+    std::vector<Block> blocks;
+    QuantConfig quant;
+    std::string source_dtype = "F32";  // dtype of the unquantized tensors as read
+    nlohmann::json hf_config;          // original config.json when read from HF, else null
+
+    const std::vector<float> &classifier() const { return cfg.tied_embeddings ? embed : lm_head; }
+};
+
+// Allocates a model's tensors (zeros) for cfg, for loaders.
+void allocate_model(Model &m);
+
+} // namespace llama

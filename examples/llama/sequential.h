@@ -1,0 +1,57 @@
+// Whole-model quantization (spec §6): blocks in order, each calibrated on the outputs of the
+// already-quantized blocks before it; inside a block, true-sequential module groups
+// [q,k,v] -> [o] -> [gate,up] -> [down], the block's forward re-run before each group so a
+// group's Hessian sees the quantized predecessors. Embeddings and lm_head stay fp32.
+#pragma once
+
+#include "forward.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace llama {
+
+struct QuantizeOptions {
+    gptq_quant_params params;  // every core option; layer_name/progress are set per layer
+    bool rtn = false;          // round-to-nearest instead of GPTQ (needs no calibration)
+    bool true_sequential = true;
+    // Also round each layer to nearest on the same Hessian, for the GPTQ-vs-RTN table.
+    bool compare_rtn = true;
+    QuantizeOptions() { gptq_quant_params_init(&params); }
+};
+
+struct LayerRecord {
+    int layer = 0, module = 0;
+    int64_t n = 0, k = 0;
+    double gptq_loss = 0.0;  // the GPTQ objective sum (w-q)^2/d^2/2 (GPTQ only)
+    double rel_error = -1.0;  // tr(D H D^T) / tr(W H W^T) of the stored layer; -1: unknown
+    double rtn_rel_error = -1.0;  // same for round-to-nearest on the same H; -1: not computed
+    double damp_used = 0.0;
+    int damp_retries = 0;
+    double seconds = 0.0;
+};
+
+struct QuantizeProgress {
+    int64_t done = 0, total = 0;  // modules
+    int layer = 0, module = 0;
+};
+using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
+
+// Quantizes every linear layer of m in place (they must be fp32). calib: token sequences
+// (may be empty for RTN). Records the choices in m.quant. The stored layers hold exactly
+// what a checkpoint stores (fp16 scales), so the in-memory model equals its checkpoint.
+std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
+                                        const std::vector<std::vector<int32_t>> &calib,
+                                        const QuantizeOptions &opt,
+                                        const QuantizeProgressFn &progress = nullptr);
+
+// tr(D H D^T) / tr(W H W^T) with D = W - dequant(q); H [k x k].
+double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vector<float> &w,
+                             const std::vector<float> &h);
+
+// Rebuilds q from its checkpoint tensors (fp16 scales, zeros in fmt): the layer a reader of
+// the checkpoint gets. Destroys q.
+gptq_qlayer *through_checkpoint_layout(gptq_ctx *ctx, gptq_qlayer *q, gptq_zeros_format fmt);
+
+} // namespace llama

@@ -1,0 +1,109 @@
+#include "tokenizer.h"
+
+#include "error.h"
+#include "file_io.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace llama {
+
+Tokenizer::Tokenizer(const std::string &path, int64_t vocab_size) {
+    MappedFile f(path);
+    const char *fn = path.c_str();
+    size_t pos = 0;
+    auto read = [&](void *dst, size_t n) {
+        if (n > f.size() - pos) fail(GPTQ_ERR_FORMAT, "%s: truncated tokenizer file", fn);
+        std::memcpy(dst, f.data() + pos, n);
+        pos += n;
+    };
+    int32_t max_len = 0;
+    read(&max_len, 4);
+    if (max_len <= 0 || max_len > 4096)
+        fail(GPTQ_ERR_FORMAT, "%s: bad max_token_length %d", fn, max_len);
+    while (pos < f.size() && (vocab_size <= 0 || int64_t(pieces_.size()) < vocab_size)) {
+        float score;
+        int32_t len;
+        read(&score, 4);
+        read(&len, 4);
+        if (len < 0 || len > max_len)
+            fail(GPTQ_ERR_FORMAT, "%s: token %zu has length %d (max %d)", fn, pieces_.size(), len,
+                 max_len);
+        if (!std::isfinite(score))
+            fail(GPTQ_ERR_FORMAT, "%s: token %zu has a non-finite score", fn, pieces_.size());
+        std::string s(size_t(len), '\0');
+        if (len) read(&s[0], size_t(len));
+        pieces_.push_back(std::move(s));
+        scores_.push_back(score);
+    }
+    if (vocab_size > 0 && int64_t(pieces_.size()) != vocab_size)
+        fail(GPTQ_ERR_FORMAT, "%s: %zu tokens, the model has %lld", fn, pieces_.size(),
+             (long long)vocab_size);
+    if (pos != f.size()) fail(GPTQ_ERR_FORMAT, "%s: trailing bytes after the last token", fn);
+    if (pieces_.size() < size_t(kByteBase + 256))
+        fail(GPTQ_ERR_FORMAT, "%s: %zu tokens is too few for byte fallback", fn, pieces_.size());
+    // First occurrence wins for duplicated pieces, as a sorted binary search would find one.
+    for (size_t i = 0; i < pieces_.size(); ++i) index_.emplace(pieces_[i], int32_t(i));
+}
+
+int32_t Tokenizer::lookup(const std::string &s) const {
+    auto it = index_.find(s);
+    return it == index_.end() ? -1 : it->second;
+}
+
+std::vector<int32_t> Tokenizer::encode(const std::string &text, bool bos) const {
+    std::vector<int32_t> ids;
+    if (bos) ids.push_back(kBos);
+    std::vector<int32_t> t;
+    if (!text.empty()) {
+        const int32_t space = lookup(" ");
+        if (space >= 0) t.push_back(space);
+    }
+    // One token per UTF-8 code point when the vocabulary has it, else its bytes.
+    size_t i = 0;
+    while (i < text.size()) {
+        size_t j = i + 1;
+        while (j < text.size() && j - i < 4 && (uint8_t(text[j]) & 0xc0) == 0x80) ++j;
+        const int32_t id = lookup(text.substr(i, j - i));
+        if (id >= 0) {
+            t.push_back(id);
+        } else {
+            for (size_t b = i; b < j; ++b) t.push_back(kByteBase + int32_t(uint8_t(text[b])));
+        }
+        i = j;
+    }
+    // Repeatedly merge the adjacent pair whose concatenation has the best score; ties go to
+    // the leftmost pair.
+    for (;;) {
+        float best = -1e10f;
+        int32_t best_id = -1;
+        size_t best_at = 0;
+        for (size_t k = 0; k + 1 < t.size(); ++k) {
+            const int32_t id = lookup(pieces_[size_t(t[k])] + pieces_[size_t(t[k + 1])]);
+            if (id >= 0 && scores_[size_t(id)] > best) {
+                best = scores_[size_t(id)];
+                best_id = id;
+                best_at = k;
+            }
+        }
+        if (best_id < 0) break;
+        t[best_at] = best_id;
+        t.erase(t.begin() + long(best_at) + 1);
+    }
+    ids.insert(ids.end(), t.begin(), t.end());
+    return ids;
+}
+
+std::string Tokenizer::decode(int32_t prev, int32_t token) const {
+    if (token < 0 || size_t(token) >= pieces_.size()) return "";
+    const std::string &p = pieces_[size_t(token)];
+    if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>') {
+        char *end = nullptr;
+        const long v = std::strtol(p.c_str() + 3, &end, 16);
+        if (end == p.c_str() + 5) return std::string(1, char(v));
+    }
+    if (prev == kBos && !p.empty() && p[0] == ' ') return p.substr(1);
+    return p;
+}
+
+} // namespace llama
