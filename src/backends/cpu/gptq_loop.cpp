@@ -11,6 +11,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/error.h"
+#include "core/gptq_plan.h"
 #include "core/quantizer.h"
 
 #include <algorithm>
@@ -53,9 +54,8 @@ void inverse_factor(const QuantOptions &opt, const HessianView &h,
     double diag_sum = 0.0;
     for (float d : diag) diag_sum += d;
     const float mean = float(diag_sum / double(k));
-    for (int retries = 0;; ++retries) {
-        const double percent =
-            double(opt.damp_percent) + double(retries) * double(opt.damp_auto_increment);
+    for (DampingSchedule schedule(opt);; schedule.next()) {
+        const double percent = schedule.percent();
         const float damp = float(percent) * mean;
         // Lower triangle of the permuted H (all the Cholesky reads), diagonal fixed + damped.
         for_rows(pool, k, [&](int64_t r0, int64_t r1, int) {
@@ -68,15 +68,9 @@ void inverse_factor(const QuantOptions &opt, const HessianView &h,
         });
         if (gptq_inverse_factor(u, k, k, pool)) {
             out->damp_used = float(percent);
-            out->damp_retries = retries;
+            out->damp_retries = schedule.retries();
             return;
         }
-        const double next = percent + double(opt.damp_auto_increment);
-        if (!(opt.damp_auto_increment > 0.0f) || next > double(opt.damp_max) * (1.0 + 1e-6))
-            fail(GPTQ_ERR_NOT_POSITIVE_DEFINITE,
-                 "%s: the Hessian is not positive definite even with damp_percent %g "
-                 "(%d attempt%s); more calibration data or a larger damp_max may help",
-                 opt.layer_label().c_str(), percent, retries + 1, retries ? "s" : "");
     }
 }
 
@@ -138,7 +132,6 @@ void gptq_quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k, cons
     out->codes.assign(size_t(n * k), 0);
     out->scales.assign(size_t(n_groups * n), 0.0f);
     out->zeros.assign(size_t(n_groups * n), 0);
-    out->g_idx.assign(size_t(k), 0);
     out->loss = 0.0;
 
     auto store_params = [&](int64_t g, int64_t r, GroupParams p) {
@@ -178,11 +171,8 @@ void gptq_quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k, cons
         });
 
     // 4. Act-order: stable descending argsort of diag(H); W's columns follow.
-    lay.perm.resize(size_t(k));
-    std::iota(lay.perm.begin(), lay.perm.end(), 0);
+    lay.perm = column_order(diag.data(), 1, k, opt);
     if (opt.desc_act) {
-        std::stable_sort(lay.perm.begin(), lay.perm.end(),
-                         [&](int32_t a, int32_t b) { return diag[size_t(a)] > diag[size_t(b)]; });
         std::vector<float> tmp(size_t(threads) * size_t(k));
         for_rows(pool, n, [&](int64_t r0, int64_t r1, int thread) {
             float *t = tmp.data() + int64_t(thread) * k;
@@ -195,16 +185,8 @@ void gptq_quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k, cons
     }
     out->perm = lay.perm;
 
-    // Group of each quantization position and g_idx (spec §5): with dynamic groups under
-    // act-order, groups are runs of G positions in the permuted order.
-    lay.group_of.resize(size_t(k));
-    for (int64_t c = 0; c < k; ++c) {
-        const int64_t natural = lay.perm[size_t(c)];
-        int64_t g = 0;
-        if (opt.group_size > 0) g = lay.dynamic ? c / lay.g : natural / lay.g;
-        lay.group_of[size_t(c)] = int32_t(g);
-        out->g_idx[size_t(natural)] = int32_t(g);
-    }
+    // Group of each quantization position, and g_idx (spec §5).
+    out->g_idx = group_index(lay.perm, opt, &lay.group_of);
 
     // 5-6. Damping and U (hw holds U in its upper triangle).
     std::vector<float> hw(size_t(k) * size_t(k));

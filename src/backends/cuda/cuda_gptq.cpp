@@ -10,6 +10,7 @@
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "core/error.h"
+#include "core/gptq_plan.h"
 
 #include <algorithm>
 #include <numeric>
@@ -52,8 +53,8 @@ void inverse_factor(const QuantOptions &opt, const std::vector<float> &h, int64_
     DeviceBuffer<float> a(size_t(k * k)), inv(size_t(k * k));
     DeviceBuffer<int> flag(1);
     std::vector<float> damped(h.size());
-    float damp = opt.damp_percent;
-    int retries = 0;
+    DampingSchedule schedule(opt);
+    float damp = float(schedule.percent());
     for (;;) {
         damped = h;  // every attempt restarts from the clean H
         for (int64_t j = 0; j < k; ++j) damped[size_t(j * k + j)] += damp * mean_diag;
@@ -66,18 +67,12 @@ void inverse_factor(const QuantOptions &opt, const std::vector<float> &h, int64_
             ok = cholesky_lower(a.get(), k, flag.get());   // H^-1 = L2 L2^T
         }
         if (ok) break;
-        const float next = damp + opt.damp_auto_increment;
-        if (opt.damp_auto_increment <= 0.0f || next > opt.damp_max * (1.0f + 1e-6f))
-            fail(GPTQ_ERR_NOT_POSITIVE_DEFINITE,
-                 "%s: the Hessian is not positive definite even with damp_percent %g "
-                 "(damp_max %g)",
-                 opt.layer_label().c_str(), double(damp), double(opt.damp_max));
-        damp = next;
-        ++retries;
+        schedule.next();
+        damp = float(schedule.percent());
     }
     transpose(a.get(), k, k, u.get());  // U = L2^T
     out->damp_used = damp;
-    out->damp_retries = retries;
+    out->damp_retries = schedule.retries();
 }
 
 } // namespace
@@ -118,12 +113,8 @@ void CudaBackend::quantize(const QuantOptions &opt, float *w, int64_t n, int64_t
         find_group_params(wt.get(), n, k, group_cols, n_groups, cfg, scales.get(), zeros.get());
     }
 
-    std::vector<int32_t> perm(static_cast<size_t>(k));
-    std::iota(perm.begin(), perm.end(), 0);
+    std::vector<int32_t> perm = column_order(h.data(), k + 1, k, opt);
     if (opt.desc_act) {
-        std::stable_sort(perm.begin(), perm.end(), [&](int32_t a, int32_t b) {
-            return h[size_t(a) * size_t(k + 1)] > h[size_t(b) * size_t(k + 1)];
-        });
         std::vector<float> hp(h.size());
         for (int64_t i = 0; i < k; ++i)
             for (int64_t j = 0; j < k; ++j)
@@ -193,16 +184,7 @@ void CudaBackend::quantize(const QuantOptions &opt, float *w, int64_t n, int64_t
     out->scales = std::move(scales_h);
     out->zeros.resize(zeros_h.size());
     for (size_t i = 0; i < zeros_h.size(); ++i) out->zeros[i] = int32_t(zeros_h[i]);
-    out->g_idx.assign(size_t(k), 0);
-    if (grouped) {
-        for (int64_t i = 0; i < k; ++i) {
-            // Dynamic groups under act-order are formed in the permuted order (spec §5).
-            if (opt.desc_act && !static_groups)
-                out->g_idx[size_t(perm[size_t(i)])] = int32_t(i / group_cols);
-            else
-                out->g_idx[size_t(i)] = int32_t(i / group_cols);
-        }
-    }
+    out->g_idx = group_index(perm, opt);
     out->perm = std::move(perm);
     out->loss = std::accumulate(loss_h.begin(), loss_h.end(), 0.0);
     out->dead_columns = dead;

@@ -6,6 +6,7 @@
 #include "backends/vulkan/vk_hessian.h"
 #include "backends/vulkan/vk_push_constants.h"
 #include "core/error.h"
+#include "core/gptq_plan.h"
 #include "core/pack.h"
 
 #include <algorithm>
@@ -41,11 +42,7 @@ Prepared prepare_from_diag(const QuantOptions &opt, std::vector<float> diag) {
             p.dead[size_t(j)] = 1;
             ++p.n_dead;
         }
-    p.perm.resize(size_t(k));
-    std::iota(p.perm.begin(), p.perm.end(), 0);
-    if (opt.desc_act)
-        std::stable_sort(p.perm.begin(), p.perm.end(),
-                         [&](int32_t a, int32_t b) { return diag[size_t(a)] > diag[size_t(b)]; });
+    p.perm = column_order(diag.data(), 1, k, opt);
     double sum = 0.0;
     for (float d : diag) sum += d;
     p.mean_diag = float(sum / double(k));
@@ -166,9 +163,8 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
     // Submits 3..: damped copy and inverse factor until a Cholesky succeeds.
     Buffer ubuf(dev, kk_bytes, Buffer::DeviceLocal, "the inverse factor");
     Buffer flag(dev, 16, Buffer::DeviceLocal, "the failure flag");
-    for (int retries = 0;; ++retries) {
-        const double percent =
-            double(opt.damp_percent) + double(retries) * double(opt.damp_auto_increment);
+    for (DampingSchedule schedule(opt);; schedule.next()) {
+        const double percent = schedule.percent();
         Recorder rec(ctx);
         rec.fill_zero(flag);
         const DampPC pd{K, float(percent) * prep.mean_diag};
@@ -181,15 +177,9 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
         std::memcpy(&failed, rec.downloaded(id), 4);
         if (!failed) {
             out->damp_used = float(percent);
-            out->damp_retries = retries;
+            out->damp_retries = schedule.retries();
             break;
         }
-        const double next = percent + double(opt.damp_auto_increment);
-        if (!(opt.damp_auto_increment > 0.0f) || next > double(opt.damp_max) * (1.0 + 1e-6))
-            fail(GPTQ_ERR_NOT_POSITIVE_DEFINITE,
-                 "%s: the Hessian is not positive definite even with damp_percent %g "
-                 "(%d attempt%s); more calibration data or a larger damp_max may help",
-                 opt.layer_label().c_str(), percent, retries + 1, retries ? "s" : "");
     }
     hp = Buffer();
     hbuf = Buffer();
@@ -272,12 +262,7 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
             out->scales[i] = pv[2 * i];
             out->zeros[i] = int32_t(pv[2 * i + 1]);
         }
-        out->g_idx.assign(size_t(k), 0);
-        if (!per_row)
-            for (int64_t i = 0; i < k; ++i) {
-                const int64_t nat = prep.perm[size_t(i)];
-                out->g_idx[size_t(nat)] = int32_t(is_static ? nat / G : i / G);
-            }
+        out->g_idx = group_index(prep.perm, opt);
         const auto *lv = static_cast<const float *>(rec.downloaded(id_loss));
         double total = 0.0;
         for (int64_t r = 0; r < n; ++r) total += double(lv[r]);
