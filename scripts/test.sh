@@ -34,6 +34,29 @@ stage() {  # stage <name> <command...>: runs one stage, records its result and w
     return $rc
 }
 
+# Totals over every ctest stage, for the closing line.
+n_pass=0
+n_fail=0
+n_skip=0
+run_ctest() {  # run_ctest <ctest args...>: runs ctest, adds its counts to the totals
+    local log rc total failed skipped
+    log=$(mktemp)
+    ctest "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+    failed=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -n 1)
+    skipped=$(grep -c '(Skipped)$' "$log" || true)
+    if [[ -n $total && -n $failed ]]; then
+        n_pass=$((n_pass + total - failed - skipped))
+        n_fail=$((n_fail + failed))
+        n_skip=$((n_skip + skipped))
+    elif [[ $rc -ne 0 ]]; then
+        n_fail=$((n_fail + 1))  # ctest itself failed before running tests
+    fi
+    rm -f "$log"
+    return "$rc"
+}
+
 configure_build() {  # configure_build <dir> <cmake args...>
     local dir=$1
     shift
@@ -44,7 +67,7 @@ configure_build() {  # configure_build <dir> <cmake args...>
 stage "setup" bash scripts/setup.sh || { echo "setup failed: cannot continue"; exit 1; }
 
 if stage "release: build" configure_build build -DCMAKE_BUILD_TYPE=Release; then
-    stage "release: ctest" ctest --test-dir build --output-on-failure -LE long -j "$jobs"
+    stage "release: ctest" run_ctest --test-dir build --output-on-failure -LE long -j "$jobs"
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
     stage "install + pkg-config consumer" bash examples/c/pkgconfig_consumer.sh build "$scratch"
@@ -53,10 +76,11 @@ fi
 if [[ ${GPTQ_SKIP_ASAN:-0} != 1 ]]; then
     if stage "asan+ubsan: build" configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DGPTQ_SANITIZE=address,undefined -DGPTQ_BUILD_BENCH=OFF; then
-        stage "asan+ubsan: ctest" env \
-            ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
-            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            ctest --test-dir build-asan --output-on-failure -LE long -j "$jobs"
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        stage "asan+ubsan: ctest" \
+            run_ctest --test-dir build-asan --output-on-failure -LE long -j "$jobs"
+        unset ASAN_OPTIONS UBSAN_OPTIONS
     fi
 fi
 
@@ -69,7 +93,7 @@ if [[ ${GPTQ_SKIP_CUDA:-0} != 1 && -n $nvcc ]]; then
     if stage "cuda: build" configure_build build-cuda -DCMAKE_BUILD_TYPE=Release \
         -DGPTQ_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" -DGPTQ_VULKAN=OFF \
         -DGPTQ_BUILD_EXAMPLES=OFF -DGPTQ_BUILD_BENCH=OFF; then
-        stage "cuda: ctest" ctest --test-dir build-cuda --output-on-failure \
+        stage "cuda: ctest" run_ctest --test-dir build-cuda --output-on-failure \
             -R '^test_exports$|cuda'
     fi
 else
@@ -80,4 +104,6 @@ echo
 echo "==== summary"
 printf '%s\n' "${report[@]}"
 echo "total: $(($(date +%s) - t_start))s"
+[[ $failed -eq 0 || $n_fail -gt 0 ]] || n_fail=1  # a stage failed outside ctest
+echo "ctest: ${n_pass} passed, ${n_fail} failed, ${n_skip} skipped"
 exit $failed
