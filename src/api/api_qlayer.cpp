@@ -85,11 +85,7 @@ GPTQ_API gptq_status gptq_qlayer_get_qzeros(const gptq_qlayer *q, gptq_zeros_for
                          "zero point %d at group %lld, column %lld does not fit in v2's %d bits",
                          l.zeros[i], (long long)(int64_t(i) / l.n), (long long)(int64_t(i) % l.n),
                          l.bits);
-        const uint32_t mask = (1u << l.bits) - 1u;
-        const int off = fmt == GPTQ_ZEROS_V1 ? 1 : 0;
-        std::vector<uint8_t> z(l.zeros.size());
-        for (size_t i = 0; i < z.size(); ++i) z[i] = uint8_t(uint32_t(l.zeros[i] - off) & mask);
-        gptq::pack_cols(z.data(), l.n_groups, l.n, l.bits, dst);
+        q->ctx->backend->pack_qzeros(l, fmt == GPTQ_ZEROS_V1 ? 1 : 0, dst);
     });
 }
 

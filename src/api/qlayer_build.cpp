@@ -10,7 +10,10 @@ QLayer qlayer_from_result(const QuantOptions &opt, QuantResult &&r) {
     const int64_t G = opt.group_cols(k);
     const int64_t n_groups = opt.n_groups(k);
     const int maxq = opt.maxq();
-    if (r.n_groups != n_groups || int64_t(r.codes.size()) != n * k ||
+    const bool packed = !r.qweight.empty();
+    if (r.n_groups != n_groups ||
+        (packed ? int64_t(r.qweight.size()) != packed_len(k, opt.bits) * n
+                : int64_t(r.codes.size()) != n * k) ||
         int64_t(r.scales.size()) != n_groups * n || int64_t(r.zeros.size()) != n_groups * n ||
         int64_t(r.g_idx.size()) != k || int64_t(r.perm.size()) != k)
         fail(GPTQ_ERR_INTERNAL, "%s: backend returned inconsistent result sizes",
@@ -37,7 +40,9 @@ QLayer qlayer_from_result(const QuantOptions &opt, QuantResult &&r) {
     q.sym = opt.sym;
     q.desc_act = opt.desc_act;
     q.static_groups = opt.static_groups;
-    {
+    if (packed) {
+        q.qweight = std::move(r.qweight);
+    } else {
         // qweight packs along K: transpose [n][k] codes to [k][n] first.
         std::vector<uint8_t> t(size_t(n * k));
         for (int64_t i = 0; i < n; ++i)

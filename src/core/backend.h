@@ -19,7 +19,9 @@ namespace gptq {
 // Result of quantizing one layer, in natural column order.
 struct QuantResult {
     int64_t n = 0, k = 0, n_groups = 0;
-    std::vector<uint8_t> codes;   // [n][k], 0..maxq
+    std::vector<uint8_t> codes;   // [n][k], 0..maxq; may be left empty if qweight is given
+    std::vector<int32_t> qweight; // optional: the codes already packed by the backend in
+                                  // checkpoint layout [packed_len(k, bits)][n]
     std::vector<float> scales;    // [n_groups][n]
     std::vector<int32_t> zeros;   // [n_groups][n]
     std::vector<int32_t> g_idx;   // [k]
@@ -68,6 +70,11 @@ public:
     // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
     virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
                         int64_t ldx, float *y, int64_t ldy) = 0;
+
+    // qzeros [n_groups][packed_len(n, bits)] of q in checkpoint layout, storing
+    // (zero - zero_offset) masked to the code width (offset 1 for v1, 0 for v2). The default
+    // packs on the host (core/pack.h).
+    virtual void pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst);
 
     // Pipeline-cache blob (Vulkan); empty for others.
     virtual std::vector<uint8_t> pipeline_cache() const { return {}; }
