@@ -147,6 +147,17 @@ GPTQ_PC_BEGIN(PackPC)
 GPTQ_PC_END(PackPC)
 #endif
 
+#if defined(GPTQ_PC_ALL) || defined(GPTQ_PC_PACK_ZEROS)
+GPTQ_PC_BEGIN(PackZerosPC)
+    u32 n;       // zero points per row (output features)
+    u32 rows;    // groups
+    u32 row0;    // first group of this dispatch (the grid's y size is limited)
+    u32 bits;
+    u32 qcols;   // words per row of qzeros
+    u32 offset;  // subtracted before masking: 1 for v1, 0 for v2
+GPTQ_PC_END(PackZerosPC)
+#endif
+
 #undef u32
 #undef f32
 #undef GPTQ_PC_BEGIN

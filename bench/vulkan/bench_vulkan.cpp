@@ -79,11 +79,15 @@ gptq::QLayer to_qlayer(const gptq::QuantResult &r, const gptq::QuantOptions &opt
     q.group_cols = opt.group_cols(r.k);
     q.n_groups = r.n_groups;
     q.desc_act = opt.desc_act;
-    std::vector<uint8_t> t(size_t(r.n * r.k));  // [k][n]
-    for (int64_t i = 0; i < r.n; ++i)
-        for (int64_t j = 0; j < r.k; ++j) t[size_t(j * r.n + i)] = r.codes[size_t(i * r.k + j)];
-    q.qweight.assign(size_t(gptq::packed_len(r.k, opt.bits) * r.n), 0);
-    gptq::pack_rows(t.data(), r.k, r.n, opt.bits, q.qweight.data());
+    if (!r.qweight.empty()) {
+        q.qweight = r.qweight;  // packed by the backend (Vulkan packs on the device)
+    } else {
+        std::vector<uint8_t> t(size_t(r.n * r.k));  // [k][n]
+        for (int64_t i = 0; i < r.n; ++i)
+            for (int64_t j = 0; j < r.k; ++j) t[size_t(j * r.n + i)] = r.codes[size_t(i * r.k + j)];
+        q.qweight.assign(size_t(gptq::packed_len(r.k, opt.bits) * r.n), 0);
+        gptq::pack_rows(t.data(), r.k, r.n, opt.bits, q.qweight.data());
+    }
     q.scales = r.scales;
     q.zeros = r.zeros;
     q.g_idx = r.g_idx;

@@ -1,7 +1,8 @@
 // GPTQ on the device against the CPU backend on synthetic layers: the code paths the
 // reference vectors do not reach (wide blocks split across dispatches, long MSE searches
 // split across dispatches, Hessians accumulated on the device, a CPU Hessian fed to the
-// Vulkan backend), damping retries, failure statuses, cancellation, and device packing.
+// Vulkan backend), damping retries, failure statuses, cancellation, and device packing
+// (qweight straight out of quantize(), pack_qzeros).
 // With the same H the device does the CPU's fp32 operations in the same order, so codes
 // are expected identical; the README §6 tolerance (>= 99.5 % identical, |dcode| <= 1) is
 // what the test enforces, and any difference is printed.
@@ -43,23 +44,29 @@ std::vector<float> weights(Rng &r, int64_t n, int64_t k) {
     return w;
 }
 
-void compare(const gptq::QuantResult &v, const gptq::QuantResult &c, const char *what) {
+// v: Vulkan (codes packed on the device), c: CPU (codes unpacked).
+void compare(const gptq::QuantResult &v, const gptq::QuantResult &c, int bits, const char *what) {
     assert_int_equal(v.n_groups, c.n_groups);
+    const std::vector<uint8_t> vc = unpacked_codes(v, bits);
     int64_t diff = 0;
-    for (size_t i = 0; i < v.codes.size(); ++i) {
-        const int d = int(v.codes[i]) - int(c.codes[i]);
+    for (size_t i = 0; i < vc.size(); ++i) {
+        const int d = int(vc[i]) - int(c.codes[i]);
         assert_true(d >= -1 && d <= 1);
         diff += d != 0;
     }
     if (diff) std::fprintf(stderr, "%s: %lld of %zu codes differ from the CPU backend\n", what,
-                           (long long)diff, v.codes.size());
-    assert_true(double(diff) <= 0.005 * double(v.codes.size()));
+                           (long long)diff, vc.size());
+    assert_true(double(diff) <= 0.005 * double(vc.size()));
     assert_memory_equal(v.g_idx.data(), c.g_idx.data(), v.g_idx.size() * 4);
     assert_memory_equal(v.perm.data(), c.perm.data(), v.perm.size() * 4);
     assert_int_equal(v.dead_columns, c.dead_columns);
     assert_int_equal(v.damp_retries, c.damp_retries);
     assert_true(std::fabs(v.loss - c.loss) <= 1e-3 * c.loss + 1e-30);
     if (diff == 0) {
+        // Same codes: the device's packing (through the inverse permutation) must be the
+        // host's, bit for bit, padding included.
+        const std::vector<int32_t> want = host_qweight(c.codes, c.n, c.k, bits);
+        assert_memory_equal(v.qweight.data(), want.data(), want.size() * 4);
         assert_memory_equal(v.zeros.data(), c.zeros.data(), v.zeros.size() * 4);
         for (size_t i = 0; i < v.scales.size(); ++i)
             assert_true(std::fabs(v.scales[i] - c.scales[i]) <= 1e-6f * c.scales[i]);
@@ -111,7 +118,7 @@ void test_options_matrix(void **) {
         char what[96];
         std::snprintf(what, sizeof what, "b%d g%d sym%d act%d static%d mse%d bs%d", o.bits, o.group,
                       o.sym, o.act, o.stat, o.mse, o.bs);
-        compare(v, c, what);
+        compare(v, c, opt.bits, what);
         assert_int_equal(v.dead_columns, 2);
     }
 }
@@ -129,12 +136,12 @@ void test_split_dispatches(void **) {
     opt.block_size = 700;  // 46 columns per dispatch
     gptq::QuantResult v, c;
     both(opt, w, h, n, k, &v, &c);
-    compare(v, c, "block 700");
+    compare(v, c, opt.bits, "block 700");
     opt.group_size = -1;
     opt.block_size = 128;
     opt.mse = true;  // 80 steps x 700 columns
     both(opt, w, h, n, k, &v, &c);
-    compare(v, c, "per-row mse k 700");
+    compare(v, c, opt.bits, "per-row mse k 700");
 }
 
 // The Hessian accumulated on the device feeds quantize() without leaving it; a CPU
@@ -156,8 +163,8 @@ void test_hessian_sources(void **) {
     backend().quantize(opt, w1.data(), n, k, *hv, &v1);
     backend().quantize(opt, w2.data(), n, k, *hc, &v2);
     cpu()->quantize(opt, w3.data(), n, k, *hc, &c);
-    compare(v1, c, "device Hessian");
-    compare(v2, c, "CPU Hessian on the device");
+    compare(v1, c, opt.bits, "device Hessian");
+    compare(v2, c, opt.bits, "CPU Hessian on the device");
 }
 
 // H = I except a 2 x 2 block [[1, 1.2], [1.2, 1]] (eigenvalue -0.2): damping must reach
@@ -180,7 +187,7 @@ void test_damping_retries(void **) {
     both(opt, w, indefinite_h(k), n, k, &v, &c);
     assert_int_equal(v.damp_retries, 2);
     assert_true(std::fabs(v.damp_used - 0.21) < 1e-6);
-    compare(v, c, "damping retries");
+    compare(v, c, opt.bits, "damping retries");
 }
 
 void test_not_positive_definite(void **) {
@@ -241,6 +248,37 @@ void test_pack(void **) {
         }
 }
 
+// qzeros packed on the device are bit-exact with the host default (the CPU backend's
+// Backend::pack_qzeros) for every width, v1 and v2, N not a multiple of the codes per word,
+// v1 zeros of maxq + 1 (imported v1 layers), and more groups than one dispatch's grid.
+void test_pack_qzeros(void **) {
+    Rng r(8);
+    struct Shape { int64_t n, n_groups; };
+    for (int bits : {2, 3, 4, 8})
+        for (Shape sh : {Shape{7, 3}, Shape{48, 1}, Shape{172, 5}, Shape{33, 70000}})
+            for (int offset : {0, 1}) {
+                if (sh.n_groups > 5 && bits != 3) continue;  // the big grid once is enough
+                gptq::QLayer q;
+                q.n = sh.n;
+                q.bits = bits;
+                q.n_groups = sh.n_groups;
+                const int maxq = (1 << bits) - 1;
+                q.zeros.resize(size_t(q.n_groups * q.n));
+                for (auto &z : q.zeros) z = int32_t(r.below(maxq + 1 + offset));
+                const int64_t qcols = gptq::packed_len(q.n, bits);
+                std::vector<int32_t> want(size_t(q.n_groups * qcols), -1), got(want.size(), -1);
+                cpu()->pack_qzeros(q, offset, want.data());
+                backend().pack_qzeros(q, offset, got.data());
+                assert_memory_equal(got.data(), want.data(), want.size() * 4);
+                // And against the definition, code by code.
+                for (int64_t g = 0; g < q.n_groups; g += 1 + q.n_groups / 7)
+                    for (int64_t i = 0; i < q.n; ++i)
+                        assert_int_equal(gptq::packed_code_at(got.data() + g * qcols, 1, i, bits),
+                                         uint32_t(q.zeros[size_t(g * q.n + i)] - offset) &
+                                             uint32_t(maxq));
+            }
+}
+
 } // namespace
 
 int main() {
@@ -248,7 +286,7 @@ int main() {
         cmocka_unit_test(test_options_matrix),   cmocka_unit_test(test_split_dispatches),
         cmocka_unit_test(test_hessian_sources),  cmocka_unit_test(test_damping_retries),
         cmocka_unit_test(test_not_positive_definite), cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_pack),
+        cmocka_unit_test(test_pack), cmocka_unit_test(test_pack_qzeros),
     };
     const int rc = run("test_vk_quantize", tests, sizeof tests / sizeof tests[0]);
     cpu().reset();

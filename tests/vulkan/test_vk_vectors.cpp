@@ -110,7 +110,8 @@ void test_vectors(void **) {
         std::string name;
         if (!load(c, idx, &name)) continue;
         ++seen;
-        const gptq::QuantResult v = run(backend(), c);
+        gptq::QuantResult v = run(backend(), c);
+        v.codes = unpacked_codes(v, c.opt.bits);  // the device returns them packed
         const gptq::QuantResult p = run(*cpu, c);
         int64_t cnt = 0;
         int32_t *codes = st_read_i32(c.f, "codes", &cnt);
@@ -122,6 +123,8 @@ void test_vectors(void **) {
         std::vector<int32_t> cpu_codes(p.codes.begin(), p.codes.end());
         if (compare_codes("the CPU backend", name, v, cpu_codes.data(), c.n, c.k) == 0) {
             ++identical_to_cpu;
+            const std::vector<int32_t> want = host_qweight(p.codes, c.n, c.k, c.opt.bits);
+            assert_memory_equal(v.qweight.data(), want.data(), want.size() * 4);
             // Same codes. Parameters found before the column loop (per-row, static groups)
             // saw the same W, so they are bitwise equal; dynamic groups after the first block
             // see W after trailing GEMMs whose fp32 summation order differs from the CPU's

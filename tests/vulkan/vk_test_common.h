@@ -113,4 +113,28 @@ inline std::vector<float> dequant(const gptq::QLayer &q) {
     return w;
 }
 
+// Codes [n][k] of a Vulkan quantization result, which returns them only packed in
+// checkpoint layout (qweight [packed_len(k, bits)][n], natural order); checks that shape.
+inline std::vector<uint8_t> unpacked_codes(const gptq::QuantResult &r, int bits) {
+    assert_true(r.codes.empty());
+    assert_int_equal(r.qweight.size(), size_t(gptq::packed_len(r.k, bits) * r.n));
+    std::vector<uint8_t> t(size_t(r.k * r.n));  // [k][n]
+    gptq::unpack_rows(r.qweight.data(), r.k, r.n, bits, t.data());
+    std::vector<uint8_t> codes(t.size());
+    for (int64_t j = 0; j < r.k; ++j)
+        for (int64_t i = 0; i < r.n; ++i) codes[size_t(i * r.k + j)] = t[size_t(j * r.n + i)];
+    return codes;
+}
+
+// qweight of codes [n][k] packed on the host (core/pack.cpp), padding included.
+inline std::vector<int32_t> host_qweight(const std::vector<uint8_t> &codes, int64_t n, int64_t k,
+                                         int bits) {
+    std::vector<uint8_t> t(size_t(k * n));
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < k; ++j) t[size_t(j * n + i)] = codes[size_t(i * k + j)];
+    std::vector<int32_t> q(size_t(gptq::packed_len(k, bits) * n));
+    gptq::pack_rows(t.data(), k, n, bits, q.data());
+    return q;
+}
+
 } // namespace vkt

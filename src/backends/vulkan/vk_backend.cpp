@@ -26,6 +26,10 @@ void VulkanBackend::matmul(const QLayer &q, const void *x, gptq_dtype dtype, int
     matmul_on_device(ctx_, this, q, x, dtype, m, ldx, y, ldy);
 }
 
+void VulkanBackend::pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst) {
+    device_pack_qzeros(*ctx_, q, zero_offset, dst);
+}
+
 std::vector<uint8_t> VulkanBackend::pipeline_cache() const {
     return ctx_->pipelines.cache_blob();
 }

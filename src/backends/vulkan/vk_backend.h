@@ -20,6 +20,7 @@ public:
                   const HessianState &h, QuantResult *out) override;
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
+    void pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst) override;
     std::vector<uint8_t> pipeline_cache() const override;
 
     Context &context() { return *ctx_; }

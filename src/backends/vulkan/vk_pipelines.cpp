@@ -60,6 +60,7 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         create(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
         create(Kernel::TrailingUpdate, "trailing_update", 3, {});
         create(Kernel::PackCodes, "pack_codes", 3, {});
+        create(Kernel::PackZeros, "pack_zeros", 2, {});
     } catch (...) {
         destroy();
         throw;

@@ -28,6 +28,7 @@ enum class Kernel : int {
     GptqBlock,
     TrailingUpdate,
     PackCodes,
+    PackZeros,
     Count
 };
 

@@ -107,6 +107,7 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
     Buffer msebuf(dev, mse_p.size() * 4, Buffer::DeviceLocal, "the MSE grid");
     Buffer deadbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the dead-column mask");
     Buffer permbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the permutation");
+    Buffer invpermbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the inverse permutation");
     ctx.stage_times.clear();
 
     // Submit 1: H and W on the device, per-row parameters from the caller's W, diag(H) back.
@@ -144,6 +145,10 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
         Recorder rec(ctx);
         rec.upload(deadbuf, prep.dead.data(), size_t(k) * 4);
         rec.upload(permbuf, prep.perm.data(), size_t(k) * 4);
+        // pack_codes gathers each natural column's code from its permuted position.
+        std::vector<int32_t> invperm(static_cast<size_t>(k));
+        for (int64_t i = 0; i < k; ++i) invperm[size_t(prep.perm[size_t(i)])] = int32_t(i);
+        rec.upload(invpermbuf, invperm.data(), size_t(k) * 4);
         rec.barrier();
         if (is_static)
             record_group_params(rec, opt, N, K, mse_steps,
@@ -186,7 +191,10 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
 
     // The column loop: per block, the block step then the trailing GEMM.
     const size_t code_words = size_t((k + 3) / 4) * size_t(n);
+    const int64_t qrows = packed_len(k, opt.bits);
+    const size_t qweight_bytes = size_t(qrows * n) * 4;
     Buffer codes(dev, code_words * 4, Buffer::DeviceLocal, "the codes");
+    Buffer qweight(dev, qweight_bytes, Buffer::DeviceLocal, "the packed weight");
     Buffer err(dev, size_t(bs * n) * 4, Buffer::DeviceLocal, "the block error");
     Buffer loss(dev, size_t(n) * 4, Buffer::DeviceLocal, "the loss");
     const int64_t n_blocks = (k + bs - 1) / bs;
@@ -229,9 +237,15 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
                 rec.mark("trailing_update");
             }
         }
-        int id_codes = -1, id_params = -1, id_loss = -1;
+        int id_qweight = -1, id_params = -1, id_loss = -1;
         if (b1 == n_blocks) {
-            id_codes = rec.download(codes, 0, code_words * 4);
+            // The codes leave the device already in checkpoint layout (natural order).
+            const PackPC pp{N, K, uint32_t(opt.bits), uint32_t(qrows)};
+            rec.dispatch(Kernel::PackCodes, {&codes, &invpermbuf, &qweight}, pp, groups(n, 64),
+                         uint32_t(qrows));
+            rec.barrier();
+            rec.mark("pack");
+            id_qweight = rec.download(qweight, 0, qweight_bytes);
             id_params = rec.download(params, 0, size_t(n_groups * n) * 8);
             id_loss = rec.download(loss, 0, size_t(n) * 4);
             rec.mark("download");
@@ -246,15 +260,9 @@ void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, i
         out->n_groups = n_groups;
         out->perm = prep.perm;
         out->dead_columns = prep.n_dead;
-        out->codes.assign(size_t(n * k), 0);
-        const auto *cw = static_cast<const uint32_t *>(rec.downloaded(id_codes));
-        for (int64_t i = 0; i < k; ++i) {
-            const int64_t nat = prep.perm[size_t(i)];
-            const uint32_t *row = cw + size_t(i / 4) * size_t(n);
-            const unsigned sh = 8u * unsigned(i % 4);
-            for (int64_t r = 0; r < n; ++r)
-                out->codes[size_t(r * k + nat)] = uint8_t((row[r] >> sh) & 0xffu);
-        }
+        out->codes.clear();
+        out->qweight.resize(size_t(qrows * n));
+        std::memcpy(out->qweight.data(), rec.downloaded(id_qweight), qweight_bytes);
         const auto *pv = static_cast<const float *>(rec.downloaded(id_params));
         out->scales.resize(size_t(n_groups * n));
         out->zeros.resize(size_t(n_groups * n));
@@ -295,6 +303,29 @@ void device_pack_rows(Context &ctx, const uint8_t *codes, int64_t k, int64_t n, 
     const int id = rec.download(qb, 0, size_t(qrows * n) * 4);
     rec.submit();
     std::memcpy(qweight, rec.downloaded(id), size_t(qrows * n) * 4);
+}
+
+void device_pack_qzeros(Context &ctx, const QLayer &q, int zero_offset, int32_t *qzeros) {
+    const int64_t qcols = packed_len(q.n, q.bits);
+    const size_t in_bytes = size_t(q.n_groups * q.n) * 4, out_bytes = size_t(q.n_groups * qcols) * 4;
+    const Device &dev = ctx.device;
+    Buffer zb(dev, in_bytes, Buffer::DeviceLocal, "zero points");
+    Buffer qb(dev, out_bytes, Buffer::DeviceLocal, "qzeros");
+    Recorder rec(ctx);
+    rec.upload(zb, q.zeros.data(), in_bytes);
+    rec.barrier();
+    // Vulkan guarantees only 65535 workgroups along y: group_size 1 can need more rows.
+    constexpr int64_t kMaxRows = 65535;
+    for (int64_t g0 = 0; g0 < q.n_groups; g0 += kMaxRows) {
+        const PackZerosPC pc{uint32_t(q.n), uint32_t(q.n_groups), uint32_t(g0), uint32_t(q.bits),
+                             uint32_t(qcols), uint32_t(zero_offset)};
+        rec.dispatch(Kernel::PackZeros, {&zb, &qb}, pc, groups(uint64_t(qcols), 64),
+                     uint32_t(std::min(kMaxRows, q.n_groups - g0)));
+    }
+    rec.barrier();
+    const int id = rec.download(qb, 0, out_bytes);
+    rec.submit();
+    std::memcpy(qzeros, rec.downloaded(id), out_bytes);
 }
 
 } // namespace gptq::vk
