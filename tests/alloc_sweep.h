@@ -1,6 +1,13 @@
 // The allocation-failure sweep harness of test_alloc_failures: checks that work across C++
 // frames, owning handles, the Case interface one API operation implements, and sweep(),
 // which fails the N-th allocation of the case's call for every N (STYLE.md).
+//
+// Each trial runs the call on a fresh thread in a fresh context: the CPU GEMM keeps
+// thread_local scratch that grows once, so reusing threads would hide those allocations
+// from every trial but the first. With one thread per context the count is deterministic
+// and every failure must give OOM; with several, which worker allocates varies, and a
+// worker that cannot be started leaves a smaller pool (by design), so there a call may also
+// succeed, and must then give the reference result.
 #pragma once
 
 #include "alloc_countdown.h"

@@ -13,13 +13,6 @@
 //     unarmed reference run, and clears gptq_last_error;
 //   - nothing leaks (CI runs this under ASan, whose LeakSanitizer must stay silent).
 //
-// Each trial runs the call on a fresh thread in a fresh context: the CPU GEMM keeps
-// thread_local scratch that grows once, so reusing threads would hide those allocations
-// from every trial but the first. With one thread per context the count is deterministic
-// and every failure must give OOM; with several, which worker allocates varies, and a
-// worker that cannot be started leaves a smaller pool (by design), so there a call may also
-// succeed, and must then give the reference result.
-//
 // Usage: test_alloc_failures cpu [sticky]. With "sticky" every allocation from the N-th on
 // fails (memory that stays exhausted), so the library's error path itself runs out of memory.
 #include "alloc_sweep.h"
@@ -336,10 +329,51 @@ gptq_quant_report fresh_report() {
     return r;
 }
 
-class QuantizeLayer final : public Case {
+// A call that produces a layer: after a failure, out must be NULL and a repeat must give
+// the reference layer; subclasses add what else the call must leave as it was.
+class MakesLayer : public Case {
+public:
+    MakesLayer(int threads, const char *what) : Case(threads), what_(what) {}
+    void setup() override {
+        Case::setup();
+        out_ = sentinel<gptq_qlayer>();
+    }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        check_inputs_after_failure();
+        EXPECT_OK(ctx_.get(), call());
+        expect_no_error(ctx_.get(), what_);
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
+        const QLayer own(out_);
+        out_ = nullptr;
+        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
+               "the layer from %s differs from the reference", what_);
+        check_other_outputs();
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
+        out_ = nullptr;
+        Case::teardown();
+    }
+
+protected:
+    // Inputs unchanged by the failed call; runs before the repeat.
+    virtual void check_inputs_after_failure() {}
+    // Outputs besides the layer, after a successful call.
+    virtual void check_other_outputs() {}
+
+    const char *what_;
+    LayerData ref_;
+    gptq_qlayer *out_ = nullptr;
+};
+
+class QuantizeLayer final : public MakesLayer {
 public:
     QuantizeLayer(int threads, const gptq_quant_params &p)
-        : Case(threads), p_(p), w_(f32_matrix(g.w, N, K)) {
+        : MakesLayer(threads, "gptq_quantize_layer"), p_(p), w_(f32_matrix(g.w, N, K)) {
         const Ctx ctx = make_ctx(threads);
         const Hessian h = calibrated_hessian(ctx.get());
         h_ref_ = hessian_get(h.get(), ctx.get());
@@ -352,56 +386,43 @@ public:
                "reference rel_output_error %g", report_ref_.rel_output_error);
     }
     void setup() override {
-        Case::setup();
+        MakesLayer::setup();
         h_ = calibrated_hessian(ctx_.get());
-        out_ = sentinel<gptq_qlayer>();
         report_ = fresh_report();
     }
     gptq_status call() override {
         return gptq_quantize_layer(ctx_.get(), &p_, &w_, h_.get(), &out_, &report_);
     }
-    void check_failed() override {
-        EXPECT(out_ == nullptr, "out was not set to NULL");
+    void teardown() override {
+        h_.reset();
+        MakesLayer::teardown();
+    }
+
+private:
+    void check_inputs_after_failure() override {
         EXPECT(gptq_hessian_tokens(h_.get()) == TA + TB, "tokens changed");
         EXPECT(same_bits(hessian_get(h_.get(), ctx_.get()), h_ref_),
                "a failed gptq_quantize_layer changed the Hessian");
         report_ = fresh_report();
-        EXPECT_OK(ctx_.get(),
-                  gptq_quantize_layer(ctx_.get(), &p_, &w_, h_.get(), &out_, &report_));
-        expect_no_error(ctx_.get(), "gptq_quantize_layer");
-        check_succeeded();
     }
-    void check_succeeded() override {
-        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
-        const QLayer own(out_);
-        out_ = nullptr;
-        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
-               "the layer differs from the reference quantization");
+    void check_other_outputs() override {
         EXPECT(same_report(report_, report_ref_),
                "report differs: loss %.17g vs %.17g, rel_output_error %.17g vs %.17g",
                report_.loss, report_ref_.loss, report_.rel_output_error,
                report_ref_.rel_output_error);
     }
-    void teardown() override {
-        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
-        out_ = nullptr;
-        h_.reset();
-        Case::teardown();
-    }
 
-private:
     gptq_quant_params p_;
     gptq_matrix w_;
     std::vector<float> h_ref_;
-    LayerData ref_;
     gptq_quant_report report_ref_{}, report_{};
     Hessian h_;
-    gptq_qlayer *out_ = nullptr;
 };
 
-class QuantizeRtn final : public Case {
+class QuantizeRtn final : public MakesLayer {
 public:
-    explicit QuantizeRtn(int threads) : Case(threads), w_(f32_matrix(g.w, N, K)) {
+    explicit QuantizeRtn(int threads)
+        : MakesLayer(threads, "gptq_quantize_rtn"), w_(f32_matrix(g.w, N, K)) {
         gptq_quant_params_init(&p_);
         p_.group_size = 64;
         const Ctx ctx = make_ctx(threads);
@@ -410,35 +431,11 @@ public:
         const QLayer own(q);
         ref_ = read_layer(q, ctx.get());
     }
-    void setup() override {
-        Case::setup();
-        out_ = sentinel<gptq_qlayer>();
-    }
     gptq_status call() override { return gptq_quantize_rtn(ctx_.get(), &p_, &w_, &out_); }
-    void check_failed() override {
-        EXPECT(out_ == nullptr, "out was not set to NULL");
-        EXPECT_OK(ctx_.get(), gptq_quantize_rtn(ctx_.get(), &p_, &w_, &out_));
-        expect_no_error(ctx_.get(), "gptq_quantize_rtn");
-        check_succeeded();
-    }
-    void check_succeeded() override {
-        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
-        const QLayer own(out_);
-        out_ = nullptr;
-        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
-               "the layer differs from the reference RTN");
-    }
-    void teardown() override {
-        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
-        out_ = nullptr;
-        Case::teardown();
-    }
 
 private:
     gptq_quant_params p_;
     gptq_matrix w_;
-    LayerData ref_;
-    gptq_qlayer *out_ = nullptr;
 };
 
 // ------------------------------------------------------------------ cases: quantized layers
@@ -472,40 +469,17 @@ QLayer source_layer(gptq_ctx *ctx) {
     return QLayer(q);
 }
 
-class FromPacked final : public Case {
+class FromPacked final : public MakesLayer {
 public:
-    explicit FromPacked(int threads) : Case(threads), packed_(source_packed()) {
+    explicit FromPacked(int threads)
+        : MakesLayer(threads, "gptq_qlayer_from_packed"), packed_(source_packed()) {
         const Ctx ctx = make_ctx(threads);
         ref_ = read_layer(source_layer(ctx.get()).get(), ctx.get());
     }
-    void setup() override {
-        Case::setup();
-        out_ = sentinel<gptq_qlayer>();
-    }
     gptq_status call() override { return gptq_qlayer_from_packed(ctx_.get(), &packed_, &out_); }
-    void check_failed() override {
-        EXPECT(out_ == nullptr, "out was not set to NULL");
-        EXPECT_OK(ctx_.get(), gptq_qlayer_from_packed(ctx_.get(), &packed_, &out_));
-        expect_no_error(ctx_.get(), "gptq_qlayer_from_packed");
-        check_succeeded();
-    }
-    void check_succeeded() override {
-        EXPECT(out_ && out_ != sentinel<gptq_qlayer>(), "no layer");
-        const QLayer own(out_);
-        out_ = nullptr;
-        EXPECT(same_layer(read_layer(own.get(), ctx_.get()), ref_),
-               "the layer differs from the reference import");
-    }
-    void teardown() override {
-        if (out_ != sentinel<gptq_qlayer>()) gptq_qlayer_destroy(out_);
-        out_ = nullptr;
-        Case::teardown();
-    }
 
 private:
     gptq_packed_layer packed_;
-    LayerData ref_;
-    gptq_qlayer *out_ = nullptr;
 };
 
 // A call that reads a layer into a caller buffer: get_qzeros (v1), dequantize, matmul.
