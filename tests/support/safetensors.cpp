@@ -77,15 +77,29 @@ bool parse(st_file &f, const char *path) {
         info.ndim = int(shape.size());
         info.numel = 1;
         for (int d = 0; d < info.ndim; ++d) {
+            if (!shape[size_t(d)].is_number_integer()) return false;
             const int64_t s = shape[size_t(d)].get<int64_t>();
             if (s < 0 || s > (int64_t(1) << 40)) return false;
             info.shape[d] = s;
-            info.numel *= s;
+            // A hostile shape whose product wraps would make a tiny allocation look
+            // large enough for every later write.
+            if (__builtin_mul_overflow(info.numel, s, &info.numel)) {
+                std::fprintf(stderr, "%s: tensor '%s' has an overflowing shape\n", path,
+                             it.key().c_str());
+                return false;
+            }
+        }
+        uint64_t want = 0;
+        if (__builtin_mul_overflow(uint64_t(info.numel), uint64_t(esz), &want)) {
+            std::fprintf(stderr, "%s: tensor '%s' is too large\n", path, it.key().c_str());
+            return false;
         }
         const auto &off = t["data_offsets"];
-        if (!off.is_array() || off.size() != 2) return false;
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+            !off[1].is_number_unsigned())
+            return false;
         const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-        if (b > e || e > body_len || e - b != uint64_t(info.numel) * esz) {
+        if (b > e || e > body_len || e - b != want) {
             std::fprintf(stderr, "%s: tensor '%s' has bad data_offsets\n", path,
                          it.key().c_str());
             return false;
