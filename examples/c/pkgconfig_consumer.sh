@@ -24,4 +24,12 @@ cp "$src" "$scratch/main.c"
 # shellcheck disable=SC2086  # flags are meant to be split
 cc -std=c11 -Wall -Wextra -Werror "$scratch/main.c" $cflags $libs -lm -o "$scratch/quantize_layer"
 env -u LD_LIBRARY_PATH "$scratch/quantize_layer"
+
+# The installed tool finds the installed library through its RUNPATH ($ORIGIN/../lib).
+tool=$prefix/bin/gptq
+if [[ -x $tool ]]; then
+    # shellcheck disable=SC2016  # a literal $ORIGIN
+    readelf -d "$tool" | grep -q 'RUNPATH.*\$ORIGIN/\.\./' || { echo "$tool: no \$ORIGIN RUNPATH"; exit 1; }
+    env -i PATH=/usr/bin:/bin "$tool" --version
+fi
 echo "pkgconfig_consumer: OK ($prefix)"
