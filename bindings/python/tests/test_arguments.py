@@ -85,6 +85,27 @@ def test_any_layout_and_half_precision(ctx, problem, hessian):
     assert np.array_equal(y, ref.matmul(x[:2]))
 
 
+class DLPackOnly:
+    """An array exporter that speaks only DLPack (like some GPU array libraries)."""
+
+    def __init__(self, array):
+        self._array = array
+
+    def __dlpack__(self, stream=None):
+        return self._array.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self._array.__dlpack_device__()
+
+
+def test_dlpack_producers(ctx, problem, hessian):
+    x, w = problem
+    ref, _ = ctx.quantize(w, hessian, group_size=GROUP)
+    layer, _ = ctx.quantize(DLPackOnly(w), hessian, group_size=GROUP)
+    assert np.array_equal(layer.qweight(), ref.qweight())
+    assert np.array_equal(layer.matmul(DLPackOnly(x[:2])), ref.matmul(x[:2]))
+
+
 def test_torch_tensors_when_torch_is_installed(ctx, problem, hessian):
     torch = pytest.importorskip("torch")
     x, w = problem

@@ -1,5 +1,5 @@
-"""Turning caller arrays (NumPy, torch, anything with __array__, nested lists) into
-gptq_matrix views, and allocating the NumPy results."""
+"""Turning caller arrays (NumPy, torch, DLPack producers, anything with __array__, nested
+lists) into NumPy arrays and gptq_matrix views."""
 import ctypes
 
 import numpy as np
@@ -28,16 +28,23 @@ def _is_torch(x):
     return type(x).__module__.startswith("torch") and hasattr(x, "__dlpack__")
 
 
+def _to_numpy(value):
+    """(array, gptq dtype or None) for torch tensors, DLPack producers without __array__
+    (shared memory, no copy), and anything np.asarray takes."""
+    if _is_torch(value):
+        return _from_torch(value)
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__"):
+        return np.from_dlpack(value), None
+    return np.asarray(value), None
+
+
 class MatrixArg:
     """A 2-D float matrix argument, kept alive for the duration of one C call."""
 
     def __init__(self, value, name, cols=None, allow_1d=False):
-        gptq_dtype = None
-        if _is_torch(value):
-            value, gptq_dtype = _from_torch(value)
         try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as exc:
+            arr, gptq_dtype = _to_numpy(value)
+        except (TypeError, ValueError, BufferError, RuntimeError) as exc:
             raise TypeError(f"{name}: not an array of numbers ({exc})") from exc
         if gptq_dtype is None:
             if arr.dtype not in _DTYPES:
@@ -95,9 +102,10 @@ def scales_array(value, name="scales"):
 
 
 def _array(value):
-    if _is_torch(value):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
+    arr, gptq_dtype = _to_numpy(value)
+    if gptq_dtype == _lib.DTYPE_BF16:
+        raise TypeError("bfloat16 checkpoint tensors are not supported; pass float16")
+    return arr
 
 
 def address(arr):

@@ -62,9 +62,7 @@ fn quantize_and_matmul() {
                                cols: K as i64, row_stride: 0 };
         assert_eq!(gptq_hessian_add(h, &xm), GPTQ_OK, "{}", last_error(ctx));
 
-        let mut qp = gptq_quant_params::default();
-        qp.bits = 4;
-        qp.group_size = 32;
+        let qp = gptq_quant_params { bits: 4, group_size: 32, ..Default::default() };
         let wm = gptq_matrix { data: w.as_ptr().cast(), dtype: GPTQ_DTYPE_F32, rows: N as i64,
                                cols: K as i64, row_stride: 0 };
         let mut rep = gptq_quant_report::default(); // sets struct_size

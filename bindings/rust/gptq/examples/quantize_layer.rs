@@ -18,8 +18,14 @@ fn main() -> gptq::Result<()> {
     let opts = QuantOptions::new().bits(4).group_size(128).desc_act(true);
     let (layer, report) = ctx.quantize(&weight, &h, &opts)?;
     let y = layer.matmul(&acts[..k])?;
-    println!("{} x {} -> {} qweight words, relative output error {:.4}, y[0] = {:.4}",
-             n, k, layer.qweight()?.len(), report.rel_output_error, y[0]);
+    println!(
+        "{} x {} -> {} qweight words, relative output error {:.4}, y[0] = {:.4}",
+        n,
+        k,
+        layer.qweight()?.len(),
+        report.rel_output_error,
+        y[0]
+    );
     if let Err(e) = ctx.hessian(0) {
         println!("a bad call: {e}");
     }

@@ -35,13 +35,22 @@ mod sealed {
 }
 
 /// The `gptq_matrix` view of `data` as `rows` x `cols`, after checking its length.
-pub(crate) fn matrix<T: Element>(data: &[T], name: &str, cols: i64)
-    -> crate::Result<sys::gptq_matrix> {
+pub(crate) fn matrix<T: Element>(
+    data: &[T],
+    name: &str,
+    cols: i64,
+) -> crate::Result<sys::gptq_matrix> {
     let len = data.len() as i64;
     if cols <= 0 || len == 0 || len % cols != 0 {
         return Err(crate::Error::shape(format!(
-            "{name}: length {len} is not a positive multiple of its {cols} columns")));
+            "{name}: length {len} is not a positive multiple of its {cols} columns"
+        )));
     }
-    Ok(sys::gptq_matrix { data: data.as_ptr().cast(), dtype: T::DTYPE, rows: len / cols, cols,
-                          row_stride: 0 })
+    Ok(sys::gptq_matrix {
+        data: data.as_ptr().cast(),
+        dtype: T::DTYPE,
+        rows: len / cols,
+        cols,
+        row_stride: 0,
+    })
 }

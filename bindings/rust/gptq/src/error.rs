@@ -28,9 +28,22 @@ pub enum Status {
 impl Status {
     fn from_code(code: sys::gptq_status) -> Status {
         use Status::*;
-        const KNOWN: [Status; 14] = [InvalidArgument, Shape, Unsupported, NonFinite,
-            NotPositiveDefinite, OutOfMemory, BackendUnavailable, Device, DeviceOutOfMemory, Io,
-            Format, Cancelled, WrongContext, Internal];
+        const KNOWN: [Status; 14] = [
+            InvalidArgument,
+            Shape,
+            Unsupported,
+            NonFinite,
+            NotPositiveDefinite,
+            OutOfMemory,
+            BackendUnavailable,
+            Device,
+            DeviceOutOfMemory,
+            Io,
+            Format,
+            Cancelled,
+            WrongContext,
+            Internal,
+        ];
         match code {
             1..=14 => KNOWN[code as usize - 1],
             _ => Other(code),
@@ -41,9 +54,9 @@ impl Status {
     pub fn code(self) -> i32 {
         match self {
             Status::Other(code) => code,
-            known => {
-                (1..=14).find(|&c| Status::from_code(c) == known).expect("every variant has a code")
-            }
+            known => (1..=14)
+                .find(|&c| Status::from_code(c) == known)
+                .expect("every variant has a code"),
         }
     }
 }
@@ -58,7 +71,10 @@ pub struct Error {
 impl Error {
     /// An error detected by the binding before calling the library.
     pub(crate) fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, message: message.into() }
+        Error {
+            status,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn shape(message: impl Into<String>) -> Error {
@@ -85,5 +101,8 @@ pub(crate) fn check(status: sys::gptq_status, ctx: *const sys::gptq_ctx) -> Resu
     }
     // SAFETY: ctx is a live context or null; the string is copied at once.
     let message = unsafe { CStr::from_ptr(sys::gptq_last_error(ctx)) };
-    Err(Error::new(Status::from_code(status), message.to_string_lossy().into_owned()))
+    Err(Error::new(
+        Status::from_code(status),
+        message.to_string_lossy().into_owned(),
+    ))
 }

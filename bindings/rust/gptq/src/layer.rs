@@ -66,8 +66,13 @@ impl<'ctx> QLayer<'ctx> {
             return Err(e);
         }
         let info = LayerInfo {
-            n: dim(i.n), k: dim(i.k), bits: i.bits, group_size: i.group_size,
-            n_groups: dim(i.n_groups), sym: i.sym != 0, desc_act: i.desc_act != 0,
+            n: dim(i.n),
+            k: dim(i.k),
+            bits: i.bits,
+            group_size: i.group_size,
+            n_groups: dim(i.n_groups),
+            sym: i.sym != 0,
+            desc_act: i.desc_act != 0,
             static_groups: i.static_groups != 0,
             qweight: (dim(i.qweight_rows), dim(i.qweight_cols)),
             qzeros: (dim(i.qzeros_rows), dim(i.qzeros_cols)),
@@ -81,11 +86,14 @@ impl<'ctx> QLayer<'ctx> {
     }
 
     /// Calls a getter that fills `len` elements.
-    fn get<T: Copy + Default>(&self, len: usize,
-                              fill: impl FnOnce(*const sys::gptq_qlayer, *mut T, usize)
-                                  -> sys::gptq_status) -> Result<Vec<T>> {
+    fn get<T: Copy + Default>(
+        &self,
+        len: usize,
+        fill: impl FnOnce(*const sys::gptq_qlayer, *mut T, usize) -> sys::gptq_status,
+    ) -> Result<Vec<T>> {
         let mut out = vec![T::default(); len];
-        self.ctx.check(fill(self.raw.as_ptr(), out.as_mut_ptr(), out.len()))?;
+        self.ctx
+            .check(fill(self.raw.as_ptr(), out.as_mut_ptr(), out.len()))?;
         Ok(out)
     }
 
@@ -93,49 +101,64 @@ impl<'ctx> QLayer<'ctx> {
     pub fn qweight(&self) -> Result<Vec<i32>> {
         let (r, c) = self.info.qweight;
         // SAFETY (all getters): dst has `count` elements; the handle is live.
-        self.get(r * c, |q, d, n| unsafe { sys::gptq_qlayer_get_qweight(q, d, n) })
+        self.get(r * c, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_qweight(q, d, n)
+        })
     }
 
     /// Packed zero points, int32 row-major [`LayerInfo::qzeros`].
     pub fn qzeros(&self, format: ZerosFormat) -> Result<Vec<i32>> {
         let (r, c) = self.info.qzeros;
-        self.get(r * c, |q, d, n| unsafe { sys::gptq_qlayer_get_qzeros(q, format.raw(), d, n) })
+        self.get(r * c, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_qzeros(q, format.raw(), d, n)
+        })
     }
 
     /// Scales as fp16 bit patterns, row-major [`LayerInfo::scales`].
     pub fn scales(&self) -> Result<Vec<crate::F16>> {
         let (r, c) = self.info.scales;
-        let bits: Vec<u16> =
-            self.get(r * c, |q, d, n| unsafe { sys::gptq_qlayer_get_scales_f16(q, d, n) })?;
+        let bits: Vec<u16> = self.get(r * c, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_scales_f16(q, d, n)
+        })?;
         Ok(bits.into_iter().map(crate::F16).collect())
     }
 
-    /// Group of every input column, int32 [k].
+    /// Group of every input column, int32 `[k]`.
     pub fn g_idx(&self) -> Result<Vec<i32>> {
-        self.get(self.info.k, |q, d, n| unsafe { sys::gptq_qlayer_get_g_idx(q, d, n) })
+        self.get(self.info.k, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_g_idx(q, d, n)
+        })
     }
 
     /// Unpacked codes 0..2^bits-1, [n x k].
     pub fn codes(&self) -> Result<Vec<i32>> {
-        self.get(self.info.n * self.info.k, |q, d, n| unsafe { sys::gptq_qlayer_get_codes(q, d, n) })
+        self.get(self.info.n * self.info.k, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_codes(q, d, n)
+        })
     }
 
     /// Scales in fp32, [n_groups x n].
     pub fn unpacked_scales(&self) -> Result<Vec<f32>> {
         let len = self.info.n_groups * self.info.n;
-        self.get(len, |q, d, n| unsafe { sys::gptq_qlayer_get_scales(q, d, n) })
+        self.get(len, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_scales(q, d, n)
+        })
     }
 
     /// True zero points, [n_groups x n].
     pub fn zeros(&self) -> Result<Vec<i32>> {
         let len = self.info.n_groups * self.info.n;
-        self.get(len, |q, d, n| unsafe { sys::gptq_qlayer_get_zeros(q, d, n) })
+        self.get(len, |q, d, n| unsafe {
+            sys::gptq_qlayer_get_zeros(q, d, n)
+        })
     }
 
     /// The dequantized weight [n x k].
     pub fn dequantize(&self) -> Result<Vec<f32>> {
         let len = self.info.n * self.info.k;
-        self.get(len, |q, d, n| unsafe { sys::gptq_qlayer_dequantize(q, d, n) })
+        self.get(len, |q, d, n| unsafe {
+            sys::gptq_qlayer_dequantize(q, d, n)
+        })
     }
 
     /// y [m x n] = x [m x k] * dequant(W)^T, into `y`.
@@ -145,7 +168,11 @@ impl<'ctx> QLayer<'ctx> {
         if y.len() != want {
             return Err(Error::shape(format!(
                 "y: length {} for {} rows of x, expected {} x {} = {want}",
-                y.len(), m.rows, m.rows, self.info.n)));
+                y.len(),
+                m.rows,
+                m.rows,
+                self.info.n
+            )));
         }
         // SAFETY: x and y outlive the call and have the checked lengths.
         self.ctx.check(unsafe {
@@ -196,23 +223,33 @@ fn expect_len(name: &str, got: usize, want: usize) -> Result<()> {
     if got == want {
         return Ok(());
     }
-    Err(Error::shape(format!("{name}: length {got}, expected {want}")))
+    Err(Error::shape(format!(
+        "{name}: length {got}, expected {want}"
+    )))
 }
 
 impl Context {
     /// A quantized layer from checkpoint tensors.
     pub fn layer_from_packed(&self, p: &PackedLayer<'_>) -> Result<QLayer<'_>> {
         if !matches!(p.bits, 2 | 3 | 4 | 8) || p.group_size == 0 || p.group_size < -1 {
-            return Err(Error::new(crate::Status::Unsupported,
-                format!("bits {} / group_size {}: need 2, 3, 4 or 8 and -1 or >= 1",
-                        p.bits, p.group_size)));
+            return Err(Error::new(
+                crate::Status::Unsupported,
+                format!(
+                    "bits {} / group_size {}: need 2, 3, 4 or 8 and -1 or >= 1",
+                    p.bits, p.group_size
+                ),
+            ));
         }
         // Words per packed column (the checkpoint format: 3-bit codes go in blocks of 32).
         let packed = |len: usize| match p.bits {
-            3 => (len + 31) / 32 * 3,
-            b => (len + 32 / b as usize - 1) / (32 / b as usize),
+            3 => len.div_ceil(32) * 3,
+            b => len.div_ceil(32 / b as usize),
         };
-        let groups = if p.group_size == -1 { 1 } else { (p.k + p.group_size as usize - 1) / p.group_size as usize };
+        let groups = if p.group_size == -1 {
+            1
+        } else {
+            p.k.div_ceil(p.group_size as usize)
+        };
         expect_len("qweight", p.qweight.len(), packed(p.k) * p.n)?;
         expect_len("qzeros", p.qzeros.len(), groups * packed(p.n))?;
         let (scales, dtype, scales_len): (*const u16, _, _) = match p.scales {
@@ -224,9 +261,15 @@ impl Context {
             expect_len("g_idx", g.len(), p.k)?;
         }
         let raw_layer = sys::gptq_packed_layer {
-            n: p.n as i64, k: p.k as i64, bits: p.bits, group_size: p.group_size,
-            zeros_format: p.zeros_format.raw(), qweight: p.qweight.as_ptr(),
-            qzeros: p.qzeros.as_ptr(), scales, scales_dtype: dtype,
+            n: p.n as i64,
+            k: p.k as i64,
+            bits: p.bits,
+            group_size: p.group_size,
+            zeros_format: p.zeros_format.raw(),
+            qweight: p.qweight.as_ptr(),
+            qzeros: p.qzeros.as_ptr(),
+            scales,
+            scales_dtype: dtype,
             g_idx: p.g_idx.map_or(ptr::null(), |g| g.as_ptr()),
             ..Default::default()
         };

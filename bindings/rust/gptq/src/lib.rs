@@ -51,7 +51,9 @@ use std::ptr::{self, NonNull};
 /// The library's version string, e.g. "0.1.0".
 pub fn version() -> String {
     // SAFETY: a static NUL-terminated string.
-    unsafe { CStr::from_ptr(sys::gptq_version_string()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(sys::gptq_version_string()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Compute backend of a [`Context`].
@@ -98,14 +100,18 @@ impl Context {
 
     /// `device_index` among the backend's devices; `n_threads` CPU threads (0 = all).
     pub fn with_params(backend: Backend, device_index: i32, n_threads: i32) -> Result<Context> {
-        let mut p = sys::gptq_ctx_params::default();
-        p.backend = backend.raw();
-        p.device_index = device_index;
-        p.n_threads = n_threads;
+        let p = sys::gptq_ctx_params {
+            backend: backend.raw(),
+            device_index,
+            n_threads,
+            ..Default::default()
+        };
         let mut raw = ptr::null_mut();
         // SAFETY: p is initialised; raw receives the new handle.
         check(unsafe { sys::gptq_ctx_create(&p, &mut raw) }, ptr::null())?;
-        Ok(Context { raw: NonNull::new(raw).expect("gptq_ctx_create returned OK and NULL") })
+        Ok(Context {
+            raw: NonNull::new(raw).expect("gptq_ctx_create returned OK and NULL"),
+        })
     }
 
     pub(crate) fn ptr(&self) -> *mut sys::gptq_ctx {
@@ -120,7 +126,8 @@ impl Context {
     pub fn device_name(&self) -> String {
         // SAFETY: live context; the string is copied at once.
         unsafe { CStr::from_ptr(sys::gptq_ctx_device_name(self.ptr())) }
-            .to_string_lossy().into_owned()
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// An empty Hessian accumulator for a layer with `k` inputs.
@@ -128,30 +135,53 @@ impl Context {
         let mut raw = ptr::null_mut();
         // SAFETY: live context.
         self.check(unsafe { sys::gptq_hessian_create(self.ptr(), k as i64, &mut raw) })?;
-        Ok(Hessian { ctx: self, raw: NonNull::new(raw).expect("OK and NULL"), k })
+        Ok(Hessian {
+            ctx: self,
+            raw: NonNull::new(raw).expect("OK and NULL"),
+            k,
+        })
     }
 
     /// GPTQ on `weight` [n x k] (row-major; k = the Hessian's dimension).
-    pub fn quantize<T: Element>(&self, weight: &[T], hessian: &Hessian<'_>, options: &QuantOptions)
-        -> Result<(QLayer<'_>, Report)> {
+    pub fn quantize<T: Element>(
+        &self,
+        weight: &[T],
+        hessian: &Hessian<'_>,
+        options: &QuantOptions,
+    ) -> Result<(QLayer<'_>, Report)> {
         let w = element::matrix(weight, "weight", hessian.k as i64)?;
         let params = options.raw();
         let mut report = sys::gptq_quant_report::default();
         let mut raw = ptr::null_mut();
         // SAFETY: w points into `weight` for the call; params' strings live in `options`.
         self.check(unsafe {
-            sys::gptq_quantize_layer(self.ptr(), &params, &w, hessian.raw.as_ptr(), &mut raw,
-                                     &mut report)
+            sys::gptq_quantize_layer(
+                self.ptr(),
+                &params,
+                &w,
+                hessian.raw.as_ptr(),
+                &mut raw,
+                &mut report,
+            )
         })?;
-        let report = Report { loss: report.loss, rel_output_error: report.rel_output_error,
-                              damp_used: report.damp_used, damp_retries: report.damp_retries,
-                              dead_columns: report.dead_columns, seconds: report.seconds };
+        let report = Report {
+            loss: report.loss,
+            rel_output_error: report.rel_output_error,
+            damp_used: report.damp_used,
+            damp_retries: report.damp_retries,
+            dead_columns: report.dead_columns,
+            seconds: report.seconds,
+        };
         Ok((QLayer::adopt(self, raw)?, report))
     }
 
     /// Round-to-nearest of `weight` [n x k] with the same quantizer grid.
-    pub fn quantize_rtn<T: Element>(&self, weight: &[T], k: usize, options: &QuantOptions)
-        -> Result<QLayer<'_>> {
+    pub fn quantize_rtn<T: Element>(
+        &self,
+        weight: &[T],
+        k: usize,
+        options: &QuantOptions,
+    ) -> Result<QLayer<'_>> {
         let w = element::matrix(weight, "weight", k as i64)?;
         let params = options.raw();
         let mut raw = ptr::null_mut();
@@ -197,7 +227,8 @@ impl Hessian<'_> {
     pub fn add<T: Element>(&mut self, x: &[T]) -> Result<()> {
         let m = element::matrix(x, "x", self.k as i64)?;
         // SAFETY: m points into x for the call.
-        self.ctx.check(unsafe { sys::gptq_hessian_add(self.raw.as_ptr(), &m) })
+        self.ctx
+            .check(unsafe { sys::gptq_hessian_add(self.raw.as_ptr(), &m) })
     }
 
     /// Tokens added so far.

@@ -9,16 +9,10 @@ use std::ffi::CString;
 /// let opts = gptq::QuantOptions::new().bits(3).group_size(64).desc_act(true).mse(true);
 /// assert_eq!(opts.get_bits(), 3);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct QuantOptions {
     params: sys::gptq_quant_params,
     layer_name: Option<CString>,
-}
-
-impl Default for QuantOptions {
-    fn default() -> Self {
-        QuantOptions { params: sys::gptq_quant_params::default(), layer_name: None }
-    }
 }
 
 macro_rules! setters {
@@ -81,7 +75,10 @@ impl QuantOptions {
     /// The C struct (struct_size set by the library's init), valid while `self` lives.
     pub(crate) fn raw(&self) -> sys::gptq_quant_params {
         let mut p = self.params;
-        p.layer_name = self.layer_name.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+        p.layer_name = self
+            .layer_name
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr());
         p
     }
 }

@@ -11,7 +11,9 @@ const GROUP: i32 = 32;
 fn problem() -> (Vec<f32>, Vec<f32>) {
     let mut s: u64 = 1;
     let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     };
     let mut x = vec![0f32; TOKENS * K];
@@ -36,11 +38,21 @@ fn quantize_and_matmul_match_the_dequantized_product() -> gptq::Result<()> {
     let mut h = ctx.hessian(K)?;
     h.add(&x)?;
     assert_eq!(h.tokens(), TOKENS as i64);
-    let opts = QuantOptions::new().bits(4).group_size(GROUP).desc_act(true).layer_name("t");
+    let opts = QuantOptions::new()
+        .bits(4)
+        .group_size(GROUP)
+        .desc_act(true)
+        .layer_name("t");
     let (q, report) = ctx.quantize(&w, &h, &opts)?;
-    assert!(report.rel_output_error > 0.0 && report.rel_output_error < 0.05, "{report:?}");
+    assert!(
+        report.rel_output_error > 0.0 && report.rel_output_error < 0.05,
+        "{report:?}"
+    );
     let info = *q.info();
-    assert_eq!((info.n, info.k, info.bits, info.n_groups), (N, K, 4, K / GROUP as usize));
+    assert_eq!(
+        (info.n, info.k, info.bits, info.n_groups),
+        (N, K, 4, K / GROUP as usize)
+    );
     assert_eq!(info.qweight, (K * 4 / 32, N));
 
     // Dequantized weight = scale * (code - zero) of each column's group.
@@ -78,9 +90,17 @@ fn checkpoint_tensors_rebuild_the_layer() -> gptq::Result<()> {
     let (qweight, g_idx) = (q.qweight()?, q.g_idx()?);
     for format in [ZerosFormat::V1, ZerosFormat::V2] {
         let qzeros = q.qzeros(format)?;
-        let packed = PackedLayer { n: N, k: K, bits: 3, group_size: GROUP, zeros_format: format,
-                                   qweight: &qweight, qzeros: &qzeros,
-                                   scales: Scales::F16(&scales), g_idx: Some(&g_idx) };
+        let packed = PackedLayer {
+            n: N,
+            k: K,
+            bits: 3,
+            group_size: GROUP,
+            zeros_format: format,
+            qweight: &qweight,
+            qzeros: &qzeros,
+            scales: Scales::F16(&scales),
+            g_idx: Some(&g_idx),
+        };
         let again = ctx.layer_from_packed(&packed)?;
         assert_eq!(again.codes()?, q.codes()?);
         assert_eq!(again.zeros()?, q.zeros()?);
@@ -98,17 +118,34 @@ fn wrong_shapes_name_the_argument() -> gptq::Result<()> {
     assert_eq!(err.status, Status::Shape);
     assert!(err.message.starts_with("x:"), "{err}");
     h.add(&x)?;
-    let err = ctx.quantize(&w[..w.len() - 1], &h, &QuantOptions::new()).err().unwrap();
-    assert!(err.status == Status::Shape && err.message.starts_with("weight:"), "{err}");
+    let err = ctx
+        .quantize(&w[..w.len() - 1], &h, &QuantOptions::new())
+        .err()
+        .unwrap();
+    assert!(
+        err.status == Status::Shape && err.message.starts_with("weight:"),
+        "{err}"
+    );
     let q = ctx.quantize_rtn(&w, K, &QuantOptions::new())?;
     let mut y = vec![0f32; N + 1];
     let err = q.matmul_into(&x[..K], &mut y).unwrap_err();
-    assert!(err.status == Status::Shape && err.message.starts_with("y:"), "{err}");
+    assert!(
+        err.status == Status::Shape && err.message.starts_with("y:"),
+        "{err}"
+    );
     let qweight = q.qweight()?;
     let scales = vec![F16(0x3c00); 2 * N]; // right for 2 groups; qzeros is short
-    let packed = PackedLayer { n: N, k: K, bits: 4, group_size: GROUP,
-                               zeros_format: ZerosFormat::V2, qweight: &qweight,
-                               qzeros: &[0; 2], scales: Scales::F16(&scales), g_idx: None };
+    let packed = PackedLayer {
+        n: N,
+        k: K,
+        bits: 4,
+        group_size: GROUP,
+        zeros_format: ZerosFormat::V2,
+        qweight: &qweight,
+        qzeros: &[0; 2],
+        scales: Scales::F16(&scales),
+        g_idx: None,
+    };
     let err = ctx.layer_from_packed(&packed).err().unwrap();
     assert!(err.message.starts_with("qzeros:"), "{err}");
     Ok(())
@@ -120,10 +157,16 @@ fn library_errors_carry_status_and_message() {
     let err: Error = ctx.hessian(0).err().unwrap();
     assert_eq!(err.status, Status::Shape);
     assert_eq!(err.status.code(), 2);
-    assert!(err.message.contains('k') && err.to_string().contains(&err.message), "{err}");
+    assert!(
+        err.message.contains('k') && err.to_string().contains(&err.message),
+        "{err}"
+    );
     let mut h = ctx.hessian(K).unwrap();
     h.add(&problem().0).unwrap();
-    let err = ctx.quantize(&problem().1, &h, &QuantOptions::new().bits(5)).err().unwrap();
+    let err = ctx
+        .quantize(&problem().1, &h, &QuantOptions::new().bits(5))
+        .err()
+        .unwrap();
     assert_eq!(err.status, Status::Unsupported, "{err}");
     assert!(err.message.contains("bits"), "{err}");
 }
@@ -132,7 +175,10 @@ fn library_errors_carry_status_and_message() {
 fn half_precision_weights_quantize_like_their_f32_values() -> gptq::Result<()> {
     let (x, w) = problem();
     // Exactly representable halves: multiples of 2^-10 in (-0.05, 0.05).
-    let halves: Vec<F16> = w.iter().map(|&v| F16(f32_to_f16_exact((v * 1024.0).round() / 1024.0))).collect();
+    let halves: Vec<F16> = w
+        .iter()
+        .map(|&v| F16(f32_to_f16_exact((v * 1024.0).round() / 1024.0)))
+        .collect();
     let as_f32: Vec<f32> = w.iter().map(|&v| (v * 1024.0).round() / 1024.0).collect();
     let ctx = Context::new(Backend::Cpu)?;
     let mut h = ctx.hessian(K)?;
@@ -153,7 +199,10 @@ fn f32_to_f16_exact(v: f32) -> u16 {
     let sign = ((bits >> 16) & 0x8000) as u16;
     let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
     let frac = ((bits >> 13) & 0x3ff) as u16;
-    assert!((1..31).contains(&exp) && bits & 0x1fff == 0, "{v} is not an exact normal half");
+    assert!(
+        (1..31).contains(&exp) && bits & 0x1fff == 0,
+        "{v} is not an exact normal half"
+    );
     sign | ((exp as u16) << 10) | frac
 }
 
