@@ -4,6 +4,7 @@
 # (no LD_LIBRARY_PATH, GPTQ_LIBRARY, CGO_* or GPTQ_LIB_DIR). Nothing is written into the
 # source tree: build products go to <scratch>.
 #   check_installed.sh <prefix> <scratch> python|rust|go
+# Exit status 77 (CTest: Skipped) when the Python test prerequisites are missing.
 set -euo pipefail
 prefix=$(cd "${1:?install prefix}" && pwd)
 scratch=${2:?scratch directory}
@@ -14,7 +15,7 @@ scratch=$(cd "$scratch" && pwd)
 
 pc=$(dirname "$(find "$prefix" -name gptq.pc -print -quit)")
 [[ -f $pc/gptq.pc ]] || { echo "no gptq.pc under $prefix"; exit 1; }
-clean() { env -i PATH="$PATH" HOME="$HOME" PKG_CONFIG_PATH="$pc" "$@"; }
+clean() { env -i PATH="$PATH" HOME="${HOME:-$scratch}" PKG_CONFIG_PATH="$pc" "$@"; }
 
 python_with_numpy() {  # the first interpreter that has numpy, pytest and venv
     local py
@@ -24,13 +25,13 @@ python_with_numpy() {  # the first interpreter that has numpy, pytest and venv
             return
         fi
     done
-    echo "no python3 with numpy, pytest and venv (Debian: python3-numpy python3-pytest python3-venv)" >&2
-    return 1
+    echo "skipped: no python3 with numpy, pytest and venv (scripts/setup.sh installs them)" >&2
+    exit 77
 }
 
 check_python() {
     local py venv site
-    py=$(python_with_numpy)
+    py=$(python_with_numpy) || exit 77
     # pip install into a venv that sees the system's numpy/pytest/setuptools, offline.
     rm -rf "$scratch/python" && mkdir -p "$scratch/python"
     cp -r "$here/python" "$scratch/python/src"

@@ -88,3 +88,13 @@ def test_progress_is_called_and_can_cancel(ctx, problem, hessian):
     with pytest.raises(gptq.GptqError) as err:
         ctx.quantize(problem[1], hessian, progress=lambda done, total: True)
     assert err.value.status == 12  # GPTQ_ERR_CANCELLED
+
+
+def test_hessian_set_replaces_the_accumulated_state(ctx, problem, hessian):
+    again = ctx.hessian(K)
+    again.set(hessian.get(), n_tokens=TOKENS)
+    a, _ = ctx.quantize(problem[1], hessian, group_size=GROUP)
+    b, _ = ctx.quantize(problem[1], again, group_size=GROUP)
+    assert np.array_equal(a.qweight(), b.qweight())
+    with pytest.raises(ValueError, match="^h"):
+        again.set(np.eye(K - 1, dtype=np.float32))
