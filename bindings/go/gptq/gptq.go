@@ -132,6 +132,27 @@ func (h *Hessian) Add(x []float32) error {
 // Tokens is the number of activation rows added so far.
 func (h *Hessian) Tokens() int64 { return int64(C.gptq_hessian_tokens(h.h)) }
 
+// Get returns the scaled Hessian [K x K].
+func (h *Hessian) Get() ([]float32, error) {
+	if h.h == nil {
+		return nil, ErrClosed
+	}
+	out := make([]float32, h.K*h.K)
+	return out, h.ctx.check(C.gptq_hessian_get(h.h, f32p(out), C.size_t(len(out))))
+}
+
+// Set replaces the accumulated state by a scaled, symmetric [K x K] matrix; tokens is
+// recorded for the report only.
+func (h *Hessian) Set(m []float32, tokens int64) error {
+	if h.h == nil {
+		return ErrClosed
+	}
+	if len(m) != h.K*h.K {
+		return shapeError("m: %d values, expected %d x %d", len(m), h.K, h.K)
+	}
+	return h.ctx.check(C.gptq_hessian_set(h.h, f32p(m), C.int64_t(h.K), C.int64_t(tokens)))
+}
+
 // Report is what quantizing one layer reported (gptq_quant_report).
 type Report struct {
 	Loss           float64 // sum of (w - q)^2 / d^2 / 2

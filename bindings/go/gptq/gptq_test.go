@@ -187,6 +187,7 @@ func TestErrors(t *testing.T) {
 			_, _, err := ctx.Quantize(w, h, opts(func(o *gptq.Options) { o.GroupSize, o.LayerName = -7, "mlp.up" }))
 			return err
 		}, gptq.StatusUnsupported, "mlp.up"},
+		{"hessian set short", func() error { return h.Set(make([]float32, k), 0) }, gptq.StatusShape, "m:"},
 		{"packed qzeros short", func() error {
 			qw, _ := q.QWeight()
 			_, err := ctx.LayerFromPacked(gptq.Packed{N: n, K: k, Bits: 4, GroupSize: 128, ZerosFormat: gptq.ZerosV2,
@@ -202,6 +203,31 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("want a %v error naming %q, got %v", c.status, c.names, err)
 			}
 		})
+	}
+}
+
+// A Hessian rebuilt with Set from another's Get quantizes identically.
+func TestHessianGetSet(t *testing.T) {
+	ctx, h, _, w := setup(t)
+	m, err := h.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ctx.NewHessian(k)
+	if err := again.Set(m, h.Tokens()); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err1 := ctx.Quantize(w, h, nil)
+	b, _, err2 := ctx.Quantize(w, again, nil)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	qa, _ := a.QWeight()
+	qb, _ := b.QWeight()
+	for i := range qa {
+		if qa[i] != qb[i] {
+			t.Fatalf("qweight[%d]: %d vs %d", i, qa[i], qb[i])
+		}
 	}
 }
 

@@ -246,6 +246,23 @@ impl Hessian<'_> {
         })?;
         Ok(out)
     }
+
+    /// Replaces the accumulated state by a scaled, symmetric `[k x k]` matrix; `tokens` is
+    /// recorded for the report only.
+    pub fn set(&mut self, m: &[f32], tokens: i64) -> Result<()> {
+        if m.len() != self.k * self.k {
+            return Err(Error::shape(format!(
+                "m: length {}, expected {} x {}",
+                m.len(),
+                self.k,
+                self.k
+            )));
+        }
+        // SAFETY: m has k * k elements, read during the call only.
+        self.ctx.check(unsafe {
+            sys::gptq_hessian_set(self.raw.as_ptr(), m.as_ptr(), self.k as i64, tokens)
+        })
+    }
 }
 
 impl Drop for Hessian<'_> {

@@ -152,6 +152,27 @@ fn wrong_shapes_name_the_argument() -> gptq::Result<()> {
 }
 
 #[test]
+fn hessian_set_from_get_quantizes_identically() -> gptq::Result<()> {
+    let (x, w) = problem();
+    let ctx = Context::new(Backend::Cpu)?;
+    let mut h = ctx.hessian(K)?;
+    h.add(&x)?;
+    let mut again = ctx.hessian(K)?;
+    again.set(&h.get()?, h.tokens())?;
+    let err = again.set(&[0.0; K], 0).unwrap_err();
+    assert!(
+        err.status == Status::Shape && err.message.starts_with("m:"),
+        "{err}"
+    );
+    let opts = QuantOptions::new();
+    assert_eq!(
+        ctx.quantize(&w, &h, &opts)?.0.qweight()?,
+        ctx.quantize(&w, &again, &opts)?.0.qweight()?
+    );
+    Ok(())
+}
+
+#[test]
 fn library_errors_carry_status_and_message() {
     let ctx = Context::new(Backend::Cpu).unwrap();
     let err: Error = ctx.hessian(0).err().unwrap();
