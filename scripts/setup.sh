@@ -21,6 +21,9 @@ packages=(
     # bindings: python (ctypes smoke test) and go (cgo smoke test); Rust uses the
     # machine's cargo when present (it needs no crates)
     python3 golang-go
+    # Python package tests: a venv over the system's numpy/pytest, and an offline
+    # `pip install --no-build-isolation --no-index` (setuptools + wheel as the backend)
+    python3-numpy python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
 )
 
 if [[ $(id -u) -eq 0 ]]; then

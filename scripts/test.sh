@@ -7,6 +7,7 @@
 #      which report Skipped without a device
 #   5. install check: cmake --install into a scratch prefix, then examples/c/quantize_layer.c
 #      built with `pkg-config --cflags --libs gptq` only, and run
+#   6. the Python, Rust and Go bindings' tests and examples against an installed prefix
 # Every stage runs even if an earlier one failed (so one run shows every problem), except
 # the tests of a tree that did not build; the exit status is non-zero if any stage failed.
 # Environment: GPTQ_JOBS (default: cores), GPTQ_CMAKE_ARGS (extra configure arguments for
@@ -98,6 +99,16 @@ if [[ ${GPTQ_SKIP_CUDA:-0} != 1 && -n $nvcc ]]; then
     fi
 else
     echo "==== cuda: skipped (no nvcc)"
+fi
+
+# Language bindings (Python venv + pytest, cargo test, go test, and their examples) against
+# the release build installed into a scratch prefix: CTest label `bindings` (also `long`, so
+# the release ctest stage above leaves them out).
+bindings_installed() {
+    run_ctest --test-dir build --output-on-failure -L bindings
+}
+if [[ -f build/CTestTestfile.cmake ]]; then
+    stage "bindings (installed prefix)" bindings_installed
 fi
 
 echo

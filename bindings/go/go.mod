@@ -1,3 +1,3 @@
-module gptq
+module github.com/libgptq/libgptq/bindings/go
 
 go 1.19

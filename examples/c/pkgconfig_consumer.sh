@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs a built libgptq into a scratch prefix and builds quantize_layer.c against it the
 # way a user would: only `pkg-config --cflags --libs gptq`, nothing from the source tree.
+# The program runs without LD_LIBRARY_PATH: gptq.pc's Libs carry an rpath to its libdir.
 #   pkgconfig_consumer.sh <build-dir> <scratch-dir>
 set -euo pipefail
 build=${1:?build directory}
@@ -22,5 +23,13 @@ libs=$(pkg-config --libs gptq)
 cp "$src" "$scratch/main.c"
 # shellcheck disable=SC2086  # flags are meant to be split
 cc -std=c11 -Wall -Wextra -Werror "$scratch/main.c" $cflags $libs -lm -o "$scratch/quantize_layer"
-LD_LIBRARY_PATH=$(cd "$libdir" && pwd) "$scratch/quantize_layer"
+env -u LD_LIBRARY_PATH "$scratch/quantize_layer"
+
+# The installed tool finds the installed library through its RUNPATH ($ORIGIN/../lib).
+tool=$prefix/bin/gptq
+if [[ -x $tool ]]; then
+    # shellcheck disable=SC2016  # a literal $ORIGIN
+    readelf -d "$tool" | grep -q 'RUNPATH.*\$ORIGIN/\.\./' || { echo "$tool: no \$ORIGIN RUNPATH"; exit 1; }
+    env -i PATH=/usr/bin:/bin "$tool" --version
+fi
 echo "pkgconfig_consumer: OK ($prefix)"

@@ -1,6 +1,7 @@
 //! Raw declarations of libgptq's C API, one to one with `include/gptq/gptq.h`.
-//! Everything is `unsafe` and follows the header's ownership rules; a safe wrapper would
-//! live in a separate crate on top of this one.
+//! Everything is `unsafe` and follows the header's ownership rules; the safe API is the
+//! `gptq` crate. The `Default` of every struct with a `struct_size` field sets it (and
+//! `gptq_quant_params` / `gptq_ctx_params` take the library's defaults).
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_int, c_uint, c_void};
@@ -97,7 +98,7 @@ pub struct gptq_quant_params {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct gptq_quant_report {
     pub struct_size: u32,
     pub loss: f64,
@@ -109,7 +110,7 @@ pub struct gptq_quant_report {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct gptq_qlayer_info {
     pub struct_size: u32,
     pub n: i64,
@@ -145,6 +146,54 @@ pub struct gptq_packed_layer {
     pub scales: *const u16,
     pub scales_dtype: gptq_dtype,
     pub g_idx: *const i32,
+}
+
+/// `size_of::<T>()` as the `u32` every `struct_size` field holds.
+const fn struct_size<T>() -> u32 {
+    std::mem::size_of::<T>() as u32
+}
+
+impl Default for gptq_ctx_params {
+    fn default() -> Self {
+        // SAFETY: all-zero is a valid value of this plain-data struct; init then fills it.
+        let mut p: Self = unsafe { std::mem::zeroed() };
+        unsafe { gptq_ctx_params_init(&mut p) };
+        p
+    }
+}
+
+impl Default for gptq_quant_params {
+    fn default() -> Self {
+        // SAFETY: as above (null pointers and a None callback are valid).
+        let mut p: Self = unsafe { std::mem::zeroed() };
+        unsafe { gptq_quant_params_init(&mut p) };
+        p
+    }
+}
+
+impl Default for gptq_quant_report {
+    fn default() -> Self {
+        Self { struct_size: struct_size::<Self>(), loss: 0.0, rel_output_error: 0.0,
+               damp_used: 0.0, damp_retries: 0, dead_columns: 0, seconds: 0.0 }
+    }
+}
+
+impl Default for gptq_qlayer_info {
+    fn default() -> Self {
+        // SAFETY: integers only.
+        let mut info: Self = unsafe { std::mem::zeroed() };
+        info.struct_size = struct_size::<Self>();
+        info
+    }
+}
+
+impl Default for gptq_packed_layer {
+    fn default() -> Self {
+        Self { struct_size: struct_size::<Self>(), n: 0, k: 0, bits: 4, group_size: 128, sym: 0,
+               desc_act: 0, zeros_format: GPTQ_ZEROS_V2, qweight: std::ptr::null(),
+               qzeros: std::ptr::null(), scales: std::ptr::null(),
+               scales_dtype: GPTQ_DTYPE_F16, g_idx: std::ptr::null() }
+    }
 }
 
 extern "C" {

@@ -62,23 +62,16 @@ fn quantize_and_matmul() {
                                cols: K as i64, row_stride: 0 };
         assert_eq!(gptq_hessian_add(h, &xm), GPTQ_OK, "{}", last_error(ctx));
 
-        let mut qp: gptq_quant_params = std::mem::zeroed();
-        gptq_quant_params_init(&mut qp);
-        qp.bits = 4;
-        qp.group_size = 32;
+        let qp = gptq_quant_params { bits: 4, group_size: 32, ..Default::default() };
         let wm = gptq_matrix { data: w.as_ptr().cast(), dtype: GPTQ_DTYPE_F32, rows: N as i64,
                                cols: K as i64, row_stride: 0 };
-        let mut rep = gptq_quant_report {
-            struct_size: std::mem::size_of::<gptq_quant_report>() as u32, ..Default::default()
-        };
+        let mut rep = gptq_quant_report::default(); // sets struct_size
         let mut q = ptr::null_mut();
         assert_eq!(gptq_quantize_layer(ctx, &qp, &wm, h, &mut q, &mut rep), GPTQ_OK,
                    "{}", last_error(ctx));
         assert!(rep.rel_output_error > 0.0 && rep.rel_output_error < 0.05, "{rep:?}");
 
-        let mut info = gptq_qlayer_info {
-            struct_size: std::mem::size_of::<gptq_qlayer_info>() as u32, ..Default::default()
-        };
+        let mut info = gptq_qlayer_info::default();
         assert_eq!(gptq_qlayer_get_info(q, &mut info), GPTQ_OK);
         assert_eq!((info.qweight_rows, info.qweight_cols), ((K / 8) as i64, N as i64));
 
