@@ -14,12 +14,20 @@ struct SaveOptions {
     std::string dtype = "auto";
     // Copied next to the weights as tokenizer.bin when not empty.
     std::string tokenizer_path;
+    // The source model directory: its tokenizer and generation files are copied alongside
+    // (see copy_model_dir_extras). Empty: none.
+    std::string source_dir;
 };
 
 // The model must be in HF layout (see convert.h); ctx is the one its layers belong to.
 // Each file is replaced atomically.
 void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
                      const SaveOptions &opt);
+
+// Copies tokenizer.json, tokenizer_config.json, tokenizer.model, special_tokens_map.json and
+// generation_config.json from directory `from` (those present) into `to`, so `to` is a
+// complete model directory. Does nothing when `from` is empty or not a directory.
+void copy_model_dir_extras(const std::string &from, const std::string &to);
 
 // The quantization_config / quantize_config.json object of a quantized model.
 nlohmann::json quantize_config_json(const QuantConfig &q);
