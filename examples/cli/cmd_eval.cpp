@@ -17,7 +17,9 @@ int cmd_eval(int argc, char **argv) {
                    "Perplexity of MODEL (llama2.c .bin, Hugging Face directory or GPTQ checkpoint)\n"
                    "on FILE: documents are split at <|endoftext|> lines, each scored as one\n"
                    "sequence that starts with BOS and is cut at seq_len; perplexity is\n"
-                   "exp(mean NLL over all predicted tokens).",
+                   "exp(mean NLL over all predicted tokens). A text without separator lines\n"
+                   "(e.g. WikiText-2's wiki.test.raw), or --windows L, gets the paper's protocol:\n"
+                   "the whole text tokenized once and scored in non-overlapping windows of L tokens.",
                    {{"text", "FILE", "evaluation text", ""},
                     {"eval-docs", "A:B", "documents to evaluate (A..B-1, as in Python)", "0:"},
                     {"seq-len", "N", "cut each document at N tokens (0 = the model's seq_len)", "0"},

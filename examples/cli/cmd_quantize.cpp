@@ -49,7 +49,7 @@ CommandSpec spec() {
                    {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
                    {"quiet", "", "no progress bar and no per-layer table", ""},
-                   {"nsamples", "N", "calibrate on N random windows of --seq-len tokens of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "128"},
+                   {"nsamples", "N", "calibrate on N random windows of --seq-len tokens (default 2048, capped by the model) of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "128"},
                    {"seed", "S", "random seed of the calibration windows", "0"},
                    {"force-seq-len", "", "allow --seq-len beyond the model's context", ""}}};
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
