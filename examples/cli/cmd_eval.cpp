@@ -45,7 +45,9 @@ int cmd_eval(int argc, char **argv) {
     int64_t window_len = 0;
     if (windows) {
         // The paper's protocol: the text tokenized once, cut into windows of L tokens.
-        window_len = capped_seq_len(a, m.cfg, a.get_int("windows"));
+        // --seq-len names the window length too when --windows is not given.
+        const bool by_seq_len = !a.has("windows") && a.get_int("seq-len") > 0;
+        window_len = capped_seq_len(a, m.cfg, by_seq_len ? a.get_int("seq-len") : a.get_int("windows"));
         const std::vector<int32_t> all = tokenize_text(tok, text_path, a.get("eval-docs"));
         seqs = llama::split_windows(all, window_len);
         if (!a.has("quiet"))

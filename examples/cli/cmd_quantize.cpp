@@ -105,6 +105,8 @@ int cmd_quantize(int argc, char **argv) {
         const std::string calib_path = a.get("calib");
         if (a.has("nsamples") || is_single_document(calib_path)) {
             // The paper's protocol: random windows of the tokenized text (default 128 x 2048).
+            if (a.has("calib-tokens"))
+                fail(GPTQ_ERR_INVALID_ARGUMENT, "--calib-tokens applies to documents; windows take --nsamples x --seq-len tokens");
             const int64_t n = a.get_int("nsamples");
             const int64_t len = capped_seq_len(a, m.cfg, a.get_int("seq-len") > 0 ? a.get_int("seq-len") : 2048);
             const std::vector<int32_t> all = tokenize_text(tok, calib_path, a.get("calib-docs"));

@@ -328,11 +328,18 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
                 read_vector(ts, name + ".weight", b.lin[size_t(mod)].weight(),
                             {shapes[mod][0], shapes[mod][1]});
             }
-            if (biased[size_t(mod)])
-                read_vector(ts, name + ".bias", b.bias[size_t(mod)], {shapes[mod][0]});
-            else if (ts.find(name + ".bias"))
-                fail(GPTQ_ERR_FORMAT, "'%s' has a bias that %s does not declare", name.c_str(),
-                     src.c_str());
+            std::vector<float> &bias = b.bias[size_t(mod)];
+            if (biased[size_t(mod)] || ts.find(name + ".bias"))
+                read_vector(ts, name + ".bias", bias, {shapes[mod][0]});
+            // AutoGPTQ stores an all-zero bias for every quantized layer: harmless. Any other
+            // bias the architecture does not have means config.json describes another model.
+            if (!biased[size_t(mod)] && !bias.empty()) {
+                for (float v : bias)
+                    if (v != 0.0f)
+                        fail(GPTQ_ERR_FORMAT, "'%s' has a bias that %s does not declare",
+                             name.c_str(), src.c_str());
+                bias.clear();
+            }
         }
     }
     // A tensor nothing reads means a different architecture than config.json declares

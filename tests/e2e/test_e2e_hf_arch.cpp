@@ -162,6 +162,23 @@ void test_refusals(void **) {
     e2e::remove_tree(tmp);
 }
 
+// An all-zero bias the config does not declare (AutoGPTQ writes one per quantized layer) is
+// accepted and dropped; a non-zero one is refused.
+void test_undeclared_bias(void **) {
+    const std::string tmp = e2e::make_temp_dir();
+    gptq_ctx *ctx = e2e::shared_ctx();
+    Model m = load_hf(model_dir("tiny-random-llama3"), ctx);
+    m.blocks[1].bias[kO].assign(size_t(m.cfg.dim), 0.0f);
+    save_checkpoint(m, ctx, tmp + "/zero", SaveOptions());
+    const Model z = load_hf(tmp + "/zero", ctx);
+    assert_true(z.blocks[1].bias[kO].empty());
+    m.blocks[1].bias[kO][3] = 0.5f;
+    save_checkpoint(m, ctx, tmp + "/nonzero", SaveOptions());
+    const std::string msg = e2e::expect_error([&] { load_hf(tmp + "/nonzero", ctx); }, GPTQ_ERR_FORMAT);
+    assert_true(msg.find("model.layers.1.self_attn.o_proj") != std::string::npos);
+    e2e::remove_tree(tmp);
+}
+
 // Mistral is Llama with a sliding window; sequences longer than the window are refused
 // (the forward computes full attention only).
 void test_sliding_window(void **) {
@@ -352,7 +369,8 @@ int main(int argc, char **argv) {
     e2e::shared_ctx();  // exits 77 when the backend is unusable
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_logits),     cmocka_unit_test(test_features_matter),
-        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_sliding_window),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_undeclared_bias),
+        cmocka_unit_test(test_sliding_window),
         cmocka_unit_test(test_checkpoint_roundtrip), cmocka_unit_test(test_window_sampler),
         cmocka_unit_test(test_window_perplexity),
     };
