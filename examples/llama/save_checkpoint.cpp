@@ -154,18 +154,32 @@ void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
     write_text(join_path(dir, "config.json"), config_json(m, dtype).dump(2) + "\n");
     const std::string qc = join_path(dir, "quantize_config.json");
     if (m.quant.quantized) write_text(qc, quantize_config_json(m.quant).dump(2) + "\n");
-    if (!opt.tokenizer_path.empty()) {
-        const std::string tok = read_text_file(opt.tokenizer_path);
-        write_file_atomic(join_path(dir, "tokenizer.bin"), {{tok.data(), tok.size()}});
-    }
     copy_model_dir_extras(opt.source_dir, dir);
+    copy_tokenizer(opt.tokenizer_path, dir);
+}
+
+void copy_tokenizer(const std::string &path, const std::string &dir) {
+    if (path.empty()) return;
+    if (is_directory(path)) {
+        copy_model_dir_extras(path, dir);
+        return;
+    }
+    const bool hf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+    if (hf) {
+        // Its siblings (tokenizer_config.json: BOS/EOS settings) belong with it.
+        const size_t slash = path.find_last_of('/');
+        copy_model_dir_extras(slash == std::string::npos ? "." : path.substr(0, slash), dir);
+    }
+    const std::string bytes = read_text_file(path);
+    write_file_atomic(join_path(dir, hf ? "tokenizer.json" : "tokenizer.bin"),
+                      {{bytes.data(), bytes.size()}});
 }
 
 void copy_model_dir_extras(const std::string &from, const std::string &to) {
     if (from.empty() || !is_directory(from)) return;
-    static const char *const kFiles[] = {"tokenizer.json", "tokenizer_config.json",
-                                         "tokenizer.model", "special_tokens_map.json",
-                                         "generation_config.json"};
+    static const char *const kFiles[] = {"tokenizer.json",          "tokenizer_config.json",
+                                         "tokenizer.model",         "special_tokens_map.json",
+                                         "generation_config.json",  "tokenizer.bin"};
     for (const char *f : kFiles) {
         const std::string src = join_path(from, f);
         if (!file_exists(src)) continue;

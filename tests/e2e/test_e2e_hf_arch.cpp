@@ -279,6 +279,28 @@ void test_checkpoint_roundtrip(void **) {
     }
 }
 
+// The tokenizer a checkpoint was calibrated with lands in it, whatever its form.
+void test_tokenizer_files(void **) {
+    const std::string tmp = e2e::make_temp_dir();
+    make_directory(tmp + "/tok");
+    make_directory(tmp + "/a");
+    make_directory(tmp + "/b");
+    make_directory(tmp + "/c");
+    e2e::write_bytes(tmp + "/tok/tokenizer.json", "{\"t\": 1}");
+    e2e::write_bytes(tmp + "/tok/tokenizer_config.json", "{\"c\": 1}");
+    e2e::write_bytes(tmp + "/tok/my.bin", "llama2c");
+    copy_tokenizer(tmp + "/tok/tokenizer.json", tmp + "/a");  // a tokenizer.json + siblings
+    assert_string_equal(e2e::read_bytes(tmp + "/a/tokenizer.json").c_str(), "{\"t\": 1}");
+    assert_string_equal(e2e::read_bytes(tmp + "/a/tokenizer_config.json").c_str(), "{\"c\": 1}");
+    assert_false(file_exists(tmp + "/a/tokenizer.bin"));
+    copy_tokenizer(tmp + "/tok", tmp + "/b");  // a directory
+    assert_true(file_exists(tmp + "/b/tokenizer.json") && file_exists(tmp + "/b/tokenizer_config.json"));
+    copy_tokenizer(tmp + "/tok/my.bin", tmp + "/c");  // a llama2.c file
+    assert_string_equal(e2e::read_bytes(tmp + "/c/tokenizer.bin").c_str(), "llama2c");
+    assert_false(file_exists(tmp + "/c/tokenizer.json"));
+    e2e::remove_tree(tmp);
+}
+
 void test_window_sampler(void **) {
     std::vector<int32_t> tokens(1000);
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t(i);
@@ -371,7 +393,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_golden_logits),     cmocka_unit_test(test_features_matter),
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_undeclared_bias),
         cmocka_unit_test(test_sliding_window),
-        cmocka_unit_test(test_checkpoint_roundtrip), cmocka_unit_test(test_window_sampler),
+        cmocka_unit_test(test_checkpoint_roundtrip), cmocka_unit_test(test_tokenizer_files),
+        cmocka_unit_test(test_window_sampler),
         cmocka_unit_test(test_window_perplexity),
     };
     const int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
