@@ -2,6 +2,7 @@
 
 #include "error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -139,22 +140,35 @@ double EvalResult::perplexity() const { return std::exp(mean_nll()); }
 
 EvalResult evaluate(const Forward &fwd, const std::vector<std::vector<int32_t>> &seqs,
                     const std::function<void(size_t, size_t)> &progress) {
-    const int64_t V = fwd.model().cfg.vocab_size;
+    const Config &c = fwd.model().cfg;
+    const int64_t V = c.vocab_size;
+    // Logits are made a few rows at a time: a 2048-token window of a 150k vocabulary would
+    // otherwise need 1.2 GB of them at once.
+    const int64_t kHeadRows = 64;
     EvalResult r;
-    std::vector<LayerKV> cache;
+    std::vector<LayerKV> cache(size_t(c.n_layers));
     for (size_t s = 0; s < seqs.size(); ++s) {
         const std::vector<int32_t> &ids = seqs[s];
-        if (ids.size() >= 2) {
-            const std::vector<float> logits = fwd.logits(ids, 0, cache);
-            for (size_t t = 0; t + 1 < ids.size(); ++t) {
-                const float *l = &logits[t * size_t(V)];
-                // log-sum-exp in double so long vocabularies lose nothing.
-                double mx = l[0];
-                for (int64_t v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
-                double sum = 0.0;
-                for (int64_t v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
-                r.nll_sum += mx + std::log(sum) - double(l[ids[t + 1]]);
-                r.tokens += 1;
+        const int64_t T = int64_t(ids.size());
+        if (T >= 2) {
+            std::vector<float> x = fwd.embed(ids);
+            for (int l = 0; l < int(c.n_layers); ++l) {
+                cache[size_t(l)].reserve(c, T);
+                fwd.block(l, x.data(), T, 0, cache[size_t(l)]);
+            }
+            for (int64_t t0 = 0; t0 + 1 < T; t0 += kHeadRows) {
+                const int64_t rows = std::min(kHeadRows, T - 1 - t0);
+                const std::vector<float> logits = fwd.head(&x[size_t(t0 * c.dim)], rows);
+                for (int64_t i = 0; i < rows; ++i) {
+                    const float *l = &logits[size_t(i * V)];
+                    // log-sum-exp in double so long vocabularies lose nothing.
+                    double mx = l[0];
+                    for (int64_t v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
+                    double sum = 0.0;
+                    for (int64_t v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
+                    r.nll_sum += mx + std::log(sum) - double(l[ids[size_t(t0 + i + 1)]]);
+                    r.tokens += 1;
+                }
             }
         }
         if (progress) progress(s + 1, seqs.size());
