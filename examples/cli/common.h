@@ -43,7 +43,7 @@ bool is_single_document(const std::string &text_path);
 std::vector<int32_t> tokenize_text(const llama::Tokenizer &tok, const std::string &text_path,
                                    const std::string &doc_range);
 
-// --seq-len (or `fallback` when it is 0 / absent), capped at the model's context unless
+// The requested sequence / window length, capped at the model's context unless
 // --force-seq-len is given; a cap is reported on stderr.
 int64_t capped_seq_len(const Args &a, const llama::Config &c, int64_t requested);
 
