@@ -32,14 +32,14 @@ mkdir -p "$out"
 
 # eval_ppl MODEL: perplexity on documents 23-45.
 eval_ppl() {
-    "$gptq" eval "$1" --text "$text" --eval-docs 23:45 --backend "$backend" --quiet |
+    "$gptq" eval "$1" --text "$text" --eval-docs 23:46 --backend "$backend" --quiet |
         awk '{for (i = 1; i < NF; ++i) if ($i == "perplexity") print $(i + 1)}'
 }
 size_of() { stat -c %s "$1"; }
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 echo "==== FP32 reference"
-fp32_line=$("$gptq" eval "$model" --text "$text" --eval-docs 23:45 --backend "$backend" --quiet)
+fp32_line=$("$gptq" eval "$model" --text "$text" --eval-docs 23:46 --backend "$backend" --quiet)
 fp32_ppl=$(awk '{for (i = 1; i < NF; ++i) if ($i == "perplexity") print $(i + 1)}' <<<"$fp32_line")
 used_backend=$(awk '{for (i = 1; i < NF; ++i) if ($i == "backend") print $(i + 1)}' <<<"$fp32_line")
 fp32_size=$(size_of "$model")
@@ -57,7 +57,7 @@ for s in "${settings[@]}"; do
         args=(quantize "$model" --method "$method" --bits "$bits" --group-size "$group"
               --backend "$backend" -o "$dir")
         if [[ $method == gptq ]]; then
-            args+=(--calib "$text" --calib-docs 0:22 --heatmap "$dir.heatmap.png")
+            args+=(--calib "$text" --calib-docs 0:23 --heatmap "$dir.heatmap.png")
         else
             args+=(--quiet)  # instant: no progress bar
         fi

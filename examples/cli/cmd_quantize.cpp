@@ -41,14 +41,17 @@ CommandSpec spec() {
                    {"mse-norm", "X", "error norm of the clipping search", "2.4"},
                    {"no-true-sequential", "", "quantize all modules of a block from one forward pass", ""},
                    {"calib", "FILE", "calibration text, documents separated by <|endoftext|> lines", ""},
-                   {"calib-docs", "A:B", "documents to calibrate on (inclusive range)", "0:"},
+                   {"calib-docs", "A:B", "documents to calibrate on (A..B-1, as in Python)", "0:"},
                    {"calib-tokens", "N", "at most N calibration tokens in all (0 = no limit)", "0"},
                    {"seq-len", "N", "cut each document at N tokens (0 = the model's seq_len)", "0"},
                    {"tokenizer", "FILE", "llama2.c tokenizer (default: found next to MODEL)", ""},
                    {"dtype", "NAME", "dtype of unquantized tensors: auto, f32, f16 or bf16", "auto"},
                    {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
-                   {"quiet", "", "no progress bar and no per-layer table", ""}}};
+                   {"quiet", "", "no progress bar and no per-layer table", ""},
+                   {"nsamples", "N", "calibrate on N random windows of --seq-len tokens (default 2048, capped by the model) of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "128"},
+                   {"seed", "S", "random seed of the calibration windows", "0"},
+                   {"force-seq-len", "", "allow --seq-len beyond the model's context", ""}}};
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
     return s;
 }
@@ -99,12 +102,26 @@ int cmd_quantize(int argc, char **argv) {
     if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
         llama::Tokenizer tok(tok_path, m.cfg.vocab_size);
-        const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
-        calib = load_sequences(tok, a.get("calib"), a.get("calib-docs"), seq_len, a.get_int("calib-tokens"));
-        int64_t tokens = 0;
-        for (const auto &s : calib) tokens += int64_t(s.size());
-        if (!quiet)
-            std::fprintf(stderr, "calibration: %zu sequences, %lld tokens\n", calib.size(), (long long)tokens);
+        const std::string calib_path = a.get("calib");
+        if (a.has("nsamples") || is_single_document(calib_path)) {
+            // The paper's protocol: random windows of the tokenized text (default 128 x 2048).
+            if (a.has("calib-tokens"))
+                fail(GPTQ_ERR_INVALID_ARGUMENT, "--calib-tokens applies to documents; windows take --nsamples x --seq-len tokens");
+            const int64_t n = a.get_int("nsamples");
+            const int64_t len = capped_seq_len(a, m.cfg, a.get_int("seq-len") > 0 ? a.get_int("seq-len") : 2048);
+            const std::vector<int32_t> all = tokenize_text(tok, calib_path, a.get("calib-docs"));
+            calib = llama::sample_windows(all, n, len, uint64_t(a.get_int("seed")));
+            if (!quiet)
+                std::fprintf(stderr, "calibration: %lld windows x %lld tokens drawn from %zu tokens (seed %lld)\n",
+                             (long long)n, (long long)len, all.size(), a.get_int("seed"));
+        } else {
+            const int64_t seq_len = capped_seq_len(a, m.cfg, a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len);
+            calib = load_sequences(tok, calib_path, a.get("calib-docs"), seq_len, a.get_int("calib-tokens"));
+            int64_t tokens = 0;
+            for (const auto &s : calib) tokens += int64_t(s.size());
+            if (!quiet)
+                std::fprintf(stderr, "calibration: %zu documents, %lld tokens\n", calib.size(), (long long)tokens);
+        }
     } else {
         try {
             tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
@@ -135,6 +152,7 @@ int cmd_quantize(int argc, char **argv) {
     llama::SaveOptions so;
     so.dtype = a.get("dtype");
     so.tokenizer_path = tok_path;
+    if (llama::is_directory(model_path)) so.source_dir = model_path;
     llama::save_checkpoint(m, ctx.get(), out, so);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int64_t bytes = llama::file_size(llama::join_path(out, "model.safetensors"));

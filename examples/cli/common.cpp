@@ -71,6 +71,31 @@ std::vector<std::vector<int32_t>> load_sequences(const llama::Tokenizer &tok,
     return seqs;
 }
 
+bool is_single_document(const std::string &text_path) {
+    return llama::split_documents(llama::read_text_file(text_path)).size() == 1;
+}
+
+std::vector<int32_t> tokenize_text(const llama::Tokenizer &tok, const std::string &text_path,
+                                   const std::string &doc_range) {
+    const std::string text = llama::read_text_file(text_path);
+    if (doc_range == "0:") return tok.encode(text, true);  // the file as-is
+    const auto chosen = llama::select_documents(llama::split_documents(text),
+                                                llama::parse_doc_range(doc_range));
+    std::string joined;
+    for (const std::string &d : chosen) joined += (joined.empty() ? "" : "\n") + d;
+    return tok.encode(joined, true);
+}
+
+int64_t capped_seq_len(const Args &a, const llama::Config &c, int64_t requested) {
+    const int64_t context = c.context_length();
+    if (requested <= context || a.has("force-seq-len")) return requested;
+    std::fprintf(stderr,
+                 "note: sequence length %lld exceeds the model's context of %lld tokens; using "
+                 "%lld (--force-seq-len to override)\n",
+                 (long long)requested, (long long)context, (long long)context);
+    return context;
+}
+
 std::string human_bytes(int64_t b) {
     char buf[32];
     if (b >= (1 << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / (1 << 20));

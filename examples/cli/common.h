@@ -32,6 +32,21 @@ std::vector<std::vector<int32_t>> load_sequences(const llama::Tokenizer &tok,
                                                  const std::string &doc_range, int64_t seq_len,
                                                  int64_t max_tokens);
 
+// --- The paper's window protocol (GPTQ / AutoGPTQ) ---------------------------------------
+
+// True when the text is one document (no <|endoftext|> separator lines): such a text (e.g.
+// WikiText-2's raw files) gets the window protocol by default.
+bool is_single_document(const std::string &text_path);
+
+// The tokens of the whole text (BOS first), or of the chosen documents joined by newlines
+// when doc_range is not "0:".
+std::vector<int32_t> tokenize_text(const llama::Tokenizer &tok, const std::string &text_path,
+                                   const std::string &doc_range);
+
+// The requested sequence / window length, capped at the model's context unless
+// --force-seq-len is given; a cap is reported on stderr.
+int64_t capped_seq_len(const Args &a, const llama::Config &c, int64_t requested);
+
 std::string human_bytes(int64_t bytes);
 
 } // namespace cli

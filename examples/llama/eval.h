@@ -15,9 +15,10 @@ namespace llama {
 // documents are dropped.
 std::vector<std::string> split_documents(const std::string &text);
 
-// "A:B" (inclusive, as the README states "documents 23-45" = 23:45), "A:" or "A".
+// "A:B" is half-open as in Python: documents A .. B-1 ("0:23" = the first 23). "A:" runs to
+// the end, ":B" starts at 0, "A" alone is document A.
 struct DocRange {
-    int64_t first = 0, last = -1;  // last -1: to the end
+    int64_t first = 0, end = -1;  // end -1: to the end
 };
 DocRange parse_doc_range(const std::string &s);
 std::vector<std::string> select_documents(const std::vector<std::string> &docs, DocRange r);
@@ -26,6 +27,15 @@ std::vector<std::string> select_documents(const std::vector<std::string> &docs, 
 std::vector<std::vector<int32_t>> tokenize_documents(const Tokenizer &tok,
                                                      const std::vector<std::string> &docs,
                                                      int64_t seq_len);
+
+// The paper's calibration protocol (GPTQ / AutoGPTQ): n windows of len consecutive tokens,
+// each starting at a uniformly drawn offset of the tokenized text. Deterministic for a seed.
+std::vector<std::vector<int32_t>> sample_windows(const std::vector<int32_t> &tokens, int64_t n,
+                                                 int64_t len, uint64_t seed);
+
+// The paper's evaluation protocol: the text's tokens cut into consecutive non-overlapping
+// windows of len tokens; the incomplete tail is dropped (as the GPTQ reference does).
+std::vector<std::vector<int32_t>> split_windows(const std::vector<int32_t> &tokens, int64_t len);
 
 struct EvalResult {
     double nll_sum = 0.0;

@@ -33,13 +33,38 @@ void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) out[i] = w[i] * (inv * x[i]);
 }
 
-void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
-                RopeStyle style) {
+std::vector<double> rope_inv_freq(const Config &c) {
+    const int64_t half = c.head_dim / 2;
+    std::vector<double> f(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i)
+        f[size_t(i)] = 1.0 / std::pow(double(c.rope_theta), double(2 * i) / double(c.head_dim));
+    const RopeScaling &s = c.rope_scaling;
+    if (!s.llama3) return f;
+    const double pi = 3.14159265358979323846;
+    const double old_ctx = double(s.original_max_positions);
+    const double low_wavelen = old_ctx / s.low_freq_factor;    // longer: fully rescaled
+    const double high_wavelen = old_ctx / s.high_freq_factor;  // shorter: unchanged
+    for (double &v : f) {
+        const double wavelen = 2.0 * pi / v;
+        if (wavelen > low_wavelen) {
+            v /= s.factor;
+        } else if (wavelen >= high_wavelen) {
+            const double t = (old_ctx / wavelen - s.low_freq_factor) /
+                             (s.high_freq_factor - s.low_freq_factor);
+            v = (1.0 - t) * v / s.factor + t * v;
+        }
+    }
+    return f;
+}
+
+void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos,
+                const std::vector<double> &inv_freq, RopeStyle style) {
     const int64_t half = head_dim / 2;
     for (int64_t i = 0; i < half; ++i) {
-        const float freq = 1.0f / std::pow(theta, float(2 * i) / float(head_dim));
-        const float angle = float(pos) * freq;
-        const float c = std::cos(angle), s = std::sin(angle);
+        // The angle in double: pos * freq reaches ~1e5 rad at long contexts, where a float
+        // angle would lose most of its fraction.
+        const double angle = double(pos) * inv_freq[size_t(i)];
+        const float c = float(std::cos(angle)), s = float(std::sin(angle));
         for (int64_t h = 0; h < n_heads; ++h) {
             float *hv = v + h * head_dim;
             const int64_t a = style == RopeStyle::Interleaved ? 2 * i : i;
@@ -51,6 +76,25 @@ void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos, float 
     }
 }
 
+namespace {
+
+// Adds bias [n] (when present) to each of the rows of y [rows x n].
+void add_bias(float *y, int64_t rows, const std::vector<float> &bias) {
+    const int64_t n = int64_t(bias.size());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < n; ++i) y[r * n + i] += bias[size_t(i)];
+}
+
+// Qwen3's q_norm / k_norm: RMSNorm of each head's vector with one weight [head_dim].
+void norm_heads(float *v, int64_t n_heads, int64_t head_dim, const std::vector<float> &w, float eps) {
+    for (int64_t h = 0; h < n_heads; ++h) rmsnorm(v + h * head_dim, v + h * head_dim, w.data(), head_dim, eps);
+}
+
+} // namespace
+
+Forward::Forward(const Model &model, gptq_ctx *ctx)
+    : m_(model), ctx_(ctx), inv_freq_(rope_inv_freq(model.cfg)) {}
+
 void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
                     const TapFn *tap) const {
     const Config &c = m_.cfg;
@@ -58,6 +102,11 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
     const int64_t D = c.dim, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
     if (start + T > kv.capacity) fail(GPTQ_ERR_SHAPE, "KV cache too small for %lld positions",
                                       (long long)(start + T));
+    if (c.sliding_window > 0 && start + T > c.sliding_window)
+        fail(GPTQ_ERR_UNSUPPORTED,
+             "%lld positions exceed the model's sliding attention window of %lld "
+             "(windowed attention is not implemented; use a shorter --seq-len)",
+             (long long)(start + T), (long long)c.sliding_window);
     std::vector<float> xb(size_t(T * D)), q(size_t(T * QD)), att_out(size_t(T * QD));
     std::vector<float> proj(size_t(T * std::max(D, KVD)));
 
@@ -67,10 +116,17 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
     // Keys and values go straight into the cache rows of their positions.
     b.lin[kK].apply(ctx_, xb.data(), T, &kv.k[size_t(start * KVD)]);
     b.lin[kV].apply(ctx_, xb.data(), T, &kv.v[size_t(start * KVD)]);
+    add_bias(q.data(), T, b.bias[kQ]);
+    add_bias(&kv.k[size_t(start * KVD)], T, b.bias[kK]);
+    add_bias(&kv.v[size_t(start * KVD)], T, b.bias[kV]);
     for (int64_t t = 0; t < T; ++t) {
-        apply_rope(&q[t * QD], c.n_heads, HD, start + t, c.rope_theta, c.rope);
-        apply_rope(&kv.k[size_t((start + t) * KVD)], c.n_kv_heads, HD, start + t, c.rope_theta,
-                   c.rope);
+        float *qt = &q[t * QD], *kt = &kv.k[size_t((start + t) * KVD)];
+        if (c.qk_norm) {
+            norm_heads(qt, c.n_heads, HD, b.q_norm, c.norm_eps);
+            norm_heads(kt, c.n_kv_heads, HD, b.k_norm, c.norm_eps);
+        }
+        apply_rope(qt, c.n_heads, HD, start + t, inv_freq_, c.rope);
+        apply_rope(kt, c.n_kv_heads, HD, start + t, inv_freq_, c.rope);
     }
 
     const int64_t group = c.n_heads / c.n_kv_heads;
@@ -105,6 +161,7 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
     }
     if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, QD);
     b.lin[kO].apply(ctx_, att_out.data(), T, proj.data());
+    add_bias(proj.data(), T, b.bias[kO]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 
     for (int64_t t = 0; t < T; ++t) rmsnorm(&xb[t * D], x + t * D, b.ffn_norm.data(), D, c.norm_eps);
@@ -113,9 +170,12 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
     std::vector<float> g(size_t(T * H)), u(size_t(T * H));
     b.lin[kGate].apply(ctx_, xb.data(), T, g.data());
     b.lin[kUp].apply(ctx_, xb.data(), T, u.data());
+    add_bias(g.data(), T, b.bias[kGate]);
+    add_bias(u.data(), T, b.bias[kUp]);
     for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
     if (tap) (*tap)(Tap::FfnMid, g.data(), T, H);
     b.lin[kDown].apply(ctx_, g.data(), T, proj.data());
+    add_bias(proj.data(), T, b.bias[kDown]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 }
 

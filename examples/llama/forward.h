@@ -26,7 +26,7 @@ struct LayerKV {
 
 class Forward {
 public:
-    Forward(const Model &model, gptq_ctx *ctx) : m_(model), ctx_(ctx) {}
+    Forward(const Model &model, gptq_ctx *ctx);
 
     // x [T x dim]: hidden states at positions start .. start+T-1, updated in place. Writes
     // those positions' keys/values into kv and attends over kv[0 .. position].
@@ -49,10 +49,13 @@ public:
 private:
     const Model &m_;
     gptq_ctx *ctx_;
+    std::vector<double> inv_freq_;  // RoPE frequencies [head_dim / 2]
 };
 
 void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
-void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos, float theta,
-                RopeStyle style);
+// RoPE frequencies theta^(-2i/head_dim), i < head_dim/2, with Llama 3 scaling when set.
+std::vector<double> rope_inv_freq(const Config &c);
+void apply_rope(float *v, int64_t n_heads, int64_t head_dim, int64_t pos,
+                const std::vector<double> &inv_freq, RopeStyle style);
 
 } // namespace llama

@@ -4,7 +4,12 @@
 #include "loaders.h"
 #include "safetensors.h"
 
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 
 namespace llama {
 
@@ -20,20 +25,34 @@ json read_json(const std::string &path) {
     return j;
 }
 
-int64_t get_int(const json &j, const char *key, int64_t def, bool required, const std::string &src) {
+// An integer in [lo, hi]: out-of-range values are refused, never truncated.
+int64_t get_int(const json &j, const char *key, int64_t def, bool required, const std::string &src,
+                int64_t lo = INT32_MIN, int64_t hi = INT32_MAX) {
     if (!j.contains(key) || j[key].is_null()) {
         if (required) fail(GPTQ_ERR_FORMAT, "%s: missing '%s'", src.c_str(), key);
         return def;
     }
-    if (!j[key].is_number_integer())
+    const json &v = j[key];
+    if (!v.is_number_integer())
         fail(GPTQ_ERR_FORMAT, "%s: '%s' is not an integer", src.c_str(), key);
-    return j[key].get<int64_t>();
+    // An unsigned value above INT64_MAX must not wrap to a negative one.
+    const bool too_big = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi);
+    if (too_big || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+        fail(GPTQ_ERR_FORMAT, "%s: '%s' = %s is outside [%lld, %lld]", src.c_str(), key,
+             v.dump().c_str(), (long long)lo, (long long)hi);
+    return v.get<int64_t>();
 }
 
-double get_num(const json &j, const char *key, double def, const std::string &src) {
+// A finite number in [lo, hi].
+double get_num(const json &j, const char *key, double def, const std::string &src,
+               double lo = -1e300, double hi = 1e300) {
     if (!j.contains(key) || j[key].is_null()) return def;
     if (!j[key].is_number()) fail(GPTQ_ERR_FORMAT, "%s: '%s' is not a number", src.c_str(), key);
-    return j[key].get<double>();
+    const double v = j[key].get<double>();
+    if (!std::isfinite(v) || v < lo || v > hi)
+        fail(GPTQ_ERR_FORMAT, "%s: '%s' = %g is outside the plausible range [%g, %g]", src.c_str(),
+             key, v, lo, hi);
+    return v;
 }
 
 bool get_bool(const json &j, const char *key, bool def, const std::string &src) {
@@ -79,10 +98,18 @@ public:
         auto it = by_name_.find(name);
         return it == by_name_.end() ? nullptr : it->second;
     }
+    // Returns the tensor and marks it used.
     const TensorInfo &get(const std::string &name) const {
         const TensorInfo *t = find(name);
         if (!t) fail(GPTQ_ERR_FORMAT, "checkpoint has no tensor '%s'", name.c_str());
+        used_.insert(name);
         return *t;
+    }
+    // The first tensor no get() asked for, other than those `ignorable` accepts; "" if none.
+    std::string first_unused(const std::function<bool(const std::string &)> &ignorable) const {
+        for (const auto &kv : by_name_)
+            if (!used_.count(kv.first) && !ignorable(kv.first)) return kv.first;
+        return "";
     }
 
 private:
@@ -96,6 +123,7 @@ private:
     }
     std::vector<std::unique_ptr<SafeTensorsFile>> files_;
     std::map<std::string, const TensorInfo *> by_name_;
+    mutable std::set<std::string> used_;
 };
 
 void read_vector(const TensorSet &ts, const std::string &name, std::vector<float> &dst,
@@ -112,13 +140,13 @@ QuantConfig read_quant_config(const json &q, const std::string &src) {
     if (method != "gptq")
         fail(GPTQ_ERR_UNSUPPORTED, "%s: quant_method '%s' is not supported (only gptq)",
              src.c_str(), method.c_str());
-    qc.bits = int(get_int(q, "bits", 4, true, src));
-    qc.group_size = int(get_int(q, "group_size", 128, false, src));
+    qc.bits = int(get_int(q, "bits", 4, true, src, 1, 64));
+    qc.group_size = int(get_int(q, "group_size", 128, false, src, -1, INT32_MAX));
     qc.desc_act = get_bool(q, "desc_act", false, src);
     qc.sym = get_bool(q, "sym", true, src);
     qc.static_groups = get_bool(q, "static_groups", false, src);
     qc.true_sequential = get_bool(q, "true_sequential", true, src);
-    qc.damp_percent = float(get_num(q, "damp_percent", 0.01, src));
+    qc.damp_percent = float(get_num(q, "damp_percent", 0.01, src, 0.0, 1e6));
     // Tools that predate gptq_v2 write no checkpoint_format: their files are v1.
     const std::string fmt = get_str(q, "checkpoint_format", "gptq", src);
     if (fmt == "gptq") qc.zeros_format = GPTQ_ZEROS_V1;
@@ -134,7 +162,6 @@ QuantConfig read_quant_config(const json &q, const std::string &src) {
 void read_quantized(const TensorSet &ts, const std::string &name, const QuantConfig &qc,
                     gptq_ctx *ctx, Linear &lin) {
     if (!ctx) fail(GPTQ_ERR_INVALID_ARGUMENT, "loading a quantized checkpoint needs a gptq context");
-    if (ts.find(name + ".bias")) fail(GPTQ_ERR_UNSUPPORTED, "'%s' has a bias; not supported", name.c_str());
     const int64_t n = lin.n(), k = lin.k();
     const int64_t groups = group_count(k, qc.group_size);
     const TensorInfo &tw = ts.get(name + ".qweight");
@@ -145,7 +172,8 @@ void read_quantized(const TensorSet &ts, const std::string &name, const QuantCon
     expect_shape(ts_, {groups, n});
     const std::vector<int32_t> qweight = tensor_to_i32(tw), qzeros = tensor_to_i32(tz);
     std::vector<int32_t> g_idx;
-    if (const TensorInfo *tg = ts.find(name + ".g_idx")) {
+    if (ts.find(name + ".g_idx")) {
+        const TensorInfo *tg = &ts.get(name + ".g_idx");
         expect_shape(*tg, {k});
         g_idx = tensor_to_i32(*tg);
     }
@@ -181,6 +209,61 @@ void read_quantized(const TensorSet &ts, const std::string &name, const QuantCon
 
 } // namespace
 
+namespace {
+
+// The rope_scaling object: none / "default", or Llama 3's; any other kind is refused by name.
+RopeScaling read_rope_scaling(const json &j, const std::string &src) {
+    RopeScaling r;
+    if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return r;
+    const json &s = j["rope_scaling"];
+    if (!s.is_object()) fail(GPTQ_ERR_FORMAT, "%s: rope_scaling is not an object", src.c_str());
+    const std::string where = src + " rope_scaling";
+    // Older configs name the kind "type".
+    const std::string type = get_str(s, "rope_type", get_str(s, "type", "default", where), where);
+    if (type == "default") return r;
+    if (type != "llama3")
+        fail(GPTQ_ERR_UNSUPPORTED, "%s: rope_type '%s' is not supported (default or llama3)",
+             where.c_str(), type.c_str());
+    r.llama3 = true;
+    r.factor = get_num(s, "factor", 8.0, where, 1.0, 1e4);
+    r.low_freq_factor = get_num(s, "low_freq_factor", 1.0, where, 1e-6, 1e6);
+    r.high_freq_factor = get_num(s, "high_freq_factor", 4.0, where, 1e-6, 1e6);
+    r.original_max_positions =
+        get_int(s, "original_max_position_embeddings", 8192, false, where, 1, 1 << 24);
+    if (!(r.high_freq_factor > r.low_freq_factor))
+        fail(GPTQ_ERR_FORMAT, "%s: high_freq_factor must exceed low_freq_factor", where.c_str());
+    return r;
+}
+
+// Reads the architecture: which model_type, which modules carry a bias, Qwen3's q/k norms,
+// the attention window. Anything the forward does not compute exactly is refused.
+std::array<bool, kNumModules> read_architecture(const json &j, const std::string &src, Config &c) {
+    const std::string type = get_str(j, "model_type", "llama", src);
+    if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
+        fail(GPTQ_ERR_UNSUPPORTED,
+             "%s: model_type '%s' is not supported (llama, mistral, qwen2 or qwen3)", src.c_str(),
+             type.c_str());
+    if (get_str(j, "hidden_act", "silu", src) != "silu")
+        fail(GPTQ_ERR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", src.c_str(),
+             get_str(j, "hidden_act", "", src).c_str());
+    c.rope_scaling = read_rope_scaling(j, src);
+    std::array<bool, kNumModules> bias{};
+    if (type == "qwen2") {
+        bias[kQ] = bias[kK] = bias[kV] = true;  // Qwen2 always has q/k/v biases
+    } else if (get_bool(j, "attention_bias", false, src)) {
+        bias[kQ] = bias[kK] = bias[kV] = bias[kO] = true;
+    }
+    if (type != "qwen2" && type != "qwen3" && get_bool(j, "mlp_bias", false, src))
+        bias[kGate] = bias[kUp] = bias[kDown] = true;
+    c.qk_norm = type == "qwen3";
+    // Mistral states its window directly; Qwen only uses it when use_sliding_window is set.
+    const bool windowed = type == "mistral" || get_bool(j, "use_sliding_window", false, src);
+    c.sliding_window = windowed ? get_int(j, "sliding_window", 0, false, src, 0, INT32_MAX) : 0;
+    return bias;
+}
+
+} // namespace
+
 Model load_hf(const std::string &dir, gptq_ctx *ctx) {
     const std::string cfg_path = join_path(dir, "config.json");
     const json j = read_json(cfg_path);
@@ -188,30 +271,25 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
     Model m;
     m.hf_config = j;
     Config &c = m.cfg;
-    const std::string type = get_str(j, "model_type", "llama", src);
-    if (type != "llama" && type != "mistral")
-        fail(GPTQ_ERR_UNSUPPORTED, "%s: model_type '%s' is not a Llama-family model", src.c_str(),
-             type.c_str());
-    if (get_str(j, "hidden_act", "silu", src) != "silu")
-        fail(GPTQ_ERR_UNSUPPORTED, "%s: only hidden_act silu is supported", src.c_str());
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-        fail(GPTQ_ERR_UNSUPPORTED, "%s: rope_scaling is not supported", src.c_str());
-    if (get_bool(j, "attention_bias", false, src) || get_bool(j, "mlp_bias", false, src))
-        fail(GPTQ_ERR_UNSUPPORTED, "%s: biases are not supported", src.c_str());
-    c.dim = get_int(j, "hidden_size", 0, true, src);
-    c.hidden_dim = get_int(j, "intermediate_size", 0, true, src);
-    c.n_layers = get_int(j, "num_hidden_layers", 0, true, src);
-    c.n_heads = get_int(j, "num_attention_heads", 0, true, src);
-    c.n_kv_heads = get_int(j, "num_key_value_heads", c.n_heads, false, src);
-    c.vocab_size = get_int(j, "vocab_size", 0, true, src);
-    c.seq_len = get_int(j, "max_position_embeddings", 2048, false, src);
-    c.head_dim = get_int(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, false, src);
-    c.norm_eps = float(get_num(j, "rms_norm_eps", 1e-6, src));
-    c.rope_theta = float(get_num(j, "rope_theta", 10000.0, src));
+    const std::array<bool, kNumModules> biased = read_architecture(j, src, c);
+    const int64_t kMax = INT32_MAX;
+    c.dim = get_int(j, "hidden_size", 0, true, src, 1, kMax);
+    c.hidden_dim = get_int(j, "intermediate_size", 0, true, src, 1, kMax);
+    c.n_layers = get_int(j, "num_hidden_layers", 0, true, src, 1, kMax);
+    c.n_heads = get_int(j, "num_attention_heads", 0, true, src, 1, kMax);
+    c.n_kv_heads = get_int(j, "num_key_value_heads", c.n_heads, false, src, 1, kMax);
+    c.vocab_size = get_int(j, "vocab_size", 0, true, src, 1, kMax);
+    c.seq_len = get_int(j, "max_position_embeddings", 2048, false, src, 1, kMax);
+    c.head_dim = get_int(j, "head_dim", c.dim / c.n_heads, false, src, 1, kMax);
+    c.norm_eps = float(get_num(j, "rms_norm_eps", 1e-6, src, 1e-12, 0.1));
+    c.rope_theta = float(get_num(j, "rope_theta", 10000.0, src, 1.0, 1e10));
     c.tied_embeddings = get_bool(j, "tie_word_embeddings", false, src);
-    c.bos_id = int32_t(get_int(j, "bos_token_id", 1, false, src));
-    c.eos_id = j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()
-                   ? j["eos_token_id"].get<int32_t>() : 2;
+    c.bos_id = int32_t(get_int(j, "bos_token_id", 1, false, src, 0, kMax));
+    // Llama 3 lists several end tokens; the first is the one a plain completion ends with.
+    if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty())
+        c.eos_id = int32_t(get_int(json{{"eos", j["eos_token_id"][0]}}, "eos", 2, false, src, 0, kMax));
+    else
+        c.eos_id = int32_t(get_int(j, "eos_token_id", 2, false, src, 0, kMax));
     c.rope = RopeStyle::Halves;
     validate_config(c, src);
 
@@ -237,19 +315,42 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
         const std::string pre = "model.layers." + std::to_string(l) + ".";
         read_vector(ts, pre + "input_layernorm.weight", b.attn_norm, {D});
         read_vector(ts, pre + "post_attention_layernorm.weight", b.ffn_norm, {D});
+        if (c.qk_norm) {
+            read_vector(ts, pre + "self_attn.q_norm.weight", b.q_norm, {c.head_dim});
+            read_vector(ts, pre + "self_attn.k_norm.weight", b.k_norm, {c.head_dim});
+        }
         for (int mod = 0; mod < kNumModules; ++mod) {
             const std::string name = module_hf_name(l, mod);
             b.lin[size_t(mod)] = Linear(shapes[mod][0], shapes[mod][1]);
             if (m.quant.quantized && ts.find(name + ".qweight")) {
                 read_quantized(ts, name, m.quant, ctx, b.lin[size_t(mod)]);
             } else {
-                if (ts.find(name + ".bias"))
-                    fail(GPTQ_ERR_UNSUPPORTED, "'%s' has a bias; not supported", name.c_str());
                 read_vector(ts, name + ".weight", b.lin[size_t(mod)].weight(),
                             {shapes[mod][0], shapes[mod][1]});
             }
+            std::vector<float> &bias = b.bias[size_t(mod)];
+            if (biased[size_t(mod)] || ts.find(name + ".bias"))
+                read_vector(ts, name + ".bias", bias, {shapes[mod][0]});
+            // AutoGPTQ stores an all-zero bias for every quantized layer: harmless. Any other
+            // bias the architecture does not have means config.json describes another model.
+            if (!biased[size_t(mod)] && !bias.empty()) {
+                for (float v : bias)
+                    if (v != 0.0f)
+                        fail(GPTQ_ERR_FORMAT, "'%s' has a bias that %s does not declare",
+                             name.c_str(), src.c_str());
+                bias.clear();
+            }
         }
     }
+    // A tensor nothing reads means a different architecture than config.json declares
+    // (e.g. Qwen3's q_norm under model_type llama): refused rather than silently ignored.
+    const std::string unused = ts.first_unused([&](const std::string &t) {
+        return (t == "lm_head.weight" && c.tied_embeddings) ||
+               t.find("rotary_emb.inv_freq") != std::string::npos;
+    });
+    if (!unused.empty())
+        fail(GPTQ_ERR_FORMAT, "%s: tensor '%s' is not used by model_type '%s'", dir.c_str(),
+             unused.c_str(), get_str(j, "model_type", "llama", src).c_str());
     return m;
 }
 

@@ -25,8 +25,10 @@ void validate_config(const Config &c, const std::string &source) {
         fail(GPTQ_ERR_FORMAT, "%s: bad vocab_size %lld", s, (long long)c.vocab_size);
     if (c.seq_len <= 0 || c.seq_len > (1 << 24))
         fail(GPTQ_ERR_FORMAT, "%s: bad seq_len %lld", s, (long long)c.seq_len);
-    if (!(c.norm_eps > 0.0f) || !(c.rope_theta > 0.0f))
-        fail(GPTQ_ERR_FORMAT, "%s: bad rms_norm_eps or rope_theta", s);
+    // Finite and plausible: a huge epsilon or base silently flattens the model's output.
+    if (!(c.norm_eps > 0.0f && c.norm_eps <= 0.1f) || !(c.rope_theta >= 1.0f && c.rope_theta <= 1e10f))
+        fail(GPTQ_ERR_FORMAT, "%s: bad rms_norm_eps %g or rope_theta %g", s, double(c.norm_eps),
+             double(c.rope_theta));
 }
 
 namespace {

@@ -16,6 +16,14 @@ namespace llama {
 // (x[i], x[i + head_dim/2]). Same model once wq/wk rows are permuted (see convert.h).
 enum class RopeStyle { Interleaved, Halves };
 
+// Llama 3's frequency-dependent RoPE rescaling (rope_scaling.rope_type "llama3"): long
+// wavelengths are divided by factor, short ones kept, the band between interpolated.
+struct RopeScaling {
+    bool llama3 = false;
+    double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+    int64_t original_max_positions = 8192;
+};
+
 struct Config {
     int64_t dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0;
     int64_t vocab_size = 0, seq_len = 0, head_dim = 0;
@@ -24,9 +32,17 @@ struct Config {
     bool tied_embeddings = true;
     RopeStyle rope = RopeStyle::Halves;
     int32_t bos_id = 1, eos_id = 2;
+    RopeScaling rope_scaling;
+    bool qk_norm = false;        // Qwen3: per-head RMSNorm of q and k before RoPE
+    int64_t sliding_window = 0;  // Mistral/Qwen2 attention window; 0 = none
 
     int64_t q_dim() const { return n_heads * head_dim; }
     int64_t kv_dim() const { return n_kv_heads * head_dim; }
+    // Longest sequence the forward computes exactly: the trained context, or the sliding
+    // window when that is shorter (attention beyond it is not implemented).
+    int64_t context_length() const {
+        return sliding_window > 0 && sliding_window < seq_len ? sliding_window : seq_len;
+    }
 };
 
 // The seven linear layers of a block, in the order of the true-sequential groups.
@@ -66,6 +82,10 @@ private:
 struct Block {
     std::vector<float> attn_norm, ffn_norm;
     std::array<Linear, kNumModules> lin;
+    // Per-module bias [n] added after the product (Qwen2's q/k/v); empty: none. Kept
+    // outside Linear so it stays fp32 and is stored unquantized as "<module>.bias".
+    std::array<std::vector<float>, kNumModules> bias;
+    std::vector<float> q_norm, k_norm;  // [head_dim] each when cfg.qk_norm, else empty
 };
 
 // How the quantized layers of a model were made (spec §5 quantize_config.json).

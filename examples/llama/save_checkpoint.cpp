@@ -69,7 +69,7 @@ json config_json(const Model &m, const std::string &dtype) {
     const Config &c = m.cfg;
     json j = m.hf_config.is_object() ? m.hf_config : json::object();
     j.erase("quantization_config");
-    j["architectures"] = {"LlamaForCausalLM"};
+    if (!j.contains("architectures")) j["architectures"] = {"LlamaForCausalLM"};
     j["model_type"] = j.value("model_type", std::string("llama"));
     j["hidden_size"] = c.dim;
     j["intermediate_size"] = c.hidden_dim;
@@ -83,8 +83,9 @@ json config_json(const Model &m, const std::string &dtype) {
     j["rope_theta"] = tidy(c.rope_theta);
     j["tie_word_embeddings"] = c.tied_embeddings;
     j["hidden_act"] = "silu";
-    j["bos_token_id"] = c.bos_id;
-    j["eos_token_id"] = c.eos_id;
+    // Kept as the source wrote them (Llama 3 lists several end tokens).
+    if (!j.contains("bos_token_id")) j["bos_token_id"] = c.bos_id;
+    if (!j.contains("eos_token_id")) j["eos_token_id"] = c.eos_id;
     j["torch_dtype"] = torch_dtype(dtype);
     if (m.quant.quantized) j["quantization_config"] = quantize_config_json(m.quant);
     return j;
@@ -125,6 +126,10 @@ void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
         const std::string pre = "model.layers." + std::to_string(l) + ".";
         add_float(w, pre + "input_layernorm.weight", {c.dim}, b.attn_norm.data(), dtype);
         add_float(w, pre + "post_attention_layernorm.weight", {c.dim}, b.ffn_norm.data(), dtype);
+        if (!b.q_norm.empty()) {
+            add_float(w, pre + "self_attn.q_norm.weight", {c.head_dim}, b.q_norm.data(), dtype);
+            add_float(w, pre + "self_attn.k_norm.weight", {c.head_dim}, b.k_norm.data(), dtype);
+        }
         for (int mod = 0; mod < kNumModules; ++mod) {
             const Linear &lin = b.lin[size_t(mod)];
             const std::string name = module_hf_name(l, mod);
@@ -136,6 +141,8 @@ void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
             } else {
                 add_float(w, name + ".weight", {lin.n(), lin.k()}, lin.weight().data(), dtype);
             }
+            const std::vector<float> &bias = b.bias[size_t(mod)];
+            if (!bias.empty()) add_float(w, name + ".bias", {lin.n()}, bias.data(), dtype);
         }
     }
     add_float(w, "model.norm.weight", {c.dim}, m.final_norm.data(), dtype);
@@ -147,9 +154,37 @@ void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
     write_text(join_path(dir, "config.json"), config_json(m, dtype).dump(2) + "\n");
     const std::string qc = join_path(dir, "quantize_config.json");
     if (m.quant.quantized) write_text(qc, quantize_config_json(m.quant).dump(2) + "\n");
-    if (!opt.tokenizer_path.empty()) {
-        const std::string tok = read_text_file(opt.tokenizer_path);
-        write_file_atomic(join_path(dir, "tokenizer.bin"), {{tok.data(), tok.size()}});
+    copy_model_dir_extras(opt.source_dir, dir);
+    copy_tokenizer(opt.tokenizer_path, dir);
+}
+
+void copy_tokenizer(const std::string &path, const std::string &dir) {
+    if (path.empty()) return;
+    if (is_directory(path)) {
+        copy_model_dir_extras(path, dir);
+        return;
+    }
+    const bool hf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+    if (hf) {
+        // Its siblings (tokenizer_config.json: BOS/EOS settings) belong with it.
+        const size_t slash = path.find_last_of('/');
+        copy_model_dir_extras(slash == std::string::npos ? "." : path.substr(0, slash), dir);
+    }
+    const std::string bytes = read_text_file(path);
+    write_file_atomic(join_path(dir, hf ? "tokenizer.json" : "tokenizer.bin"),
+                      {{bytes.data(), bytes.size()}});
+}
+
+void copy_model_dir_extras(const std::string &from, const std::string &to) {
+    if (from.empty() || !is_directory(from)) return;
+    static const char *const kFiles[] = {"tokenizer.json",          "tokenizer_config.json",
+                                         "tokenizer.model",         "special_tokens_map.json",
+                                         "generation_config.json",  "tokenizer.bin"};
+    for (const char *f : kFiles) {
+        const std::string src = join_path(from, f);
+        if (!file_exists(src)) continue;
+        const std::string bytes = read_text_file(src);
+        write_file_atomic(join_path(to, f), {{bytes.data(), bytes.size()}});
     }
 }
 

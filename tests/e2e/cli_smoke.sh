@@ -31,7 +31,7 @@ grep -q "model.layers.4.mlp.down_proj" "$TMP/inspect.txt" || fail "inspect lists
 grep -q "35 quantized modules" "$TMP/inspect.txt" || fail "inspect counts modules"
 
 "$GPTQ" quantize "$MODEL" --bits 4 --group-size 32 --act-order --calib "$TEXT" \
-  --calib-docs 0:22 --calib-tokens 3000 --backend "$BACKEND" -o "$TMP/gptq" \
+  --calib-docs 0:23 --calib-tokens 3000 --backend "$BACKEND" -o "$TMP/gptq" \
   --heatmap "$TMP/heat.png" > "$TMP/quant.txt" 2>"$TMP/progress.txt"
 grep -q "^4 *down_proj" "$TMP/quant.txt" || fail "per-layer table"
 grep -q "ETA" "$TMP/progress.txt" || fail "progress bar"
@@ -39,7 +39,7 @@ head -c 4 "$TMP/heat.png" | od -c | grep -q "P   N   G" || fail "heatmap is not 
 grep -q '"checkpoint_format": "gptq_v2"' "$TMP/gptq/quantize_config.json" || fail "asym -> v2"
 grep -q '"desc_act": true' "$TMP/gptq/quantize_config.json" || fail "desc_act recorded"
 
-out=$("$GPTQ" eval "$TMP/gptq" --text "$TEXT" --eval-docs 23:45 --backend "$BACKEND" --quiet)
+out=$("$GPTQ" eval "$TMP/gptq" --text "$TEXT" --eval-docs 23:46 --backend "$BACKEND" --quiet)
 echo "$out"
 echo "$out" | grep -Eq "^documents 23 tokens [0-9]+ nll [0-9.]+ perplexity [0-9.]+" || fail "eval output"
 gen=$("$GPTQ" generate "$TMP/gptq" --prompt "Once upon a time" --steps 20 --backend "$BACKEND")

@@ -27,8 +27,8 @@ const Data &data() {
         Data x;
         const Tokenizer tok(e2e::g_paths.tokenizer, 512);
         const auto docs = split_documents(read_text_file(e2e::g_paths.text));
-        x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:7")), 512);
-        x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:32")), 512);
+        x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:8")), 512);
+        x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:33")), 512);
         return x;
     }();
     return d;

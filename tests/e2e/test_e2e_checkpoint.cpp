@@ -33,10 +33,10 @@ const Data &data() {
         Data x;
         const Tokenizer tok(e2e::g_paths.tokenizer, 512);
         const auto docs = split_documents(read_text_file(e2e::g_paths.text));
-        x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:22")), 512);
-        x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:45")), 512);
-        x.calib_small = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:5")), 512);
-        x.eval_small = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:28")), 512);
+        x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:23")), 512);
+        x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:46")), 512);
+        x.calib_small = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:6")), 512);
+        x.eval_small = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:29")), 512);
         return x;
     }();
     return d;

@@ -31,13 +31,13 @@ void test_documents(void **) {
     assert_int_equal(d2.size(), 3);
     assert_string_equal(d2[0].c_str(), "a\nb");
     assert_string_equal(d2[2].c_str(), "d");
-    const DocRange r = parse_doc_range("23:45");
+    const DocRange r = parse_doc_range("23:46");
     assert_int_equal(r.first, 23);
-    assert_int_equal(r.last, 45);
+    assert_int_equal(r.end, 46);
     assert_int_equal(select_documents(docs, r).size(), 23);
     e2e::expect_error([] { parse_doc_range("5:2"); }, GPTQ_ERR_INVALID_ARGUMENT);
     e2e::expect_error([] { parse_doc_range("x"); }, GPTQ_ERR_INVALID_ARGUMENT);
-    e2e::expect_error([&] { select_documents(docs, parse_doc_range("40:46")); },
+    e2e::expect_error([&] { select_documents(docs, parse_doc_range("40:47")); },
                       GPTQ_ERR_INVALID_ARGUMENT);
 }
 

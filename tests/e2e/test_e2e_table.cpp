@@ -17,8 +17,8 @@ namespace {
 void test_table(void **) {
     const Tokenizer tok(e2e::g_paths.tokenizer, 512);
     const auto docs = split_documents(read_text_file(e2e::g_paths.text));
-    const auto calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:22")), 512);
-    const auto eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:45")), 512);
+    const auto calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:23")), 512);
+    const auto eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:46")), 512);
     gptq_ctx *ctx = e2e::shared_ctx();
     const Model fp = load_llama2c(e2e::g_paths.model);
     const double ppl_fp = evaluate(Forward(fp, ctx), eval).perplexity();
