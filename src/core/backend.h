@@ -4,6 +4,7 @@
 // failures by throwing gptq::Error.
 #pragma once
 
+#include "core/gptq_session.h"
 #include "core/options.h"
 #include "core/qlayer.h"
 
@@ -62,10 +63,15 @@ public:
 
     virtual std::unique_ptr<HessianState> create_hessian(int64_t k) = 0;
 
-    // GPTQ on w [n x k] contiguous fp32 (a private copy the backend may overwrite) with
-    // the Hessian h (any backend's HessianState; read_scaled() is the portable access).
-    virtual void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                          const HessianState &h, QuantResult *out) = 0;
+    // The device state of one layer's GPTQ: w [n x k] contiguous fp32 (a private copy the
+    // session may overwrite) and the Hessian h (any backend's HessianState; read_scaled()
+    // is the portable access) go to the device; core/gptq_driver.cpp drives the rest.
+    virtual std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w,
+                                                    int64_t n, int64_t k,
+                                                    const HessianState &h) = 0;
+    // GPTQ of one layer: start_gptq + the core driver (defined in core/gptq_driver.cpp).
+    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
+                  const HessianState &h, QuantResult *out);
 
     // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
     virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,

@@ -28,19 +28,17 @@ public:
         return std::make_unique<cpu::CpuHessian>(k, &pool_);
     }
 
-    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                  const HessianState &h, QuantResult *out) override {
+    std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
+                                            int64_t k, const HessianState &h) override {
         // A CPU accumulator is read in place; another backend's state is copied once.
-        if (const auto *ch = dynamic_cast<const cpu::CpuHessian *>(&h)) {
-            cpu::gptq_quantize(opt, w, n, k, ch->view(), &pool_, out);
-            return;
-        }
+        if (const auto *ch = dynamic_cast<const cpu::CpuHessian *>(&h))
+            return cpu::start_cpu_gptq(opt, w, n, k, ch->view(), {}, &pool_);
         std::vector<float> hc(size_t(k) * size_t(k));
         h.read_scaled(hc.data());
         cpu::HessianView view;
         view.data = hc.data();
         view.k = k;
-        cpu::gptq_quantize(opt, w, n, k, view, &pool_, out);
+        return cpu::start_cpu_gptq(opt, w, n, k, view, std::move(hc), &pool_);
     }
 
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,

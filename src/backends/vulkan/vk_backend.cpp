@@ -16,9 +16,10 @@ std::unique_ptr<HessianState> VulkanBackend::create_hessian(int64_t k) {
     return std::make_unique<VulkanHessian>(ctx_, k);
 }
 
-void VulkanBackend::quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                             const HessianState &h, QuantResult *out) {
-    quantize_on_device(*ctx_, opt, w, n, k, h, out);
+std::unique_ptr<GptqSession> VulkanBackend::start_gptq(const QuantOptions &opt, float *w,
+                                                       int64_t n, int64_t k,
+                                                       const HessianState &h) {
+    return start_gptq_on_device(*ctx_, opt, w, n, k, h);
 }
 
 void VulkanBackend::matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
