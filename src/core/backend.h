@@ -10,6 +10,7 @@
 
 #include <gptq/gptq.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,7 +87,18 @@ public:
     virtual std::vector<uint8_t> pipeline_cache() const { return {}; }
 };
 
-// Registry (src/core/backend_registry.cpp): compiled-in backends, each behind a factory.
+// Registry (src/core/backend_registry.cpp): one row per compiled-in backend.
+struct BackendEntry {
+    gptq_backend kind;
+    const char *name;                    // gptq_backend_name(kind)
+    bool (*available)();                 // a usable device exists
+    bool (*is_hardware)(int device_index);  // a real accelerator (AUTO may pick it)
+    // Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
+    std::unique_ptr<Backend> (*create)(const gptq_ctx_params &params);
+};
+// The rows in AUTO's order of preference; the last is the CPU reference.
+const BackendEntry *backend_table(size_t *count);
+const BackendEntry *find_backend(gptq_backend kind);  // nullptr when not compiled in
 bool backend_compiled(gptq_backend kind);
 bool backend_available(gptq_backend kind);
 // Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
