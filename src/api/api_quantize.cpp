@@ -4,6 +4,7 @@
 #include "api/qlayer_build.h"
 #include "api/validate.h"
 
+#include "core/abi_struct.h"
 #include "core/quantizer.h"
 
 #include <chrono>
@@ -63,10 +64,10 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         const std::string who = opt.layer_label();
         gptq::require_non_null(w, "w");
         gptq::require_non_null(hessian, "hessian");
-        if (report && report->struct_size != sizeof(gptq_quant_report))
-            fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "report->struct_size is %u, expected sizeof(gptq_quant_report) = %zu",
-                 report->struct_size, sizeof(gptq_quant_report));
+        // The caller's layout is checked before the work (a bad size fails fast).
+        if (report)
+            gptq::shared_struct_bytes(report, report->struct_size, gptq::kQuantReportSize010,
+                                      sizeof(gptq_quant_report), "report");
         if (hessian->ctx != ctx)
             fail(GPTQ_ERR_WRONG_CONTEXT, "%s: the Hessian was created with another context",
                  who.c_str());
@@ -94,14 +95,17 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         if (report) {
             std::vector<float> h(size_t(k * k));
             hessian->state->read_scaled(h.data());
-            report->loss = loss;
-            report->rel_output_error =
+            gptq_quant_report full{};
+            full.struct_size = sizeof full;
+            full.loss = loss;
+            full.rel_output_error =
                 gptq::relative_output_error(w, q->layer, h.data(), ctx->n_threads);
-            report->damp_used = damp;
-            report->damp_retries = retries;
-            report->dead_columns = dead;
-            report->seconds =
+            full.damp_used = damp;
+            full.damp_retries = retries;
+            full.dead_columns = dead;
+            full.seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            gptq::write_sized(full, gptq::kQuantReportSize010, "report", report);
         }
         *out = q.release();
     });
