@@ -1,7 +1,7 @@
 // Quantized layers: checkpoint tensors out (qweight/qzeros/scales/g_idx), unpacked views,
 // dequantization, and building a layer back from checkpoint tensors.
 #include "api/handles.h"
-#include "api/qlayer_build.h"
+#include "core/layer_build.h"
 #include "api/validate.h"
 
 #include "core/abi_struct.h"

@@ -74,6 +74,11 @@ public:
     void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
                   const HessianState &h, QuantResult *out);
 
+    // The report's tr(D H D^T) / tr(W H W^T) (core/output_error.h) for the caller's W
+    // [n x k] contiguous fp32, evaluated where the backend keeps H.
+    virtual double relative_output_error(const QLayer &q, const float *w,
+                                         const HessianState &h) = 0;
+
     // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
     virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
                         int64_t ldx, float *y, int64_t ldy) = 0;

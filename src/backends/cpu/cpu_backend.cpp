@@ -2,6 +2,7 @@
 // matmul to one persistent thread pool per context.
 #include "backends/cpu/cpu_hessian.h"
 #include "backends/cpu/cpu_matmul.h"
+#include "backends/cpu/cpu_output_error.h"
 #include "backends/cpu/gptq_loop.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/backend.h"
@@ -39,6 +40,11 @@ public:
         view.data = hc.data();
         view.k = k;
         return cpu::start_cpu_gptq(opt, w, n, k, view, std::move(hc), &pool_);
+    }
+
+    double relative_output_error(const QLayer &q, const float *w,
+                                 const HessianState &h) override {
+        return cpu::relative_output_error(q, w, h, &pool_);
     }
 
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,

@@ -21,6 +21,8 @@ public:
     std::unique_ptr<HessianState> create_hessian(int64_t k) override;
     std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
                                             int64_t k, const HessianState &h) override;
+    double relative_output_error(const QLayer &q, const float *w,
+                                 const HessianState &h) override;
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
 
