@@ -3,6 +3,9 @@
 // is read field by field, missing trailing fields keeping their defaults; a larger size
 // (an application built against a newer header) is accepted when every byte this library
 // does not know is zero, i.e. the application did not ask for a feature it lacks.
+// When a struct grows, its exported *_init must go on writing only the 0.1.0 layout (old
+// binaries pass a buffer of that size); the header then gives new callers an init that is
+// told sizeof the caller's struct.
 #pragma once
 
 #include <gptq/gptq.h>
