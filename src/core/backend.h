@@ -104,21 +104,12 @@ struct BackendEntry {
 // The rows in AUTO's order of preference; the last is the CPU reference.
 const BackendEntry *backend_table(size_t *count);
 const BackendEntry *find_backend(gptq_backend kind);  // nullptr when not compiled in
-bool backend_compiled(gptq_backend kind);
 bool backend_available(gptq_backend kind);
 // Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
 std::unique_ptr<Backend> create_backend(const gptq_ctx_params &params);
 
-// Factories, defined by each backend's folder.
+// The CPU reference backend (also made directly by tests that compare against it); the
+// other backends' entry points are declared next to their rows in backend_registry.cpp.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
-#ifdef GPTQ_HAVE_VULKAN
-bool vulkan_backend_available();
-bool vulkan_backend_is_hardware(int device_index);  // false for CPU implementations
-std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
-#endif
-#ifdef GPTQ_HAVE_CUDA
-bool cuda_backend_available();
-std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
-#endif
 
 } // namespace gptq

@@ -10,6 +10,17 @@
 
 namespace gptq {
 
+// Entry points each backend folder defines.
+#ifdef GPTQ_HAVE_CUDA
+bool cuda_backend_available();
+std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
+#endif
+#ifdef GPTQ_HAVE_VULKAN
+bool vulkan_backend_available();
+bool vulkan_backend_is_hardware(int device_index);  // false for CPU implementations
+std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
+#endif
+
 namespace {
 
 bool always() { return true; }
@@ -48,10 +59,6 @@ const BackendEntry *find_backend(gptq_backend kind) {
     for (const BackendEntry &e : kBackends)
         if (e.kind == kind) return &e;
     return nullptr;
-}
-
-bool backend_compiled(gptq_backend kind) {
-    return kind == GPTQ_BACKEND_AUTO || find_backend(kind) != nullptr;
 }
 
 bool backend_available(gptq_backend kind) {

@@ -10,6 +10,12 @@
 
 #include "core/backend.h"
 
+namespace gptq {
+// The registry's entry points (src/core/backend_registry.cpp).
+bool cuda_backend_available();
+std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
+} // namespace gptq
+
 namespace gptq::cuda {
 
 class CudaBackend final : public Backend {

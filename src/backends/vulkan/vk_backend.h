@@ -7,6 +7,13 @@
 
 #include <memory>
 
+namespace gptq {
+// The registry's entry points (src/core/backend_registry.cpp), also used by tests.
+bool vulkan_backend_available();
+bool vulkan_backend_is_hardware(int device_index);
+std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
+} // namespace gptq
+
 namespace gptq::vk {
 
 class VulkanBackend final : public Backend {
