@@ -30,6 +30,14 @@
  * Every fallible function returns a gptq_status. On failure a message naming the argument,
  * shape or layer is available from gptq_last_error(ctx) (or gptq_last_error(NULL) for calls
  * that have no context, such as gptq_ctx_create). No function aborts on bad input.
+ *
+ * Growable structs
+ * ----------------
+ * Structs that start with struct_size may gain fields at their end in later versions. The
+ * library accepts any struct_size from the 0.1.0 layout up to its own sizeof: fields the
+ * caller's layout lacks take their defaults (inputs) or are not written (outputs). A larger
+ * size, from an application built against a newer header, is accepted when every byte the
+ * library does not know is zero, and refused with GPTQ_ERR_INVALID_ARGUMENT otherwise.
  */
 #ifndef GPTQ_GPTQ_H
 #define GPTQ_GPTQ_H
@@ -294,7 +302,7 @@ typedef struct gptq_packed_layer {
     gptq_zeros_format zeros_format;
     const int32_t *qweight;  /* sizes as in gptq_qlayer_info */
     const int32_t *qzeros;
-    const uint16_t *scales;  /* in scales_dtype */
+    const void *scales;      /* uint16_t fp16 or float, as scales_dtype says */
     gptq_dtype scales_dtype; /* F16 (checkpoints) or F32 (then a const float*) */
     const int32_t *g_idx;    /* may be NULL: k / group_size */
 } gptq_packed_layer;
@@ -313,7 +321,9 @@ GPTQ_API void gptq_qlayer_destroy(gptq_qlayer *q);
  * Serves every bit width; the name follows the INT4 kernel it is built around. */
 GPTQ_API gptq_status gptq_matmul_q4(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix *x,
                                     float *y, int64_t ldy);
-/* Same as gptq_matmul_q4, for 2/3/4/8-bit layers. */
+/* The same function as gptq_matmul_q4 under a name without the bit width. Both names were
+ * exported by 0.1.0 and both stay (removing a symbol would break binaries built against
+ * it); new code may use either. */
 GPTQ_API gptq_status gptq_matmul_q(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix *x,
                                    float *y, int64_t ldy);
 

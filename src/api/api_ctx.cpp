@@ -1,6 +1,7 @@
 // Context lifetime and queries.
 #include "api/handles.h"
 #include "api/validate.h"
+#include "core/abi_struct.h"
 
 #include <cstring>
 #include <thread>
@@ -22,14 +23,7 @@ GPTQ_API gptq_status gptq_ctx_create(const gptq_ctx_params *params, gptq_ctx **o
         *out_ctx = nullptr;
         gptq_ctx_params p;
         gptq_ctx_params_init(&p);
-        if (params) {
-            if (params->struct_size != sizeof(gptq_ctx_params))
-                fail(GPTQ_ERR_INVALID_ARGUMENT,
-                     "params->struct_size is %u, expected %zu: initialise with "
-                     "gptq_ctx_params_init",
-                     params->struct_size, sizeof(gptq_ctx_params));
-            p = *params;
-        }
+        if (params) gptq::read_sized(params, gptq::kCtxParamsSize010, "params", &p);
         const int backend = gptq::enum_value(p.backend);
         if (backend < GPTQ_BACKEND_AUTO || backend > GPTQ_BACKEND_CUDA)
             fail(GPTQ_ERR_INVALID_ARGUMENT, "params->backend = %d is not a gptq_backend", backend);

@@ -1,9 +1,10 @@
 // Quantized layers: checkpoint tensors out (qweight/qzeros/scales/g_idx), unpacked views,
 // dequantization, and building a layer back from checkpoint tensors.
 #include "api/handles.h"
-#include "api/qlayer_build.h"
+#include "core/layer_build.h"
 #include "api/validate.h"
 
+#include "core/abi_struct.h"
 #include "core/half.h"
 #include "core/pack.h"
 
@@ -52,11 +53,10 @@ GPTQ_API gptq_status gptq_qlayer_get_info(const gptq_qlayer *q, gptq_qlayer_info
     if (!q) return null_layer();
     return gptq::guarded(q->ctx, [&] {
         gptq::require_non_null(info, "info");
-        if (info->struct_size != sizeof(gptq_qlayer_info))
-            fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "info->struct_size is %u, expected sizeof(gptq_qlayer_info) = %zu",
-                 info->struct_size, sizeof(gptq_qlayer_info));
-        fill_info(q->layer, info);
+        gptq_qlayer_info full{};
+        full.struct_size = sizeof full;
+        fill_info(q->layer, &full);
+        gptq::write_sized(full, gptq::kQlayerInfoSize010, "info", info);
     });
 }
 
@@ -141,7 +141,7 @@ GPTQ_API gptq_status gptq_qlayer_dequantize(const gptq_qlayer *q, float *dst, si
     });
 }
 
-GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_layer *p,
+GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_layer *given,
                                              gptq_qlayer **out) {
     if (!ctx) {
         if (out) *out = nullptr;
@@ -150,11 +150,10 @@ GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_la
     return gptq::guarded(ctx, [&] {
         gptq::require_non_null(out, "out");
         *out = nullptr;
-        gptq::require_non_null(p, "packed");
-        if (p->struct_size != sizeof(gptq_packed_layer))
-            fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "packed->struct_size is %u, expected sizeof(gptq_packed_layer) = %zu",
-                 p->struct_size, sizeof(gptq_packed_layer));
+        gptq::require_non_null(given, "packed");
+        gptq_packed_layer packed{};  // fields newer than the caller's layout: zero
+        gptq::read_sized(given, gptq::kPackedLayerSize010, "packed", &packed);
+        const gptq_packed_layer *p = &packed;
         if (p->bits != 2 && p->bits != 3 && p->bits != 4 && p->bits != 8)
             fail(GPTQ_ERR_UNSUPPORTED, "packed->bits = %d is not supported (2, 3, 4 or 8)", p->bits);
         if (p->group_size != -1 && p->group_size < 1)
@@ -202,8 +201,8 @@ GPTQ_API gptq_status gptq_qlayer_from_packed(gptq_ctx *ctx, const gptq_packed_la
         l.scales.resize(size_t(l.n_groups * l.n));
         for (size_t i = 0; i < l.scales.size(); ++i) {
             const float s = scales_dtype == GPTQ_DTYPE_F16
-                                ? gptq::f16_to_f32(p->scales[i])
-                                : reinterpret_cast<const float *>(p->scales)[i];
+                                ? gptq::f16_to_f32(static_cast<const uint16_t *>(p->scales)[i])
+                                : static_cast<const float *>(p->scales)[i];
             if (!std::isfinite(s))
                 fail(GPTQ_ERR_NON_FINITE, "packed->scales: non-finite scale at group %lld, column %lld",
                      (long long)(int64_t(i) / l.n), (long long)(int64_t(i) % l.n));

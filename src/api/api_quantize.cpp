@@ -1,13 +1,12 @@
 // gptq_quantize_layer and gptq_quantize_rtn.
 #include "api/handles.h"
-#include "api/metrics.h"
-#include "api/qlayer_build.h"
 #include "api/validate.h"
 
-#include "core/quantizer.h"
+#include "core/abi_struct.h"
+#include "core/layer_build.h"
+#include "core/rtn.h"
 
 #include <chrono>
-#include <numeric>
 
 using gptq::fail;
 
@@ -16,35 +15,6 @@ namespace {
 gptq_status no_ctx(gptq_qlayer **out) {
     if (out) *out = nullptr;
     return gptq::guarded(nullptr, [] { fail(GPTQ_ERR_INVALID_ARGUMENT, "ctx is NULL"); });
-}
-
-// Round-to-nearest on natural-order groups: the baseline, with the same grid as GPTQ.
-gptq::QuantResult rtn(const gptq::QuantOptions &opt, const float *w, int64_t n, int64_t k) {
-    gptq::QuantResult r;
-    r.n = n;
-    r.k = k;
-    r.n_groups = opt.n_groups(k);
-    const int64_t G = opt.group_cols(k);
-    const int maxq = opt.maxq();
-    r.codes.resize(size_t(n * k));
-    r.scales.resize(size_t(r.n_groups * n));
-    r.zeros.resize(size_t(r.n_groups * n));
-    r.g_idx.resize(size_t(k));
-    r.perm.resize(size_t(k));
-    std::iota(r.perm.begin(), r.perm.end(), 0);
-    for (int64_t j = 0; j < k; ++j) r.g_idx[size_t(j)] = int32_t(j / G);
-    for (int64_t i = 0; i < n; ++i) {
-        const float *row = w + i * k;
-        for (int64_t g = 0; g < r.n_groups; ++g) {
-            const int64_t c0 = g * G, c1 = std::min(k, c0 + G);
-            const gptq::GroupParams p = gptq::find_params(row + c0, c1 - c0, 1, opt);
-            r.scales[size_t(g * n + i)] = p.scale;
-            r.zeros[size_t(g * n + i)] = int32_t(p.zero);
-            for (int64_t j = c0; j < c1; ++j)
-                r.codes[size_t(i * k + j)] = uint8_t(gptq::quantize_code(row[j], p, maxq));
-        }
-    }
-    return r;
 }
 
 } // namespace
@@ -63,10 +33,10 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         const std::string who = opt.layer_label();
         gptq::require_non_null(w, "w");
         gptq::require_non_null(hessian, "hessian");
-        if (report && report->struct_size != sizeof(gptq_quant_report))
-            fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "report->struct_size is %u, expected sizeof(gptq_quant_report) = %zu",
-                 report->struct_size, sizeof(gptq_quant_report));
+        // The caller's layout is checked before the work (a bad size fails fast).
+        if (report)
+            gptq::shared_struct_bytes(report, report->struct_size, gptq::kQuantReportSize010,
+                                      sizeof(gptq_quant_report), "report");
         if (hessian->ctx != ctx)
             fail(GPTQ_ERR_WRONG_CONTEXT, "%s: the Hessian was created with another context",
                  who.c_str());
@@ -92,16 +62,19 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         q->ctx = ctx;
         q->layer = gptq::qlayer_from_result(opt, std::move(r));
         if (report) {
-            std::vector<float> h(size_t(k * k));
-            hessian->state->read_scaled(h.data());
-            report->loss = loss;
-            report->rel_output_error =
-                gptq::relative_output_error(w, q->layer, h.data(), ctx->n_threads);
-            report->damp_used = damp;
-            report->damp_retries = retries;
-            report->dead_columns = dead;
-            report->seconds =
+            // The backend overwrote its working copy: convert the caller's W again.
+            const std::vector<float> w_report = gptq::to_f32(w, "w");
+            gptq_quant_report full{};
+            full.struct_size = sizeof full;
+            full.loss = loss;
+            full.rel_output_error =
+                ctx->backend->relative_output_error(q->layer, w_report.data(), *hessian->state);
+            full.damp_used = damp;
+            full.damp_retries = retries;
+            full.dead_columns = dead;
+            full.seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            gptq::write_sized(full, gptq::kQuantReportSize010, "report", report);
         }
         *out = q.release();
     });
@@ -120,7 +93,7 @@ GPTQ_API gptq_status gptq_quantize_rtn(gptq_ctx *ctx, const gptq_quant_params *p
         const std::vector<float> wf = gptq::to_f32(w, "w");
         auto q = std::make_unique<gptq_qlayer>();
         q->ctx = ctx;
-        q->layer = gptq::qlayer_from_result(opt, rtn(opt, wf.data(), w->rows, w->cols));
+        q->layer = gptq::qlayer_from_result(opt, gptq::rtn_quantize(opt, wf.data(), w->rows, w->cols));
         *out = q.release();
     });
 }

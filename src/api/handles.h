@@ -17,7 +17,7 @@ struct gptq_ctx {
     std::unique_ptr<gptq::Backend> backend;
     std::string device_name;
     std::string last_error;
-    int n_threads = 1;  // host threads for work the API layer does itself (metrics, RTN)
+    int n_threads = 1;  // as resolved from the params (0 = all cores)
 };
 
 struct gptq_hessian {

@@ -4,11 +4,13 @@
 // failures by throwing gptq::Error.
 #pragma once
 
+#include "core/gptq_session.h"
 #include "core/options.h"
 #include "core/qlayer.h"
 
 #include <gptq/gptq.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -62,10 +64,20 @@ public:
 
     virtual std::unique_ptr<HessianState> create_hessian(int64_t k) = 0;
 
-    // GPTQ on w [n x k] contiguous fp32 (a private copy the backend may overwrite) with
-    // the Hessian h (any backend's HessianState; read_scaled() is the portable access).
-    virtual void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                          const HessianState &h, QuantResult *out) = 0;
+    // The device state of one layer's GPTQ: w [n x k] contiguous fp32 (a private copy the
+    // session may overwrite) and the Hessian h (any backend's HessianState; read_scaled()
+    // is the portable access) go to the device; core/gptq_driver.cpp drives the rest.
+    virtual std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w,
+                                                    int64_t n, int64_t k,
+                                                    const HessianState &h) = 0;
+    // GPTQ of one layer: start_gptq + the core driver (defined in core/gptq_driver.cpp).
+    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
+                  const HessianState &h, QuantResult *out);
+
+    // The report's tr(D H D^T) / tr(W H W^T) (core/output_error.h) for the caller's W
+    // [n x k] contiguous fp32, evaluated where the backend keeps H.
+    virtual double relative_output_error(const QLayer &q, const float *w,
+                                         const HessianState &h) = 0;
 
     // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
     virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
@@ -80,22 +92,24 @@ public:
     virtual std::vector<uint8_t> pipeline_cache() const { return {}; }
 };
 
-// Registry (src/core/backend_registry.cpp): compiled-in backends, each behind a factory.
-bool backend_compiled(gptq_backend kind);
+// Registry (src/core/backend_registry.cpp): one row per compiled-in backend.
+struct BackendEntry {
+    gptq_backend kind;
+    const char *name;                    // gptq_backend_name(kind)
+    bool (*available)();                 // a usable device exists
+    bool (*is_hardware)(int device_index);  // a real accelerator (AUTO may pick it)
+    // Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
+    std::unique_ptr<Backend> (*create)(const gptq_ctx_params &params);
+};
+// The rows in AUTO's order of preference; the last is the CPU reference.
+const BackendEntry *backend_table(size_t *count);
+const BackendEntry *find_backend(gptq_backend kind);  // nullptr when not compiled in
 bool backend_available(gptq_backend kind);
 // Throws Error(GPTQ_ERR_BACKEND_UNAVAILABLE) with the reason when it cannot be created.
 std::unique_ptr<Backend> create_backend(const gptq_ctx_params &params);
 
-// Factories, defined by each backend's folder.
+// The CPU reference backend (also made directly by tests that compare against it); the
+// other backends' entry points are declared next to their rows in backend_registry.cpp.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
-#ifdef GPTQ_HAVE_VULKAN
-bool vulkan_backend_available();
-bool vulkan_backend_is_hardware(int device_index);  // false for CPU implementations
-std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
-#endif
-#ifdef GPTQ_HAVE_CUDA
-bool cuda_backend_available();
-std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
-#endif
 
 } // namespace gptq

@@ -1,5 +1,6 @@
 #include "core/options.h"
 
+#include "core/abi_struct.h"
 #include "core/error.h"
 
 #include <cmath>
@@ -18,12 +19,12 @@ std::string QuantOptions::layer_label() const {
 
 static bool finite_nonneg(float v) { return std::isfinite(v) && v >= 0.0f; }
 
-QuantOptions quant_options_from_params(const gptq_quant_params *p) {
-    if (!p) fail(GPTQ_ERR_INVALID_ARGUMENT, "params is NULL (use gptq_quant_params_init)");
-    if (p->struct_size != sizeof(gptq_quant_params))
-        fail(GPTQ_ERR_INVALID_ARGUMENT,
-             "params->struct_size is %u, expected %zu: initialise with gptq_quant_params_init",
-             p->struct_size, sizeof(gptq_quant_params));
+QuantOptions quant_options_from_params(const gptq_quant_params *given) {
+    if (!given) fail(GPTQ_ERR_INVALID_ARGUMENT, "params is NULL (use gptq_quant_params_init)");
+    gptq_quant_params params;
+    gptq_quant_params_init(&params);
+    read_sized(given, kQuantParamsSize010, "params", &params);
+    const gptq_quant_params *p = &params;
     QuantOptions o;
     if (p->layer_name) o.layer_name = p->layer_name;
     const std::string who = o.layer_label();

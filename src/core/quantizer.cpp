@@ -31,6 +31,24 @@ double clip_error(const float *x, int64_t len, int64_t stride, GroupParams p, in
 
 } // namespace
 
+int mse_shrink_steps(const QuantOptions &opt) {
+    // The small epsilon makes a float option like 0.7f count 70 steps as the decimal 0.7
+    // does in Python (0.7f * 100 is 69.9999988 in double).
+    return opt.mse ? int(std::floor(double(opt.mse_maxshrink) * opt.mse_grid + 1e-4)) : 0;
+}
+
+float mse_shrink_factor(const QuantOptions &opt, int step) {
+    // p = 1 - i/grid; the reference computes p in double and PyTorch rounds the Python
+    // scalar to fp32 before multiplying an fp32 tensor.
+    return float(1.0 - double(step) / double(opt.mse_grid));
+}
+
+std::vector<float> mse_shrink_factors(const QuantOptions &opt) {
+    std::vector<float> p(size_t(mse_shrink_steps(opt)));
+    for (size_t i = 0; i < p.size(); ++i) p[i] = mse_shrink_factor(opt, int(i));
+    return p;
+}
+
 GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt) {
     const int maxq_i = opt.maxq();
     const float maxq = float(maxq_i);
@@ -51,13 +69,10 @@ GroupParams find_params(const float *x, int64_t len, int64_t stride, const Quant
     GroupParams best = params_from_range(xmin, xmax, maxq, opt.sym);
     if (!opt.mse) return best;
 
-    // Shrink factors p = 1 - i/grid; the reference computes p in double and PyTorch rounds
-    // the Python scalar to fp32 before multiplying an fp32 tensor. The small epsilon makes
-    // a float option like 0.7f count 70 steps as the decimal 0.7 does in Python.
-    const int steps = int(std::floor(double(opt.mse_maxshrink) * opt.mse_grid + 1e-4));
+    const int steps = mse_shrink_steps(opt);
     double best_err = std::numeric_limits<double>::infinity();
     for (int i = 0; i < steps; ++i) {
-        const float p = float(1.0 - double(i) / double(opt.mse_grid));
+        const float p = mse_shrink_factor(opt, i);
         GroupParams c = params_from_range(p * xmin, p * xmax, maxq, opt.sym);
         if (opt.sym) c.zero = best.zero;  // symmetric search keeps zero = (maxq+1)/2
         const double err = clip_error(x, len, stride, c, maxq_i, opt.mse_norm);

@@ -5,6 +5,7 @@
 #include "core/options.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace gptq {
 
@@ -16,6 +17,12 @@ struct GroupParams {
 
 // Parameters for a row slice x[0..len) with stride `stride` elements between values.
 GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt);
+
+// MSE clipping search (spec §4): the number of shrink factors tried (0 without MSE) and
+// each factor in order. The one definition every backend's search uses.
+int mse_shrink_steps(const QuantOptions &opt);
+float mse_shrink_factor(const QuantOptions &opt, int step);
+std::vector<float> mse_shrink_factors(const QuantOptions &opt);
 
 // Integer code of x under p.
 inline int quantize_code(float x, GroupParams p, int maxq);

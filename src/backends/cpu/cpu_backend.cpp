@@ -2,6 +2,7 @@
 // matmul to one persistent thread pool per context.
 #include "backends/cpu/cpu_hessian.h"
 #include "backends/cpu/cpu_matmul.h"
+#include "backends/cpu/cpu_output_error.h"
 #include "backends/cpu/gptq_loop.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/backend.h"
@@ -28,19 +29,22 @@ public:
         return std::make_unique<cpu::CpuHessian>(k, &pool_);
     }
 
-    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                  const HessianState &h, QuantResult *out) override {
+    std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
+                                            int64_t k, const HessianState &h) override {
         // A CPU accumulator is read in place; another backend's state is copied once.
-        if (const auto *ch = dynamic_cast<const cpu::CpuHessian *>(&h)) {
-            cpu::gptq_quantize(opt, w, n, k, ch->view(), &pool_, out);
-            return;
-        }
+        if (const auto *ch = dynamic_cast<const cpu::CpuHessian *>(&h))
+            return cpu::start_cpu_gptq(opt, w, n, k, ch->view(), {}, &pool_);
         std::vector<float> hc(size_t(k) * size_t(k));
         h.read_scaled(hc.data());
         cpu::HessianView view;
         view.data = hc.data();
         view.k = k;
-        cpu::gptq_quantize(opt, w, n, k, view, &pool_, out);
+        return cpu::start_cpu_gptq(opt, w, n, k, view, std::move(hc), &pool_);
+    }
+
+    double relative_output_error(const QLayer &q, const float *w,
+                                 const HessianState &h) override {
+        return cpu::relative_output_error(q, w, h, &pool_);
     }
 
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,

@@ -5,6 +5,7 @@
 #include "backends/cuda/cuda_device.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "core/error.h"
+#include "core/output_error.h"
 
 #include <algorithm>
 #include <vector>
@@ -75,6 +76,9 @@ public:
         given_ = true;
     }
 
+    // The device sum (unscaled, or the given H after set()).
+    const float *device_sum() const { return sum_.get(); }
+
     void read_scaled(float *dst) const override {
         backend_.bind();
         sum_.download(dst, size_t(k_ * k_));
@@ -115,6 +119,44 @@ const CudaLayer &resident(const QLayer &q, const CudaBackend *owner) {
 std::unique_ptr<HessianState> CudaBackend::create_hessian(int64_t k) {
     bind();
     return std::make_unique<CudaHessian>(*this, k);
+}
+
+// Sum over rows of x_r^T H x_r: T = X H on the device, then the row dot products of T and
+// X. A CUDA Hessian is used where it is (any positive multiple of H gives the same ratio).
+double CudaBackend::relative_output_error(const QLayer &q, const float *w,
+                                          const HessianState &hs) {
+    bind();
+    const int64_t n = q.n, k = q.k;
+    DeviceBuffer<float> hbuf;
+    const float *h = nullptr;
+    if (const auto *ch = dynamic_cast<const CudaHessian *>(&hs)) {
+        h = ch->device_sum();
+    } else {
+        std::vector<float> hh(size_t(k * k));
+        hs.read_scaled(hh.data());
+        hbuf = DeviceBuffer<float>(hh.size());
+        hbuf.upload(hh.data(), hh.size());
+        h = hbuf.get();
+    }
+    const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t(1) << 22) / k));
+    DeviceBuffer<float> xs(size_t(rows * k)), ts(size_t(rows * k));
+    std::vector<float> d(size_t(rows * k)), t(size_t(rows * k));
+    auto forms = [&](const float *x, int64_t m) {
+        xs.upload(x, size_t(m * k));
+        gemm(m, k, k, 1.0f, xs.get(), k, 1, h, k, 1, 0.0f, ts.get(), k);  // T = X H
+        ts.download(t.data(), size_t(m * k));
+        double s = 0.0;
+        for (int64_t i = 0; i < m * k; ++i) s += double(t[size_t(i)]) * double(x[i]);
+        return s;
+    };
+    double num = 0.0, den = 0.0;
+    for (int64_t r0 = 0; r0 < n; r0 += rows) {
+        const int64_t m = std::min(rows, n - r0);
+        den += forms(w + r0 * k, m);
+        output_error_rows(q, w, r0, m, d.data());
+        num += forms(d.data(), m);
+    }
+    return output_error_ratio(num, den);
 }
 
 void CudaBackend::matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,

@@ -1,7 +1,6 @@
 // The CUDA implementation of gptq::Backend. Quantization runs its O(k^3) preparation
 // (Cholesky, inverse, Cholesky of the inverse) and the whole column loop on the device;
-// the host does the O(k^2) bookkeeping around it (dead columns, act-order sort, damping
-// retries, result layout), see cuda_gptq.cpp.
+// the algorithm's decisions are core/gptq_driver.cpp's, see cuda_gptq.cpp.
 //
 // Status: the development machines and CI have nvcc but no GPU, so this backend is
 // compile-checked (sm_80, sm_90) and its no-device path is tested; its kernels have not
@@ -10,6 +9,12 @@
 #pragma once
 
 #include "core/backend.h"
+
+namespace gptq {
+// The registry's entry points (src/core/backend_registry.cpp).
+bool cuda_backend_available();
+std::unique_ptr<Backend> make_cuda_backend(const gptq_ctx_params &params);
+} // namespace gptq
 
 namespace gptq::cuda {
 
@@ -20,8 +25,10 @@ public:
     gptq_backend kind() const override { return GPTQ_BACKEND_CUDA; }
     std::string device_name() const override { return name_; }
     std::unique_ptr<HessianState> create_hessian(int64_t k) override;
-    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k, const HessianState &h,
-                  QuantResult *out) override;
+    std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
+                                            int64_t k, const HessianState &h) override;
+    double relative_output_error(const QLayer &q, const float *w,
+                                 const HessianState &h) override;
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
 

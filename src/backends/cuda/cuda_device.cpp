@@ -1,5 +1,6 @@
 #include "backends/cuda/cuda_device.h"
 
+#include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_common.h"
 #include "core/backend.h"
 

@@ -45,8 +45,8 @@ struct QuantizerConfig {
     int maxq;
     int sym;
     int mse;
-    int mse_steps;  // int(maxshrink * grid): shrink factors tried
-    int mse_grid;
+    int mse_steps;             // shrink factors tried (core/quantizer.h mse_shrink_steps)
+    const float *mse_shrink;   // [mse_steps] device copy of core's mse_shrink_factors
     float mse_norm;
 };
 
@@ -57,22 +57,19 @@ void find_group_params(const float *wt, int64_t n, int64_t k, int64_t group_cols
                        int64_t n_groups, const QuantizerConfig &cfg, float *scales,
                        float *zeros);
 
-// Inputs of one block of the GPTQ column loop (spec §3), all device pointers.
+// Inputs of one block of the GPTQ column loop (spec §3), all device pointers. The
+// parameters of every group the block uses are already in scales/zeros.
 struct BlockArgs {
-    const float *wt;     // [k][n]: W transposed (permuted columns), as of the block start
     float *w1;           // [i2-i1][n]: the block's working copy, updated in place
     float *err1;         // [i2-i1][n]: out, scaled errors (w - q) / d
     const float *u;      // [k][k]: upper Cholesky factor of H^-1
     uint8_t *codes;      // [k][n]: out, codes by permuted column
-    float *scales;       // [n_groups][n]: in for static/no groups, written for dynamic groups
-    float *zeros;        // [n_groups][n]
-    const int32_t *perm; // [k]: act-order permutation (static groups + act-order only)
+    const float *scales; // [n_groups][n]
+    const float *zeros;  // [n_groups][n]
+    const int32_t *group_of; // [k]: group (row of scales/zeros) of each permuted column
     double *loss;        // [n]: per-row loss, accumulated
     int64_t n, k, i1, i2;
-    int64_t group_cols;  // 0: one group for the whole row (parameters given in group 0)
-    int static_groups;   // parameters given per natural-order group
-    int act_order;
-    QuantizerConfig cfg;
+    int maxq;
 };
 void quantize_block(const BlockArgs &args);
 

@@ -55,8 +55,7 @@ __device__ Params find_params(const float *x, int64_t len, int64_t stride,
 
     float best_err = INFINITY;
     for (int s = 0; s < c.mse_steps; ++s) {
-        // The reference computes 1 - i/grid in double and multiplies fp32 tensors by it.
-        const float shrink = float(1.0 - double(s) / double(c.mse_grid));
+        const float shrink = c.mse_shrink[s];  // core's table (core/quantizer.h)
         Params p = params_from_range(shrink * xmin, shrink * xmax, c);
         if (c.sym) p.zero = best.zero;  // symmetric: the zero point never moves
         float err = 0.0f;
@@ -93,26 +92,12 @@ __global__ void quantize_block_kernel(BlockArgs a) {
     double loss = 0.0;
     for (int64_t i = 0; i < width; ++i) {
         const int64_t col = a.i1 + i;
-        int64_t g = 0;
-        if (a.group_cols > 0) {
-            if (a.static_groups) {
-                g = (a.act_order ? a.perm[col] : col) / a.group_cols;
-            } else {
-                g = col / a.group_cols;
-                if (col % a.group_cols == 0) {
-                    // Reads W as of the block start, not the updated w1 (spec §3 quirk).
-                    const int64_t len = k - col < a.group_cols ? k - col : a.group_cols;
-                    const Params p = find_params(a.wt + col * n + r, len, n, a.cfg);
-                    a.scales[g * n + r] = p.scale;
-                    a.zeros[g * n + r] = p.zero;
-                }
-            }
-        }
+        const int64_t g = a.group_of[col];  // parameters already found by the driver's order
         const Params p{a.scales[g * n + r], a.zeros[g * n + r]};
         const float w = a.w1[i * n + r];
         const float d = a.u[col * k + col];
-        const float q = quantize_value(w, p, a.cfg.maxq);
-        a.codes[col * n + r] = uint8_t(quantize_code(w, p, a.cfg.maxq));
+        const float q = quantize_value(w, p, a.maxq);
+        a.codes[col * n + r] = uint8_t(quantize_code(w, p, a.maxq));
         const float diff = w - q;
         const float err = diff / d;
         const float *urow = a.u + col * k + a.i1;

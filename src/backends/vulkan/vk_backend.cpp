@@ -4,6 +4,7 @@
 #include "backends/vulkan/vk_matmul.h"
 #include "backends/vulkan/vk_quantize.h"
 #include "core/error.h"
+#include "core/output_error.h"
 
 namespace gptq {
 
@@ -16,9 +17,29 @@ std::unique_ptr<HessianState> VulkanBackend::create_hessian(int64_t k) {
     return std::make_unique<VulkanHessian>(ctx_, k);
 }
 
-void VulkanBackend::quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                             const HessianState &h, QuantResult *out) {
-    quantize_on_device(*ctx_, opt, w, n, k, h, out);
+std::unique_ptr<GptqSession> VulkanBackend::start_gptq(const QuantOptions &opt, float *w,
+                                                       int64_t n, int64_t k,
+                                                       const HessianState &h) {
+    return start_gptq_on_device(*ctx_, opt, w, n, k, h);
+}
+
+// tr(X H X^T) = <H, X^T X>: the O(n k^2) Gram matrices of D and W run on the device (the
+// Hessian accumulation kernel); only k x k results come back for the two inner products.
+double VulkanBackend::relative_output_error(const QLayer &q, const float *w,
+                                            const HessianState &h) {
+    const int64_t n = q.n, k = q.k;
+    std::vector<float> hh(size_t(k) * size_t(k)), gram(hh.size());
+    h.read_scaled(hh.data());
+    auto inner_product_with_h = [&](const float *x) {
+        VulkanHessian g(ctx_, k);  // (2/n) X^T X: the same factor for D and W cancels
+        g.add(x, GPTQ_DTYPE_F32, n, k);
+        g.read_scaled(gram.data());
+        return frobenius_dot(hh.data(), gram.data(), k);
+    };
+    const double den = inner_product_with_h(w);
+    std::vector<float> d(size_t(n) * size_t(k));
+    output_error_rows(q, w, 0, n, d.data());
+    return output_error_ratio(inner_product_with_h(d.data()), den);
 }
 
 void VulkanBackend::matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,

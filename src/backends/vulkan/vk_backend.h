@@ -7,6 +7,13 @@
 
 #include <memory>
 
+namespace gptq {
+// The registry's entry points (src/core/backend_registry.cpp), also used by tests.
+bool vulkan_backend_available();
+bool vulkan_backend_is_hardware(int device_index);
+std::unique_ptr<Backend> make_vulkan_backend(const gptq_ctx_params &params);
+} // namespace gptq
+
 namespace gptq::vk {
 
 class VulkanBackend final : public Backend {
@@ -16,8 +23,10 @@ public:
     gptq_backend kind() const override { return GPTQ_BACKEND_VULKAN; }
     std::string device_name() const override { return ctx_->device.name(); }
     std::unique_ptr<HessianState> create_hessian(int64_t k) override;
-    void quantize(const QuantOptions &opt, float *w, int64_t n, int64_t k,
-                  const HessianState &h, QuantResult *out) override;
+    std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
+                                            int64_t k, const HessianState &h) override;
+    double relative_output_error(const QLayer &q, const float *w,
+                                 const HessianState &h) override;
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
     void pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst) override;

@@ -6,12 +6,12 @@
 #include "backends/vulkan/vk_hessian.h"
 #include "backends/vulkan/vk_push_constants.h"
 #include "core/error.h"
-#include "core/gptq_plan.h"
 #include "core/pack.h"
+#include "core/quantizer.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -23,39 +23,6 @@ namespace {
 // to report progress (and honour cancellation) a few times per layer.
 constexpr int64_t kProgressSubmits = 8;
 
-struct Prepared {
-    std::vector<int32_t> perm;
-    std::vector<uint32_t> dead;  // 1 for a dead column (natural index)
-    int64_t n_dead = 0;
-    float mean_diag = 0.0f;
-};
-
-// Host side of steps 2, 4 and 5 from diag(H): dead columns, act-order permutation (stable
-// descending sort of the fixed diagonal, as the CPU backend), mean diagonal for damping.
-Prepared prepare_from_diag(const QuantOptions &opt, std::vector<float> diag) {
-    const int64_t k = int64_t(diag.size());
-    Prepared p;
-    p.dead.assign(size_t(k), 0);
-    for (int64_t j = 0; j < k; ++j)
-        if (diag[size_t(j)] == 0.0f) {
-            diag[size_t(j)] = 1.0f;
-            p.dead[size_t(j)] = 1;
-            ++p.n_dead;
-        }
-    p.perm = column_order(diag.data(), 1, k, opt);
-    double sum = 0.0;
-    for (float d : diag) sum += d;
-    p.mean_diag = float(sum / double(k));
-    return p;
-}
-
-std::vector<float> mse_shrink_table(const QuantOptions &opt, uint32_t *steps) {
-    *steps = opt.mse ? uint32_t(std::floor(double(opt.mse_maxshrink) * opt.mse_grid + 1e-4)) : 0u;
-    std::vector<float> p(std::max<uint32_t>(*steps, 1u), 1.0f);
-    for (uint32_t i = 0; i < *steps; ++i) p[i] = float(1.0 - double(i) / double(opt.mse_grid));
-    return p;
-}
-
 struct ParamsJob {
     const Buffer *src;   // W [n x k] or, transposed, Wt [k x n]
     bool transposed;
@@ -63,219 +30,246 @@ struct ParamsJob {
     uint32_t g0, g_count, group_cols;
 };
 
-// Records group-parameter dispatches; an MSE search is split into runs of shrink steps so
-// no invocation exceeds the loop budget (see kLoopBudget).
-void record_group_params(Recorder &rec, const QuantOptions &opt, uint32_t n, uint32_t k,
-                         uint32_t mse_steps, const ParamsJob &job, const Buffer &params,
-                         const Buffer &best_err, const Buffer &dead, const Buffer &mse_p) {
-    GroupParamsPC pc{n, k, job.group_cols, job.g0, job.g_count, uint32_t(opt.bits), opt.sym,
-                     0, 0, opt.mse_norm, job.use_dead, job.transposed};
-    const uint32_t len = std::max<uint32_t>(1, std::min(job.group_cols, k));
-    const uint32_t per = std::max<uint32_t>(1, kLoopBudget / len);
-    for (uint32_t s0 = 0;; s0 += per) {
-        if (mse_steps) {
-            pc.s_begin = s0;
-            pc.s_end = std::min(mse_steps, s0 + per);
-        }
-        rec.dispatch(Kernel::GroupParams, {job.src, &params, &best_err, &dead, &mse_p}, pc,
-                     groups(n, 64), job.g_count);
-        rec.barrier();
-        if (!mse_steps || pc.s_end >= mse_steps) break;
-    }
-}
+// The layer's device state between the driver's calls. Work is recorded into one open
+// Recorder and submitted when the driver needs a result or asks for a sync.
+class VkGptqSession final : public GptqSession {
+public:
+    VkGptqSession(Context &ctx, const QuantOptions &opt, const float *w, int64_t n, int64_t k,
+                  const HessianState &h)
+        : ctx_(ctx), opt_(opt), n_(n), k_(k), N_(uint32_t(n)), K_(uint32_t(k)),
+          G_(uint32_t(opt.group_cols(k))), n_groups_(opt.n_groups(k)),
+          bs_(std::min<int64_t>(std::max(1, opt.block_size), k)) {
+        const Device &dev = ctx.device;
+        std::vector<float> mse_p = mse_shrink_factors(opt);
+        mse_steps_ = uint32_t(mse_p.size());
+        if (mse_p.empty()) mse_p.assign(1, 1.0f);
+        const size_t kk_bytes = size_t(k) * size_t(k) * 4;
+        hbuf_ = Buffer(dev, kk_bytes, Buffer::DeviceLocal, "the Hessian");
+        wbuf_ = Buffer(dev, size_t(n * k) * 4, Buffer::DeviceLocal, "the weight");
+        params_ = Buffer(dev, size_t(n_groups_ * n) * 8, Buffer::DeviceLocal, "quantizer parameters");
+        best_err_ = Buffer(dev, mse_steps_ ? size_t(n_groups_ * n) * 4 : 16, Buffer::DeviceLocal,
+                           "the MSE search state");
+        msebuf_ = Buffer(dev, mse_p.size() * 4, Buffer::DeviceLocal, "the MSE grid");
+        deadbuf_ = Buffer(dev, size_t(k) * 4, Buffer::DeviceLocal, "the dead-column mask");
+        permbuf_ = Buffer(dev, size_t(k) * 4, Buffer::DeviceLocal, "the permutation");
+        invpermbuf_ = Buffer(dev, size_t(k) * 4, Buffer::DeviceLocal, "the inverse permutation");
+        ctx.stage_times.clear();
 
-} // namespace
-
-void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, int64_t n,
-                        int64_t k, const HessianState &h, QuantResult *out) {
-    const Device &dev = ctx.device;
-    const uint32_t N = uint32_t(n), K = uint32_t(k);
-    const bool per_row = opt.group_size < 0;
-    const bool is_static = !per_row && opt.static_groups;
-    const uint32_t G = uint32_t(opt.group_cols(k));
-    const int64_t n_groups = opt.n_groups(k);
-    const int64_t bs = std::min<int64_t>(std::max(1, opt.block_size), k);
-    const size_t kk_bytes = size_t(k) * size_t(k) * 4;
-    uint32_t mse_steps = 0;
-    const std::vector<float> mse_p = mse_shrink_table(opt, &mse_steps);
-
-    Buffer hbuf(dev, kk_bytes, Buffer::DeviceLocal, "the Hessian");
-    Buffer wbuf(dev, size_t(n * k) * 4, Buffer::DeviceLocal, "the weight");
-    Buffer params(dev, size_t(n_groups * n) * 8, Buffer::DeviceLocal, "quantizer parameters");
-    Buffer best_err(dev, mse_steps ? size_t(n_groups * n) * 4 : 16, Buffer::DeviceLocal,
-                    "the MSE search state");
-    Buffer msebuf(dev, mse_p.size() * 4, Buffer::DeviceLocal, "the MSE grid");
-    Buffer deadbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the dead-column mask");
-    Buffer permbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the permutation");
-    Buffer invpermbuf(dev, size_t(k) * 4, Buffer::DeviceLocal, "the inverse permutation");
-    ctx.stage_times.clear();
-
-    // Submit 1: H and W on the device, per-row parameters from the caller's W, diag(H) back.
-    Prepared prep;
-    {
-        Recorder rec(ctx);
+        Recorder &r = rec();
         const auto *vh = dynamic_cast<const VulkanHessian *>(&h);
         if (vh && vh->context() == &ctx) {
-            vh->record_scaled(rec, hbuf);
+            vh->record_scaled(r, hbuf_);
         } else {
             std::vector<float> hh(size_t(k) * size_t(k));
             h.read_scaled(hh.data());
-            rec.upload(hbuf, hh.data(), kk_bytes);
+            r.upload(hbuf_, hh.data(), kk_bytes);
         }
-        rec.upload(wbuf, w, size_t(n * k) * 4);
-        rec.upload(msebuf, mse_p.data(), mse_p.size() * 4);
-        rec.barrier();
-        if (per_row)
-            record_group_params(rec, opt, N, K, mse_steps, {&wbuf, false, false, 0, 1, K},
-                                params, best_err, deadbuf, msebuf);
-        std::vector<size_t> diag_at(static_cast<size_t>(k));
-        for (int64_t j = 0; j < k; ++j) diag_at[size_t(j)] = size_t(j * k + j);
-        const int id = rec.download_gather(hbuf, diag_at);
-        rec.mark("upload");
-        rec.submit();
-        std::vector<float> diag(static_cast<size_t>(k));
-        std::memcpy(diag.data(), rec.downloaded(id), size_t(k) * 4);
-        prep = prepare_from_diag(opt, std::move(diag));
+        r.upload(wbuf_, w, size_t(n * k) * 4);
+        r.upload(msebuf_, mse_p.data(), mse_p.size() * 4);
+        r.barrier();
     }
 
-    // Submit 2: static parameters, permuted/dead-fixed Hp and transposed Wt.
-    Buffer hp(dev, kk_bytes, Buffer::DeviceLocal, "the permuted Hessian");
-    Buffer wt(dev, size_t(n * k) * 4, Buffer::DeviceLocal, "the working weight");
-    {
-        Recorder rec(ctx);
-        rec.upload(deadbuf, prep.dead.data(), size_t(k) * 4);
-        rec.upload(permbuf, prep.perm.data(), size_t(k) * 4);
+    std::vector<float> hessian_diagonal() override {
+        std::vector<size_t> diag_at(static_cast<size_t>(k_));
+        for (int64_t j = 0; j < k_; ++j) diag_at[size_t(j)] = size_t(j * k_ + j);
+        const int id = rec().download_gather(hbuf_, diag_at);
+        rec().mark("upload");
+        rec().submit();
+        std::vector<float> diag(static_cast<size_t>(k_));
+        std::memcpy(diag.data(), rec().downloaded(id), size_t(k_) * 4);
+        rec_.reset();
+        return diag;
+    }
+
+    void group_params(ParamSource src, int64_t g0, int64_t count, int64_t g_cols) override {
+        const uint32_t g = uint32_t(g0), c = uint32_t(count), gc = uint32_t(g_cols);
+        switch (src) {
+        case ParamSource::Original: record_group_params({&wbuf_, false, false, g, c, gc}); break;
+        case ParamSource::Natural: record_group_params({&wbuf_, false, true, g, c, gc}); break;
+        case ParamSource::Working: record_group_params({&wt_, true, false, g, c, gc}); break;
+        }
+    }
+
+    void set_plan(const ColumnPlan &plan) override {
+        std::vector<uint32_t> dead(plan.dead.begin(), plan.dead.end());
+        rec().upload(deadbuf_, dead.data(), size_t(k_) * 4);
+        rec().upload(permbuf_, plan.perm.data(), size_t(k_) * 4);
         // pack_codes gathers each natural column's code from its permuted position.
-        std::vector<int32_t> invperm(static_cast<size_t>(k));
-        for (int64_t i = 0; i < k; ++i) invperm[size_t(prep.perm[size_t(i)])] = int32_t(i);
-        rec.upload(invpermbuf, invperm.data(), size_t(k) * 4);
-        rec.barrier();
-        if (is_static)
-            record_group_params(rec, opt, N, K, mse_steps,
-                                {&wbuf, false, true, 0, uint32_t(n_groups), G}, params, best_err,
-                                deadbuf, msebuf);
-        const PrepPC ph{N, K, 0};
-        rec.dispatch(Kernel::PrepPermute, {&hbuf, &hp, &permbuf, &deadbuf}, ph, groups(k, 16),
-                     groups(k, 16));
-        const PrepPC pw{N, K, 1};
-        rec.dispatch(Kernel::PrepPermute, {&wbuf, &wt, &permbuf, &deadbuf}, pw, groups(n, 16),
-                     groups(k, 16));
-        rec.mark("prepare");
-        rec.submit();
+        std::vector<int32_t> invperm(static_cast<size_t>(k_));
+        for (int64_t i = 0; i < k_; ++i) invperm[size_t(plan.perm[size_t(i)])] = int32_t(i);
+        rec().upload(invpermbuf_, invperm.data(), size_t(k_) * 4);
+        rec().barrier();
     }
-    wbuf = Buffer();
 
-    // Submits 3..: damped copy and inverse factor until a Cholesky succeeds.
-    Buffer ubuf(dev, kk_bytes, Buffer::DeviceLocal, "the inverse factor");
-    Buffer flag(dev, 16, Buffer::DeviceLocal, "the failure flag");
-    for (DampingSchedule schedule(opt);; schedule.next()) {
-        const double percent = schedule.percent();
-        Recorder rec(ctx);
-        rec.fill_zero(flag);
-        const DampPC pd{K, float(percent) * prep.mean_diag};
-        rec.dispatch(Kernel::DampDiag, {&hp, &ubuf}, pd, groups(k, 16), groups(k, 16));
-        rec.barrier();
-        record_inverse_factor(rec, ubuf, hbuf, flag, K);
-        const int id = rec.download(flag, 0, 4);
-        rec.submit();
+    void permute() override {
+        const Device &dev = ctx_.device;
+        hp_ = Buffer(dev, size_t(k_) * size_t(k_) * 4, Buffer::DeviceLocal, "the permuted Hessian");
+        wt_ = Buffer(dev, size_t(n_ * k_) * 4, Buffer::DeviceLocal, "the working weight");
+        const PrepPC ph{N_, K_, 0};
+        rec().dispatch(Kernel::PrepPermute, {&hbuf_, &hp_, &permbuf_, &deadbuf_}, ph,
+                       groups(k_, 16), groups(k_, 16));
+        const PrepPC pw{N_, K_, 1};
+        rec().dispatch(Kernel::PrepPermute, {&wbuf_, &wt_, &permbuf_, &deadbuf_}, pw,
+                       groups(n_, 16), groups(k_, 16));
+        rec().mark("prepare");
+        submit();
+        wbuf_ = Buffer();
+    }
+
+    bool factor_inverse(float damp) override {
+        const Device &dev = ctx_.device;
+        if (!ubuf_.handle()) {
+            ubuf_ = Buffer(dev, size_t(k_) * size_t(k_) * 4, Buffer::DeviceLocal, "the inverse factor");
+            flag_ = Buffer(dev, 16, Buffer::DeviceLocal, "the failure flag");
+        }
+        Recorder &r = rec();
+        r.fill_zero(flag_);
+        const DampPC pd{K_, damp};
+        r.dispatch(Kernel::DampDiag, {&hp_, &ubuf_}, pd, groups(k_, 16), groups(k_, 16));
+        r.barrier();
+        record_inverse_factor(r, ubuf_, hbuf_, flag_, K_);
+        const int id = r.download(flag_, 0, 4);
+        r.submit();
         uint32_t failed;
-        std::memcpy(&failed, rec.downloaded(id), 4);
-        if (!failed) {
-            out->damp_used = float(percent);
-            out->damp_retries = schedule.retries();
-            break;
-        }
+        std::memcpy(&failed, r.downloaded(id), 4);
+        rec_.reset();
+        if (failed) return false;
+        hp_ = Buffer();  // the loop needs only U from here on
+        hbuf_ = Buffer();
+        return true;
     }
-    hp = Buffer();
-    hbuf = Buffer();
 
-    // The column loop: per block, the block step then the trailing GEMM.
-    const size_t code_words = size_t((k + 3) / 4) * size_t(n);
-    const int64_t qrows = packed_len(k, opt.bits);
-    const size_t qweight_bytes = size_t(qrows * n) * 4;
-    Buffer codes(dev, code_words * 4, Buffer::DeviceLocal, "the codes");
-    Buffer qweight(dev, qweight_bytes, Buffer::DeviceLocal, "the packed weight");
-    Buffer err(dev, size_t(bs * n) * 4, Buffer::DeviceLocal, "the block error");
-    Buffer loss(dev, size_t(n) * 4, Buffer::DeviceLocal, "the loss");
-    const int64_t n_blocks = (k + bs - 1) / bs;
-    const int64_t per_submit = std::max<int64_t>(1, (n_blocks + kProgressSubmits - 1) / kProgressSubmits);
-    const uint32_t mode = per_row ? GPTQ_PARAMS_ROW : is_static ? GPTQ_PARAMS_STATIC : GPTQ_PARAMS_DYNAMIC;
-    for (int64_t b0 = 0; b0 < n_blocks; b0 += per_submit) {
-        Recorder rec(ctx);
-        if (b0 == 0) {
-            rec.fill_zero(loss);
-            rec.fill_zero(codes);
-            rec.barrier();
+    void quantize_block(int64_t i1_, int64_t i2_) override {
+        if (!codes_.handle()) start_loop();
+        const uint32_t i1 = uint32_t(i1_), i2 = uint32_t(i2_);
+        const uint32_t width = i2 - i1;
+        const uint32_t per = std::max<uint32_t>(1, kLoopBudget / width);
+        for (uint32_t c0 = i1; c0 < i2; c0 += per) {
+            const BlockPC pb{N_, K_, i1, i2, c0, std::min(i2, c0 + per), G_,
+                             uint32_t(opt_.bits), params_mode(), opt_.desc_act};
+            rec().dispatch(Kernel::GptqBlock,
+                           {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
+                           groups(n_, kBlockWorkgroup));
+            rec().barrier();
         }
-        const int64_t b1 = std::min(n_blocks, b0 + per_submit);
-        for (int64_t b = b0; b < b1; ++b) {
-            const uint32_t i1 = uint32_t(b * bs), i2 = uint32_t(std::min<int64_t>(k, (b + 1) * bs));
-            if (mode == GPTQ_PARAMS_DYNAMIC) {
-                // Groups starting in this block, from Wt as of the block start (spec §3).
-                const uint32_t g0 = (i1 + G - 1) / G, g1 = (i2 + G - 1) / G;
-                if (g1 > g0)
-                    record_group_params(rec, opt, N, K, mse_steps,
-                                        {&wt, true, false, g0, g1 - g0, G}, params, best_err,
-                                        deadbuf, msebuf);
-            }
-            const uint32_t width = i2 - i1;
-            const uint32_t per = std::max<uint32_t>(1, kLoopBudget / width);
-            for (uint32_t c0 = i1; c0 < i2; c0 += per) {
-                const BlockPC pb{N, K, i1, i2, c0, std::min(i2, c0 + per), G,
-                                 uint32_t(opt.bits), mode, opt.desc_act};
-                rec.dispatch(Kernel::GptqBlock,
-                             {&wt, &ubuf, &params, &codes, &err, &loss, &permbuf}, pb,
-                             groups(n, kBlockWorkgroup));
-                rec.barrier();
-            }
-            rec.mark("gptq_block");
-            if (i2 < K) {
-                const TrailingPC pt{N, K, i1, i2};
-                rec.dispatch(Kernel::TrailingUpdate, {&wt, &ubuf, &err}, pt,
-                             groups(n, kTrailingRows), groups(K - i2, kTrailingCols));
-                rec.barrier();
-                rec.mark("trailing_update");
-            }
-        }
-        int id_qweight = -1, id_params = -1, id_loss = -1;
-        if (b1 == n_blocks) {
-            // The codes leave the device already in checkpoint layout (natural order).
-            const PackPC pp{N, K, uint32_t(opt.bits), uint32_t(qrows)};
-            rec.dispatch(Kernel::PackCodes, {&codes, &invpermbuf, &qweight}, pp, groups(n, 64),
-                         uint32_t(qrows));
-            rec.barrier();
-            rec.mark("pack");
-            id_qweight = rec.download(qweight, 0, qweight_bytes);
-            id_params = rec.download(params, 0, size_t(n_groups * n) * 8);
-            id_loss = rec.download(loss, 0, size_t(n) * 4);
-            rec.mark("download");
-        }
-        rec.submit();
-        opt.report_progress(std::min<int64_t>(k, b1 * bs), k);
-        if (b1 < n_blocks) continue;
+        rec().mark("gptq_block");
+    }
 
-        // Results back in natural column order.
-        out->n = n;
-        out->k = k;
-        out->n_groups = n_groups;
-        out->perm = prep.perm;
-        out->dead_columns = prep.n_dead;
+    void trailing_update(int64_t i1, int64_t i2) override {
+        const TrailingPC pt{N_, K_, uint32_t(i1), uint32_t(i2)};
+        rec().dispatch(Kernel::TrailingUpdate, {&wt_, &ubuf_, &err_}, pt,
+                       groups(n_, kTrailingRows), groups(K_ - uint32_t(i2), kTrailingCols));
+        rec().barrier();
+        rec().mark("trailing_update");
+    }
+
+    void sync() override {
+        if (rec_) submit();
+    }
+
+    int64_t blocks_per_sync(int64_t n_blocks) const override {
+        return (n_blocks + kProgressSubmits - 1) / kProgressSubmits;
+    }
+
+    // The codes leave the device already in checkpoint layout (natural order).
+    void fetch_result(QuantResult *out) override {
+        const int64_t qrows = packed_len(k_, opt_.bits);
+        const size_t qweight_bytes = size_t(qrows * n_) * 4;
+        Recorder &r = rec();
+        const PackPC pp{N_, K_, uint32_t(opt_.bits), uint32_t(qrows)};
+        r.dispatch(Kernel::PackCodes, {&codes_, &invpermbuf_, &qweight_}, pp, groups(n_, 64),
+                   uint32_t(qrows));
+        r.barrier();
+        r.mark("pack");
+        const int id_qweight = r.download(qweight_, 0, qweight_bytes);
+        const int id_params = r.download(params_, 0, size_t(n_groups_ * n_) * 8);
+        const int id_loss = r.download(loss_, 0, size_t(n_) * 4);
+        r.mark("download");
+        r.submit();
+
         out->codes.clear();
-        out->qweight.resize(size_t(qrows * n));
-        std::memcpy(out->qweight.data(), rec.downloaded(id_qweight), qweight_bytes);
-        const auto *pv = static_cast<const float *>(rec.downloaded(id_params));
-        out->scales.resize(size_t(n_groups * n));
-        out->zeros.resize(size_t(n_groups * n));
-        for (size_t i = 0; i < size_t(n_groups * n); ++i) {
+        out->qweight.resize(size_t(qrows * n_));
+        std::memcpy(out->qweight.data(), r.downloaded(id_qweight), qweight_bytes);
+        const auto *pv = static_cast<const float *>(r.downloaded(id_params));
+        out->scales.resize(size_t(n_groups_ * n_));
+        out->zeros.resize(size_t(n_groups_ * n_));
+        for (size_t i = 0; i < size_t(n_groups_ * n_); ++i) {
             out->scales[i] = pv[2 * i];
             out->zeros[i] = int32_t(pv[2 * i + 1]);
         }
-        out->g_idx = group_index(prep.perm, opt);
-        const auto *lv = static_cast<const float *>(rec.downloaded(id_loss));
+        const auto *lv = static_cast<const float *>(r.downloaded(id_loss));
         double total = 0.0;
-        for (int64_t r = 0; r < n; ++r) total += double(lv[r]);
+        for (int64_t row = 0; row < n_; ++row) total += double(lv[row]);
         out->loss = total;
+        rec_.reset();
     }
+
+private:
+    Context &ctx_;
+    const QuantOptions &opt_;
+    int64_t n_, k_;
+    uint32_t N_, K_, G_;
+    int64_t n_groups_, bs_;
+    uint32_t mse_steps_ = 0;
+    Buffer hbuf_, wbuf_, params_, best_err_, msebuf_, deadbuf_, permbuf_, invpermbuf_;
+    Buffer hp_, wt_, ubuf_, flag_;
+    Buffer codes_, qweight_, err_, loss_;
+    std::unique_ptr<Recorder> rec_;
+
+    Recorder &rec() {
+        if (!rec_) rec_ = std::make_unique<Recorder>(ctx_);
+        return *rec_;
+    }
+    void submit() {
+        rec_->submit();
+        rec_.reset();
+    }
+
+    uint32_t params_mode() const {
+        if (opt_.group_size < 0) return GPTQ_PARAMS_ROW;
+        return opt_.static_groups ? GPTQ_PARAMS_STATIC : GPTQ_PARAMS_DYNAMIC;
+    }
+
+    void start_loop() {
+        const Device &dev = ctx_.device;
+        const size_t code_words = size_t((k_ + 3) / 4) * size_t(n_);
+        codes_ = Buffer(dev, code_words * 4, Buffer::DeviceLocal, "the codes");
+        qweight_ = Buffer(dev, size_t(packed_len(k_, opt_.bits) * n_) * 4, Buffer::DeviceLocal,
+                          "the packed weight");
+        err_ = Buffer(dev, size_t(bs_ * n_) * 4, Buffer::DeviceLocal, "the block error");
+        loss_ = Buffer(dev, size_t(n_) * 4, Buffer::DeviceLocal, "the loss");
+        rec().fill_zero(loss_);
+        rec().fill_zero(codes_);
+        rec().barrier();
+    }
+
+    // Records group-parameter dispatches; an MSE search is split into runs of shrink steps
+    // so no invocation exceeds the loop budget (see kLoopBudget).
+    void record_group_params(const ParamsJob &job) {
+        GroupParamsPC pc{N_, K_, job.group_cols, job.g0, job.g_count, uint32_t(opt_.bits),
+                         opt_.sym, 0, 0, opt_.mse_norm, job.use_dead, job.transposed};
+        const uint32_t len = std::max<uint32_t>(1, std::min(job.group_cols, K_));
+        const uint32_t per = std::max<uint32_t>(1, kLoopBudget / len);
+        for (uint32_t s0 = 0;; s0 += per) {
+            if (mse_steps_) {
+                pc.s_begin = s0;
+                pc.s_end = std::min(mse_steps_, s0 + per);
+            }
+            rec().dispatch(Kernel::GroupParams,
+                           {job.src, &params_, &best_err_, &deadbuf_, &msebuf_}, pc,
+                           groups(n_, 64), job.g_count);
+            rec().barrier();
+            if (!mse_steps_ || pc.s_end >= mse_steps_) break;
+        }
+    }
+};
+
+} // namespace
+
+std::unique_ptr<GptqSession> start_gptq_on_device(Context &ctx, const QuantOptions &opt,
+                                                  const float *w, int64_t n, int64_t k,
+                                                  const HessianState &h) {
+    return std::make_unique<VkGptqSession>(ctx, opt, w, n, k, h);
 }
 
 void device_pack_rows(Context &ctx, const uint8_t *codes, int64_t k, int64_t n, int bits,

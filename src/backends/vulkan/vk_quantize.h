@@ -1,7 +1,7 @@
-// GPTQ of one layer on the device (spec §2-§3): prepare (row/static parameters, dead
-// columns, act-order, damping), inverse factor with damping retries, then the blocked
-// column loop as a handful of submits, each recording many blocks, the last of which also
-// packs the codes into the checkpoint qweight (QuantResult::qweight; codes stay empty).
+// The Vulkan backend's GPTQ primitives (core/gptq_session.h): W, H, U, codes and
+// parameters stay on the device; the column loop is recorded a few blocks per submit, and
+// fetch_result packs the codes into the checkpoint qweight on the device
+// (QuantResult::qweight; codes stay empty).
 #pragma once
 
 #include "backends/vulkan/vk_context.h"
@@ -9,10 +9,13 @@
 #include "core/options.h"
 #include "core/qlayer.h"
 
+#include <memory>
+
 namespace gptq::vk {
 
-void quantize_on_device(Context &ctx, const QuantOptions &opt, const float *w, int64_t n,
-                        int64_t k, const HessianState &h, QuantResult *out);
+std::unique_ptr<GptqSession> start_gptq_on_device(Context &ctx, const QuantOptions &opt,
+                                                  const float *w, int64_t n, int64_t k,
+                                                  const HessianState &h);
 
 // Packs codes [k][n] (natural order) into qweight [packed_len(k, bits)][n] on the device
 // (pack_codes.comp). Used by tests and the bench against core/pack.cpp.

@@ -1,4 +1,4 @@
-#include "api/qlayer_build.h"
+#include "core/layer_build.h"
 
 #include "core/error.h"
 #include "core/pack.h"
