@@ -2,6 +2,8 @@
 #include "api/handles.h"
 #include "api/validate.h"
 
+#include <limits>
+
 using gptq::fail;
 
 namespace {
@@ -54,12 +56,23 @@ GPTQ_API gptq_status gptq_hessian_add(gptq_hessian *h, const gptq_matrix *x) {
                  (long long)x->cols, (long long)h->state->k());
         gptq::require_finite(x, "x");
         require_complete(h);
+        const gptq::SquareSums sums = gptq::square_sums(x);
+        // Half of fp32's range: the bound holds exactly, fp32 rounding of the sums adds
+        // far less than a factor of 2.
+        const double limit = 0.5 * double(std::numeric_limits<float>::max());
+        if (h->square_bound + sums.max_bound > limit)
+            fail(GPTQ_ERR_NON_FINITE,
+                 "x: activations up to %g would overflow the fp32 Hessian (the sum of their "
+                 "squares reaches %.3g, fp32 holds %.3g); scale the inputs down",
+                 sums.max_abs, h->square_bound + sums.max_bound, double(std::numeric_limits<float>::max()));
         try {
             h->state->add(x->data, x->dtype, x->rows, ld);
         } catch (...) {
             h->incomplete = true;
             throw;
         }
+        h->square_bound += sums.max_bound;
+        h->raw_trace += sums.trace;
     });
 }
 
@@ -81,6 +94,11 @@ GPTQ_API gptq_status gptq_hessian_set(gptq_hessian *h, const float *m, int64_t k
             throw;
         }
         h->incomplete = false;
+        double trace = 0.0;
+        for (int64_t j = 0; j < k; ++j) trace += double(m[j * k + j]);
+        h->given_trace = trace;
+        h->square_bound = 0.0;
+        h->raw_trace = 0.0;
     });
 }
 

@@ -95,8 +95,18 @@ GPTQ_API gptq_status gptq_qlayer_get_scales_f16(const gptq_qlayer *q, uint16_t *
     return gptq::guarded(q->ctx, [&] {
         gptq::require_non_null(dst, "dst");
         gptq::require_count(count, int64_t(q->layer.scales.size()), "dst");
-        for (size_t i = 0; i < q->layer.scales.size(); ++i)
-            dst[i] = gptq::f32_to_f16(q->layer.scales[i]);
+        const gptq::QLayer &l = q->layer;
+        for (size_t i = 0; i < l.scales.size(); ++i) {
+            const uint16_t h = gptq::f32_to_f16(l.scales[i]);
+            // Exporting inf or 0 would make the checkpoint dequantize to garbage or zeros.
+            if ((h & 0x7c00u) == 0x7c00u || ((h & 0x7fffu) == 0 && l.scales[i] != 0.0f))
+                fail(GPTQ_ERR_UNSUPPORTED,
+                     "scale %g (output column %lld, group %lld) is outside fp16's range "
+                     "[6.0e-8, 65504]; read the fp32 scales with gptq_qlayer_get_scales",
+                     double(l.scales[i]), (long long)(int64_t(i) % l.n),
+                     (long long)(int64_t(i) / l.n));
+            dst[i] = h;
+        }
     });
 }
 

@@ -7,6 +7,8 @@
 #include "core/rtn.h"
 
 #include <chrono>
+#include <cmath>
+#include <memory>
 
 using gptq::fail;
 
@@ -16,6 +18,39 @@ gptq_status no_ctx(gptq_qlayer **out) {
     if (out) *out = nullptr;
     return gptq::guarded(nullptr, [] { fail(GPTQ_ERR_INVALID_ARGUMENT, "ctx is NULL"); });
 }
+
+// A Hessian whose diagonal is far from 1 (tiny activations: H = 1e-42 I is positive
+// definite) would leave fp32 in the inverse factor and fail as "not positive definite".
+// Scaling H by c = 4^e (exact in binary floating point) scales damping, L and U by exact
+// powers of two, so every code, scale and zero is bit for bit what the unscaled H gives
+// where that works at all; only the loss is divided back by c.
+class RescaledHessian {
+public:
+    RescaledHessian(gptq_ctx *ctx, const gptq_hessian *h) : state_(h->state.get()) {
+        const int64_t k = h->state->k();
+        const double tokens = double(h->state->tokens());
+        const double trace = h->given_trace >= 0.0 ? h->given_trace
+                             : tokens > 0.0       ? h->raw_trace * 2.0 / tokens
+                                                  : 0.0;
+        const double mean = trace / double(k);
+        if (!(mean > 0.0) || (mean > 0x1p-40 && mean < 0x1p40)) return;
+        const int e = int(std::lround(-std::log2(mean) / 2.0));
+        factor_ = std::ldexp(1.0, 2 * e);
+        std::vector<float> m(size_t(k * k));
+        h->state->read_scaled(m.data());
+        for (float &v : m) v = std::ldexp(v, 2 * e);
+        copy_ = ctx->backend->create_hessian(k);
+        copy_->set(m.data(), h->state->tokens());
+        state_ = copy_.get();
+    }
+    const gptq::HessianState &state() const { return *state_; }
+    double factor() const { return factor_; }
+
+private:
+    const gptq::HessianState *state_;
+    std::unique_ptr<gptq::HessianState> copy_;
+    double factor_ = 1.0;
+};
 
 } // namespace
 
@@ -52,7 +87,9 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         std::vector<float> wf = gptq::to_f32(w, "w");
 
         gptq::QuantResult r;
-        ctx->backend->quantize(opt, wf.data(), n, k, *hessian->state, &r);
+        const RescaledHessian scaled(ctx, hessian);
+        ctx->backend->quantize(opt, wf.data(), n, k, scaled.state(), &r);
+        r.loss /= scaled.factor();
         std::vector<float>().swap(wf);
         const double loss = r.loss, damp = r.damp_used;
         const int retries = r.damp_retries;

@@ -26,6 +26,13 @@ struct gptq_hessian {
     // An add that failed part-way (out of memory, device lost) may have summed some of its
     // rows: the accumulator refuses further use until gptq_hessian_set replaces it.
     bool incomplete = false;
+    // Tracked on the host as inputs arrive (O(n k), beside the O(n k^2) accumulation):
+    // square_bound = sum over tokens of max_k x^2 bounds every entry of the raw sum, so an
+    // add that could overflow fp32 is refused before it runs; trace gives mean(diag(H))
+    // without reading H back from a device.
+    double square_bound = 0.0;
+    double raw_trace = 0.0;     // trace of sum x x^T (added tokens)
+    double given_trace = -1.0;  // trace of the H passed to gptq_hessian_set, or -1
 };
 
 struct gptq_qlayer {

@@ -71,6 +71,23 @@ void require_finite(const float *p, int64_t count, const char *name) {
                  (long long)i);
 }
 
+SquareSums square_sums(const gptq_matrix *x) {
+    const int64_t ld = x->row_stride ? x->row_stride : x->cols;
+    SquareSums s;
+    for (int64_t r = 0; r < x->rows; ++r) {
+        double row_max = 0.0;
+        for (int64_t c = 0; c < x->cols; ++c) {
+            const double v = double(element_f32(x->data, x->dtype, r * ld + c));
+            const double v2 = v * v;
+            row_max = v2 > row_max ? v2 : row_max;
+            s.trace += v2;
+        }
+        s.max_bound += row_max;
+        s.max_abs = std::fmax(s.max_abs, std::sqrt(row_max));
+    }
+    return s;
+}
+
 std::vector<float> to_f32(const gptq_matrix *m, const char *name) {
     const int64_t ld = check_matrix(m, name);
     require_finite(m, name);

@@ -33,4 +33,11 @@ template <class E> int enum_value(const E &field) {
 
 float element_f32(const void *data, gptq_dtype dtype, int64_t index);
 
+// Sums over the rows of x, in double: the largest |x|, sum of each row's max x^2 (a bound on
+// every entry of x^T x), and sum of all x^2 (the trace of x^T x).
+struct SquareSums {
+    double max_abs = 0.0, max_bound = 0.0, trace = 0.0;
+};
+SquareSums square_sums(const gptq_matrix *x);
+
 } // namespace gptq

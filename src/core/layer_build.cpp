@@ -3,7 +3,34 @@
 #include "core/error.h"
 #include "core/pack.h"
 
+#include <cmath>
+
 namespace gptq {
+
+namespace {
+
+// A layer is only returned when every weight it stands for is finite: scale * (code - zero)
+// with |code - zero| <= maxq. Weights spanning more than fp32 make the scale overflow; a
+// group whose weights are all subnormal makes it underflow to 0 (and the zero point NaN).
+void check_scales(const QuantOptions &opt, const std::vector<float> &scales, int64_t n) {
+    const float maxq = float(opt.maxq());
+    for (size_t i = 0; i < scales.size(); ++i) {
+        const float s = scales[i];
+        const long long row = (long long)(int64_t(i) % n), group = (long long)(int64_t(i) / n);
+        if (!std::isfinite(s) || !std::isfinite(s * maxq))
+            fail(GPTQ_ERR_NON_FINITE,
+                 "%s: the scale of output row %lld, group %lld overflows fp32: its weights "
+                 "span more than fp32 can represent after dividing by %d levels",
+                 opt.layer_label().c_str(), row, group, opt.maxq());
+        if (!(s > 0.0f))
+            fail(GPTQ_ERR_INVALID_ARGUMENT,
+                 "%s: the scale of output row %lld, group %lld underflows to 0: all its "
+                 "weights lie within fp32's subnormal range of zero; flush such weights to 0",
+                 opt.layer_label().c_str(), row, group);
+    }
+}
+
+} // namespace
 
 QLayer qlayer_from_result(const QuantOptions &opt, QuantResult &&r) {
     const int64_t n = r.n, k = r.k;
@@ -18,6 +45,7 @@ QLayer qlayer_from_result(const QuantOptions &opt, QuantResult &&r) {
         int64_t(r.g_idx.size()) != k || int64_t(r.perm.size()) != k)
         fail(GPTQ_ERR_INTERNAL, "%s: backend returned inconsistent result sizes",
              opt.layer_label().c_str());
+    check_scales(opt, r.scales, n);
     for (uint8_t c : r.codes)
         if (c > maxq) fail(GPTQ_ERR_INTERNAL, "%s: backend returned a code out of range",
                            opt.layer_label().c_str());

@@ -24,6 +24,13 @@ int mse_shrink_steps(const QuantOptions &opt);
 float mse_shrink_factor(const QuantOptions &opt, int step);
 std::vector<float> mse_shrink_factors(const QuantOptions &opt);
 
+// p.zero as the integer the checkpoint stores. A non-finite zero (from a scale that
+// overflowed or underflowed) becomes -1, outside every grid, which layer assembly reports
+// with its cause; the conversion itself is never undefined.
+inline int32_t zero_point_int(float zero) {
+    return (zero >= 0.0f && zero <= 256.0f) ? int32_t(zero) : -1;
+}
+
 // Integer code of x under p.
 inline int quantize_code(float x, GroupParams p, int maxq);
 // Fake-quantized value of x under p: scale * (code - zero).

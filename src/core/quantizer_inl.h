@@ -7,7 +7,10 @@ namespace gptq {
 // roundEven as PyTorch's torch.round: nearbyint under the default rounding mode.
 inline int quantize_code(float x, GroupParams p, int maxq) {
     float q = std::nearbyint(x / p.scale) + p.zero;
-    q = q < 0.0f ? 0.0f : (q > float(maxq) ? float(maxq) : q);
+    // Written so that a NaN (a degenerate scale, refused later with a clear status) lands
+    // on 0 instead of reaching an undefined float-to-int conversion.
+    q = q > 0.0f ? q : 0.0f;
+    q = q < float(maxq) ? q : float(maxq);
     return int(q);
 }
 

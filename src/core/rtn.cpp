@@ -27,7 +27,7 @@ QuantResult rtn_quantize(const QuantOptions &opt, const float *w, int64_t n, int
             const int64_t c0 = g * G, c1 = std::min(k, c0 + G);
             const GroupParams p = find_params(row + c0, c1 - c0, 1, opt);
             r.scales[size_t(g * n + i)] = p.scale;
-            r.zeros[size_t(g * n + i)] = int32_t(p.zero);
+            r.zeros[size_t(g * n + i)] = zero_point_int(p.zero);
             for (int64_t j = c0; j < c1; ++j)
                 r.codes[size_t(i * k + j)] = uint8_t(quantize_code(row[j], p, maxq));
         }

@@ -59,7 +59,7 @@ public:
                     const GroupParams p =
                         find_params(w_ + r * k_ + c0, std::min(g_cols, k_ - c0), 1, opt_);
                     scales_[size_t(g * n_ + r)] = p.scale;
-                    zeros_[size_t(g * n_ + r)] = int32_t(p.zero);
+                    zeros_[size_t(g * n_ + r)] = zero_point_int(p.zero);
                 }
         });
     }
