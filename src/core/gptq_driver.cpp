@@ -3,6 +3,8 @@
 #include "core/gptq_plan.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 
 namespace gptq {
 
@@ -30,6 +32,20 @@ float plan_columns(const QuantOptions &opt, std::vector<float> diag, ColumnPlan 
     return float(sum / double(k));
 }
 
+// Why a Hessian may fail to factor, as far as its diagonal tells.
+std::string diagnose(const std::vector<float> &diag) {
+    float largest = 0.0f;
+    for (float d : diag) {
+        if (!std::isfinite(d)) return "H is not finite (NaN or Inf on its diagonal)";
+        if (d < 0.0f) return "H is indefinite (a negative diagonal entry: not a Gram matrix)";
+        largest = std::fmax(largest, d);
+    }
+    if (largest < 1e-30f)
+        return "H is (nearly) zero: the calibration inputs carry almost no signal";
+    return "H is indefinite or too ill-conditioned for fp32: more calibration data, or a "
+           "larger damp_max, may help";
+}
+
 } // namespace
 
 void run_gptq(GptqSession &s, const QuantOptions &opt, int64_t n, int64_t k, QuantResult *out) {
@@ -44,7 +60,10 @@ void run_gptq(GptqSession &s, const QuantOptions &opt, int64_t n, int64_t k, Qua
     ColumnPlan plan;
     std::vector<int32_t> g_idx;
     int64_t n_dead = 0;
-    const float mean_diag = plan_columns(opt, s.hessian_diagonal(), &plan, &g_idx, &n_dead);
+    DampingSchedule schedule(opt);
+    std::vector<float> diag = s.hessian_diagonal();
+    schedule.set_cause(diagnose(diag));
+    const float mean_diag = plan_columns(opt, std::move(diag), &plan, &g_idx, &n_dead);
     s.set_plan(plan);
 
     // 3. Static groups: parameters from the dead-zeroed, unpermuted W.
@@ -53,7 +72,6 @@ void run_gptq(GptqSession &s, const QuantOptions &opt, int64_t n, int64_t k, Qua
 
     // 6. Damping relative to mean(diag(H)), raised until the inverse factor exists; every
     // attempt starts again from the clean H.
-    DampingSchedule schedule(opt);
     for (;; schedule.next())
         if (s.factor_inverse(float(schedule.percent()) * mean_diag)) break;
 

@@ -3,6 +3,8 @@
 // failure message. Backends do the arithmetic; these keep the policy in one place.
 #pragma once
 
+#include <string>
+
 #include "core/options.h"
 
 #include <cstdint>
@@ -31,9 +33,12 @@ public:
     // Moves to the next damping after a failed factorization, or throws
     // GPTQ_ERR_NOT_POSITIVE_DEFINITE naming the layer when the schedule is exhausted.
     void next();
+    // What the final error says about H (e.g. "H is indefinite"), from its diagonal.
+    void set_cause(std::string cause) { cause_ = std::move(cause); }
 
 private:
     const QuantOptions &opt_;
+    std::string cause_;
     int attempt_ = 0;
 };
 
