@@ -52,10 +52,12 @@ GPTQ_API gptq_status gptq_qlayer_get_info(const gptq_qlayer *q, gptq_qlayer_info
     if (!q) return null_layer();
     return gptq::guarded(q->ctx, [&] {
         gptq::require_non_null(info, "info");
-        if (info->struct_size != sizeof(gptq_qlayer_info))
+        // 0: the caller did not set it; take it as this header's size.
+        if (info->struct_size != 0 && info->struct_size != sizeof(gptq_qlayer_info))
             fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "info->struct_size is %u, expected sizeof(gptq_qlayer_info) = %zu",
+                 "info->struct_size is %u, expected sizeof(gptq_qlayer_info) = %zu (or 0)",
                  info->struct_size, sizeof(gptq_qlayer_info));
+        info->struct_size = sizeof(gptq_qlayer_info);
         fill_info(q->layer, info);
     });
 }

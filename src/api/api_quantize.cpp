@@ -6,7 +6,9 @@
 
 #include "core/quantizer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <numeric>
 
 using gptq::fail;
@@ -47,9 +49,23 @@ gptq::QuantResult rtn(const gptq::QuantOptions &opt, const float *w, int64_t n, 
     return r;
 }
 
+// The report is optional output: it never fails the call. struct_size 0 means "this
+// header's size" (and is set to it); another size gets the leading bytes that fit, so a
+// caller built against an older or newer header receives the fields both know.
+void write_report(gptq_quant_report full, gptq_quant_report *report) {
+    const uint32_t declared = report->struct_size;
+    const size_t n = declared == 0 ? sizeof full : std::min<size_t>(declared, sizeof full);
+    full.struct_size = declared == 0 ? uint32_t(sizeof full) : declared;
+    std::memcpy(report, &full, n);
+}
+
 } // namespace
 
 extern "C" {
+
+GPTQ_API gptq_status gptq_quant_params_validate(const gptq_quant_params *params) {
+    return gptq::guarded(nullptr, [&] { (void)gptq::quant_options_from_params(params); });
+}
 
 GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params *params,
                                          const gptq_matrix *w, const gptq_hessian *hessian,
@@ -63,10 +79,6 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         const std::string who = opt.layer_label();
         gptq::require_non_null(w, "w");
         gptq::require_non_null(hessian, "hessian");
-        if (report && report->struct_size != sizeof(gptq_quant_report))
-            fail(GPTQ_ERR_INVALID_ARGUMENT,
-                 "report->struct_size is %u, expected sizeof(gptq_quant_report) = %zu",
-                 report->struct_size, sizeof(gptq_quant_report));
         if (hessian->ctx != ctx)
             fail(GPTQ_ERR_WRONG_CONTEXT, "%s: the Hessian was created with another context",
                  who.c_str());
@@ -92,16 +104,18 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         q->ctx = ctx;
         q->layer = gptq::qlayer_from_result(opt, std::move(r));
         if (report) {
+            gptq_quant_report full{};
             std::vector<float> h(size_t(k * k));
             hessian->state->read_scaled(h.data());
-            report->loss = loss;
-            report->rel_output_error =
+            full.loss = loss;
+            full.rel_output_error =
                 gptq::relative_output_error(w, q->layer, h.data(), ctx->n_threads);
-            report->damp_used = damp;
-            report->damp_retries = retries;
-            report->dead_columns = dead;
-            report->seconds =
+            full.damp_used = damp;
+            full.damp_retries = retries;
+            full.dead_columns = dead;
+            full.seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            write_report(full, report);
         }
         *out = q.release();
     });
