@@ -98,7 +98,8 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const QuantizeOptions &opt,
                                         const QuantizeProgressFn &progress) {
     const Config &c = m.cfg;
-    const gptq_zeros_format fmt = opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
+    const gptq_zeros_format fmt =
+        opt.zeros_format ? opt.zeros_format : opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
     if (!opt.rtn && calib.empty())
         fail(GPTQ_ERR_INVALID_ARGUMENT, "GPTQ needs calibration sequences");
     for (const Block &b : m.blocks)
