@@ -69,7 +69,7 @@ void require_output_dir(const std::string &path, const char *option) {
         if (!S_ISDIR(st.st_mode))
             fail(GPTQ_ERR_IO, "%s %s: exists and is not a directory", option, path.c_str());
         require_creatable_in(p, path, option);
-    } else if (errno != ENOENT) {
+    } else if (errno != ENOENT && errno != ENOTDIR) {  // ENOTDIR: the parent check says which
         fail(GPTQ_ERR_IO, "%s %s: %s", option, path.c_str(), std::strerror(errno));
     }
     require_creatable_in(parent_of(p), path, option);
