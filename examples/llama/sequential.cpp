@@ -137,7 +137,12 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 const TapFn tap = [&](Tap t, const float *x, int64_t rows, int64_t cols) {
                     if (!hess[int(t)]) return;
                     const gptq_matrix xm{x, GPTQ_DTYPE_F32, rows, cols, cols};
-                    check(ctx, gptq_hessian_add(hess[int(t)].get(), &xm), "hessian_add");
+                    const gptq_status st = gptq_hessian_add(hess[int(t)].get(), &xm);
+                    if (st == GPTQ_OK) return;
+                    // Name the layer whose inputs failed (e.g. NaN from a broken embedding).
+                    for (int mod : group)
+                        if (tap_of(mod) == t)
+                            check(ctx, st, ("inputs of " + module_hf_name(l, mod)).c_str());
                 };
                 for (const auto &x0 : acts) {
                     std::vector<float> x = x0;  // the block's output is not needed here

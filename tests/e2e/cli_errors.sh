@@ -106,6 +106,13 @@ expect 1 "$TMP/badjson/config.json: not valid JSON" "$GPTQ" eval "$TMP/badjson" 
 expect 0 "" "$GPTQ" inspect "$MODEL"
 grep -q "^llama2.c checkpoint" "$TMP/out.txt" || fail "inspect does not name a llama2.c checkpoint"
 
+# A NaN in the embedding of BOS (token 1; stories260K has dim 64, so its row starts at byte
+# 28 + 64 * 4): the error names the layer whose calibration inputs went bad.
+cp "$MODEL" "$TMP/nan.bin" && cp "$(dirname "$MODEL")/tok512.bin" "$TMP/"
+printf '\000\000\300\177' | dd of="$TMP/nan.bin" bs=1 seek=284 conv=notrunc 2>/dev/null
+expect 1 "inputs of model.layers.0.self_attn.q_proj: .*non-finite value nan" \
+  "$GPTQ" quantize "$TMP/nan.bin" -o "$TMP/nanout" --calib "$TEXT" --calib-docs 0:1 --quiet
+
 # --- help -----------------------------------------------------------------------------------
 "$GPTQ" quantize --help >"$TMP/help.txt"
 grep -Eq -- "--calib FILE .*\[required with --method gptq\]" "$TMP/help.txt" || fail "help: --calib not marked required"
