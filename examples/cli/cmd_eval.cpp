@@ -3,9 +3,11 @@
 #include "common.h"
 #include "error.h"
 #include "loaders.h"
+#include "path_checks.h"
 #include "quant_report.h"
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
 
 namespace cli {
@@ -28,16 +30,26 @@ int cmd_eval(int argc, char **argv) {
                     {"windows", "L", "score non-overlapping windows of L tokens of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "2048"},
                     {"force-seq-len", "", "allow windows / --seq-len beyond the model's context", ""}}};
     for (const OptionSpec &o : backend_options()) sp.options.push_back(o);
+    sp.required = {{"text", "always"}};
     Args a(sp, argc, argv);
     if (a.help()) {
         print_help(sp);
         return 0;
     }
+    // Every option checked before the model is loaded.
     if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "eval: expected one MODEL (see --help)");
     if (!a.has("text")) fail(GPTQ_ERR_INVALID_ARGUMENT, "eval: --text FILE is required");
+    require_input_file(a.get("text"), "--text");
+    check_doc_range(a.get("text"), a.get("eval-docs"));
+    a.get_int("seq-len", 0, INT32_MAX);
+    if (a.has("windows")) a.get_int("windows", 2, INT32_MAX);
+    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    check_backend_options(a);
     const std::string model_path = a.positional()[0];
+    identify_model(model_path, a.has("quiet"));
+
     CtxPtr ctx = make_context(a);
-    const llama::Model m = llama::load_model(model_path, ctx.get());
+    const llama::Model m = load_model_checked(model_path, ctx.get());
     const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const std::string text_path = a.get("text");
     const bool windows = a.has("windows") || is_single_document(text_path);

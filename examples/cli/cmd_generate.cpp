@@ -4,7 +4,9 @@
 #include "error.h"
 #include "generate.h"
 #include "loaders.h"
+#include "path_checks.h"
 
+#include <climits>
 #include <cstdio>
 
 namespace cli {
@@ -27,18 +29,22 @@ int cmd_generate(int argc, char **argv) {
         print_help(sp);
         return 0;
     }
+    // Every option checked before the model is loaded.
     if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "generate: expected one MODEL (see --help)");
-    const std::string model_path = a.positional()[0];
-    CtxPtr ctx = make_context(a);
-    const llama::Model m = llama::load_model(model_path, ctx.get());
-    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     llama::GenerateOptions go;
-    go.steps = a.get_int("steps");
-    go.temperature = float(a.get_double("temperature"));
-    go.top_p = float(a.get_double("top-p"));
-    go.seed = uint64_t(a.get_int("seed"));
-    if (go.steps < 0 || go.temperature < 0 || go.top_p <= 0 || go.top_p > 1)
-        fail(GPTQ_ERR_INVALID_ARGUMENT, "generate: need steps >= 0, temperature >= 0, 0 < top-p <= 1");
+    go.steps = a.get_int("steps", 0, INT32_MAX);
+    go.temperature = float(a.get_double("temperature", 0.0, 100.0));
+    go.top_p = float(a.get_double("top-p", 0.0, 1.0));
+    if (!(go.top_p > 0.0f)) fail(GPTQ_ERR_INVALID_ARGUMENT, "--top-p: must be above 0 (1 = off)");
+    go.seed = uint64_t(a.get_int("seed", 0));
+    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    check_backend_options(a);
+    const std::string model_path = a.positional()[0];
+    identify_model(model_path, false);
+
+    CtxPtr ctx = make_context(a);
+    const llama::Model m = load_model_checked(model_path, ctx.get());
+    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const llama::Forward fwd(m, ctx.get());
     const std::string prompt = a.get("prompt");
     std::fputs(prompt.c_str(), stdout);

@@ -26,18 +26,31 @@ void inspect_llama2c(const std::string &path) {
                 c.tied_embeddings ? "yes" : "no");
 }
 
-void inspect_hf(const std::string &dir) {
+// The quantization settings of a checkpoint: config.json's quantization_config, else the
+// separate quantize_config.json (older AutoGPTQ); an empty object when not quantized.
+nlohmann::json quant_config(const std::string &dir, const nlohmann::json &cfg) {
+    if (cfg.contains("quantization_config") && cfg["quantization_config"].is_object())
+        return cfg["quantization_config"];
+    const std::string qc = llama::join_path(dir, "quantize_config.json");
+    if (!llama::file_exists(qc)) return nlohmann::json::object();
+    const nlohmann::json j = nlohmann::json::parse(llama::read_text_file(qc), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) fail(GPTQ_ERR_FORMAT, "%s: not a JSON object", qc.c_str());
+    return j;
+}
+
+void inspect_hf(const std::string &dir, ModelKind kind) {
     const std::string st = llama::join_path(dir, "model.safetensors");
-    const nlohmann::json cfg =
-        nlohmann::json::parse(llama::read_text_file(llama::join_path(dir, "config.json")), nullptr, false);
-    if (cfg.is_discarded() || !cfg.is_object()) fail(GPTQ_ERR_FORMAT, "%s/config.json: not a JSON object", dir.c_str());
-    std::printf("Hugging Face checkpoint %s\n", dir.c_str());
+    const std::string cfg_path = llama::join_path(dir, "config.json");
+    const nlohmann::json cfg = nlohmann::json::parse(llama::read_text_file(cfg_path), nullptr, false);
+    if (cfg.is_discarded() || !cfg.is_object()) fail(GPTQ_ERR_FORMAT, "%s: not a JSON object", cfg_path.c_str());
+    std::printf("%s %s\n", model_kind_name(kind), dir.c_str());
     for (const char *k : {"model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
                           "num_attention_heads", "num_key_value_heads", "vocab_size",
                           "max_position_embeddings", "tie_word_embeddings", "torch_dtype"})
         if (cfg.contains(k)) std::printf("  %-24s %s\n", k, cfg[k].dump().c_str());
-    if (cfg.contains("quantization_config"))
-        std::printf("quantization_config %s\n", cfg["quantization_config"].dump().c_str());
+    const nlohmann::json qc = quant_config(dir, cfg);
+    if (!qc.empty())
+        std::printf("quantization_config %s\n", qc.dump().c_str());
     else
         std::printf("not quantized\n");
 
@@ -74,14 +87,15 @@ void inspect_hf(const std::string &dir) {
             other_params += t.numel;
         }
     }
-    const int bits = cfg.contains("quantization_config") ? cfg["quantization_config"].value("bits", 0) : 0;
+    const long long bits =
+        qc.contains("bits") && qc["bits"].is_number_integer() ? qc["bits"].get<long long>() : 0;
     if (!quantized.empty()) {
         std::printf("\n%-40s %11s %6s %7s %9s %10s\n", "module", "N x K", "bits", "groups", "g_idx", "size");
         for (const auto &kv : quantized) {
             const Module &mod = kv.second;
             char shape[32];
             std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)mod.n, (long long)mod.k);
-            std::printf("%-40s %11s %6d %7lld %9s %10s\n", kv.first.c_str(), shape, bits,
+            std::printf("%-40s %11s %6lld %7lld %9s %10s\n", kv.first.c_str(), shape, bits,
                         (long long)mod.groups, mod.act_order ? "act-order" : "ordered",
                         human_bytes(mod.bytes).c_str());
         }
@@ -106,8 +120,14 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "inspect: expected one CKPT (see --help)");
     const std::string path = a.positional()[0];
-    if (llama::is_directory(path)) inspect_hf(path);
-    else inspect_llama2c(path);
+    const ModelKind kind = detect_model_kind(path);
+    try {
+        if (kind == ModelKind::Llama2c) inspect_llama2c(path);
+        else inspect_hf(path, kind);
+    } catch (const nlohmann::json::exception &e) {
+        fail(GPTQ_ERR_FORMAT, "%s: unexpected content in its JSON (config.json, quantize_config.json "
+                              "or the safetensors header): %s", path.c_str(), json_error_text(e).c_str());
+    }
     return 0;
 }
 

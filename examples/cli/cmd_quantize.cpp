@@ -4,12 +4,16 @@
 #include "common.h"
 #include "convert.h"
 #include "error.h"
+#include "eval.h"
 #include "file_io.h"
 #include "loaders.h"
+#include "path_checks.h"
 #include "quant_report.h"
 #include "sequential.h"
 
+#include <cctype>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 
 namespace cli {
@@ -52,8 +56,99 @@ CommandSpec spec() {
                    {"nsamples", "N", "calibrate on N random windows of --seq-len tokens (default 2048, capped by the model) of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "128"},
                    {"seed", "S", "random seed of the calibration windows", "0"},
                    {"force-seq-len", "", "allow --seq-len beyond the model's context", ""}}};
+    s.options.push_back({"format", "NAME",
+                         "checkpoint_format of the zero points: v1 (\"gptq\") or v2 (\"gptq_v2\"); "
+                         "auto = v1 for --sym, v2 otherwise (see README for which reader takes which)",
+                         "auto"});
+    s.options.push_back({"true-sequential", "", "quantize a block's module groups in order (the default)", ""});
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
+    // AutoGPTQ / GPTQModel / GPTQ-for-LLaMa spellings (underscores are accepted anyway).
+    s.aliases = {{"desc-act", "act-order"},          {"damp-percent", "damp"},
+                 {"percdamp", "damp"},               {"damp-auto-increment", "damp-increment"},
+                 {"wbits", "bits"},                  {"groupsize", "group-size"},
+                 {"checkpoint-format", "format"},    {"out", "output"},
+                 {"output-dir", "output"},           {"quant-method", "method"}};
+    s.required = {{"output", "always"},
+                  {"calib", "with --method gptq"},
+                  {"calib-docs", "with a multi-document --calib, so the evaluation documents stay unseen"}};
     return s;
+}
+
+// Every option read and checked before anything is loaded: a mistake costs nothing.
+struct CheckedArgs {
+    llama::QuantizeOptions opt;
+    std::string model_path, out, method;
+};
+
+CheckedArgs check_args(const Args &a) {
+    CheckedArgs c;
+    if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: expected one MODEL (see --help)");
+    if (!a.has("output")) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: -o OUT is required");
+    c.model_path = a.positional()[0];
+    c.out = a.get("output");
+    c.method = a.get("method");
+    if (c.method != "gptq" && c.method != "rtn")
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method: '%s' is not gptq or rtn", c.method.c_str());
+    if (a.has("true-sequential") && a.has("no-true-sequential"))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--true-sequential and --no-true-sequential contradict each other");
+
+    llama::QuantizeOptions &opt = c.opt;
+    gptq_quant_params &p = opt.params;
+    p.bits = int32_t(a.get_int("bits", 2, 8));  // 5..7: the library's message below
+    p.group_size = int32_t(a.get_int("group-size", INT32_MIN, INT32_MAX));
+    p.sym = a.has("sym");
+    p.desc_act = a.has("act-order");
+    p.static_groups = a.has("static-groups");
+    p.damp_percent = float(a.get_double("damp", 0.0, 1.0));
+    p.damp_auto_increment = float(a.get_double("damp-increment", 0.0, 1.0));
+    p.damp_max = float(a.get_double("damp-max", 0.0, 1.0));
+    p.block_size = int32_t(a.get_int("block-size", 1, INT32_MAX));
+    p.mse = a.has("mse") ? GPTQ_MSE_ON : GPTQ_MSE_OFF;
+    p.mse_grid = int32_t(a.get_int("mse-grid", 1, INT32_MAX));
+    p.mse_maxshrink = float(a.get_double("mse-maxshrink", 0.0, 1.0));
+    p.mse_norm = float(a.get_double("mse-norm", 0.0));
+    // The library's own check, so the tool refuses exactly what quantization would.
+    if (gptq_quant_params_validate(&p) != GPTQ_OK) {
+        std::string msg = gptq_last_error(nullptr);
+        if (msg.compare(0, 7, "layer: ") == 0) msg = msg.substr(7);  // no layer named here
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "quantization options: %s", msg.c_str());
+    }
+    opt.rtn = c.method == "rtn";
+    opt.true_sequential = !a.has("no-true-sequential");
+    opt.compare_rtn = !a.has("no-rtn-compare");
+    const std::string fmt = a.get("format");
+    if (fmt == "v1" || fmt == "gptq") opt.zeros_format = GPTQ_ZEROS_V1;
+    else if (fmt == "v2" || fmt == "gptq_v2") opt.zeros_format = GPTQ_ZEROS_V2;
+    else if (fmt != "auto") fail(GPTQ_ERR_INVALID_ARGUMENT, "--format: '%s' is not v1, v2 or auto", fmt.c_str());
+
+    std::string dtype = a.get("dtype");
+    for (char &ch : dtype) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (dtype != "auto" && dtype != "f32" && dtype != "fp32" && dtype != "float32" && dtype != "f16" &&
+        dtype != "fp16" && dtype != "float16" && dtype != "bf16")
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--dtype: '%s' is not auto, f32, f16 or bf16", a.get("dtype").c_str());
+
+    if (!opt.rtn && !a.has("calib"))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE (calibration text)");
+    if (a.has("calib")) {
+        require_input_file(a.get("calib"), "--calib");
+        // A multi-document text in document mode must name its calibration documents; the
+        // window protocol (--nsamples, or a single-document text) samples the whole file.
+        if (!a.has("calib-docs") && !a.has("nsamples") && !is_single_document(a.get("calib")))
+            fail(GPTQ_ERR_INVALID_ARGUMENT,
+                 "--calib needs --calib-docs A:B: choose the calibration documents explicitly, "
+                 "disjoint from the ones you evaluate on (e.g. calibrate on the first documents, "
+                 "evaluate on the rest)");
+        check_doc_range(a.get("calib"), a.get("calib-docs"));
+    }
+    a.get_int("calib-tokens", 0, INT64_MAX);
+    a.get_int("nsamples", 1, INT32_MAX);
+    a.get_int("seed", 0, INT64_MAX);
+    a.get_int("seq-len", 0, INT32_MAX);
+    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    check_backend_options(a);
+    require_output_dir(c.out, "-o");
+    if (a.has("heatmap")) require_output_file(a.get("heatmap"), "--heatmap");
+    return c;
 }
 
 } // namespace
@@ -65,37 +160,21 @@ int cmd_quantize(int argc, char **argv) {
         print_help(sp);
         return 0;
     }
-    if (a.positional().size() != 1) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: expected one MODEL (see --help)");
-    if (!a.has("output")) fail(GPTQ_ERR_INVALID_ARGUMENT, "quantize: -o OUT is required");
-    const std::string model_path = a.positional()[0], out = a.get("output");
-    const std::string method = a.get("method");
-    if (method != "gptq" && method != "rtn")
-        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method: '%s' is not gptq or rtn", method.c_str());
-
-    llama::QuantizeOptions opt;
-    gptq_quant_params &p = opt.params;
-    p.bits = int32_t(a.get_int("bits"));
-    p.group_size = int32_t(a.get_int("group-size"));
-    p.sym = a.has("sym");
-    p.desc_act = a.has("act-order");
-    p.static_groups = a.has("static-groups");
-    p.damp_percent = float(a.get_double("damp"));
-    p.damp_auto_increment = float(a.get_double("damp-increment"));
-    p.damp_max = float(a.get_double("damp-max"));
-    p.block_size = int32_t(a.get_int("block-size"));
-    p.mse = a.has("mse") ? GPTQ_MSE_ON : GPTQ_MSE_OFF;
-    p.mse_grid = int32_t(a.get_int("mse-grid"));
-    p.mse_maxshrink = float(a.get_double("mse-maxshrink"));
-    p.mse_norm = float(a.get_double("mse-norm"));
-    opt.rtn = method == "rtn";
-    opt.true_sequential = !a.has("no-true-sequential");
-    opt.compare_rtn = !a.has("no-rtn-compare");
+    const CheckedArgs c = check_args(a);
+    const llama::QuantizeOptions &opt = c.opt;
+    const std::string &model_path = c.model_path, &out = c.out, &method = c.method;
     const bool quiet = a.has("quiet");
-    if (!opt.rtn && !a.has("calib")) fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE");
+    if (identify_model(model_path, quiet) == ModelKind::GptqDirectory)
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is already quantized (a GPTQ checkpoint)", model_path.c_str());
+    if (opt.zeros_format == GPTQ_ZEROS_V1 && !opt.params.sym)
+        std::fprintf(stderr,
+                     "warning: --format v1 with asymmetric quantization: v1 stores zero - 1, so "
+                     "a zero point of 0 is read back as %d by every v1 reader; the per-layer "
+                     "errors below include that effect\n", 1 << opt.params.bits);
 
     const auto t0 = std::chrono::steady_clock::now();
     CtxPtr ctx = make_context(a);
-    llama::Model m = llama::load_model(model_path, ctx.get());
+    llama::Model m = load_model_checked(model_path, ctx.get());
     if (m.quant.quantized) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is already quantized", model_path.c_str());
     std::string tok_path;
     std::vector<std::vector<int32_t>> calib;
@@ -116,7 +195,7 @@ int cmd_quantize(int argc, char **argv) {
                              (long long)n, (long long)len, all.size(), a.get_int("seed"));
         } else {
             const int64_t seq_len = capped_seq_len(a, m.cfg, a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len);
-            calib = load_sequences(tok, calib_path, a.get("calib-docs"), seq_len, a.get_int("calib-tokens"));
+            calib = load_sequences(tok, calib_path, a.get("calib-docs"), seq_len, a.get_int("calib-tokens", 0, INT64_MAX));
             int64_t tokens = 0;
             for (const auto &s : calib) tokens += int64_t(s.size());
             if (!quiet)
@@ -145,7 +224,7 @@ int cmd_quantize(int argc, char **argv) {
         });
     if (!quiet) {
         bar.finish();
-        llama::print_layer_table(stdout, records);
+        llama::print_layer_table(stdout, records, opt.rtn);
     }
     if (a.has("heatmap")) llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
 

@@ -2,7 +2,11 @@
 
 #include "error.h"
 #include "file_io.h"
+#include "loaders.h"
 
+#include <nlohmann/json.hpp>
+
+#include <climits>
 #include <cstdio>
 
 namespace cli {
@@ -15,22 +19,64 @@ std::vector<OptionSpec> backend_options() {
             {"device", "N", "device index within the backend", "0"}};
 }
 
+namespace {
+
+gptq_backend backend_of(const Args &a) {
+    const std::string b = a.get("backend");
+    if (b == "auto") return GPTQ_BACKEND_AUTO;
+    if (b == "cpu") return GPTQ_BACKEND_CPU;
+    if (b == "vulkan") return GPTQ_BACKEND_VULKAN;
+    if (b == "cuda") return GPTQ_BACKEND_CUDA;
+    fail(GPTQ_ERR_INVALID_ARGUMENT, "--backend: '%s' is not auto, cpu, vulkan or cuda", b.c_str());
+}
+
+const int kMaxThreads = 4096;
+
+} // namespace
+
+void check_backend_options(const Args &a) {
+    backend_of(a);
+    a.get_int("threads", 0, kMaxThreads);
+    a.get_int("device", 0, INT32_MAX);
+}
+
 CtxPtr make_context(const Args &a) {
     gptq_ctx_params p;
     gptq_ctx_params_init(&p);
     const std::string b = a.get("backend");
-    if (b == "auto") p.backend = GPTQ_BACKEND_AUTO;
-    else if (b == "cpu") p.backend = GPTQ_BACKEND_CPU;
-    else if (b == "vulkan") p.backend = GPTQ_BACKEND_VULKAN;
-    else if (b == "cuda") p.backend = GPTQ_BACKEND_CUDA;
-    else fail(GPTQ_ERR_INVALID_ARGUMENT, "--backend: '%s' is not auto, cpu, vulkan or cuda", b.c_str());
-    p.n_threads = int32_t(a.get_int("threads"));
-    p.device_index = int32_t(a.get_int("device"));
+    p.backend = backend_of(a);
+    p.n_threads = int32_t(a.get_int("threads", 0, kMaxThreads));
+    p.device_index = int32_t(a.get_int("device", 0, INT32_MAX));
     gptq_ctx *ctx = nullptr;
     const gptq_status st = gptq_ctx_create(&p, &ctx);
     if (st != GPTQ_OK)
         fail(st, "cannot create a %s context: %s", b.c_str(), gptq_last_error(nullptr));
     return CtxPtr(ctx);
+}
+
+ModelKind identify_model(const std::string &path, bool quiet) {
+    const ModelKind k = detect_model_kind(path);
+    if (!quiet) std::fprintf(stderr, "model: %s (%s)\n", path.c_str(), model_kind_name(k));
+    return k;
+}
+
+std::string json_error_text(const std::exception &e) {
+    std::string m = e.what();
+    if (m.compare(0, 15, "[json.exception") == 0) {
+        const size_t close = m.find("] ");
+        if (close != std::string::npos) m = m.substr(close + 2);
+    }
+    return m;
+}
+
+llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx) {
+    try {
+        return llama::load_model(path, ctx);
+    } catch (const nlohmann::json::exception &e) {
+        fail(GPTQ_ERR_FORMAT,
+             "%s: unexpected content in its JSON (config.json, quantize_config.json or a "
+             "safetensors header): %s", path.c_str(), json_error_text(e).c_str());
+    }
 }
 
 std::string find_tokenizer(const Args &a, const std::string &model_path, int64_t vocab) {
@@ -94,6 +140,13 @@ int64_t capped_seq_len(const Args &a, const llama::Config &c, int64_t requested)
                  "%lld (--force-seq-len to override)\n",
                  (long long)requested, (long long)context, (long long)context);
     return context;
+}
+
+void check_doc_range(const std::string &text_path, const std::string &doc_range) {
+    const llama::DocRange r = llama::parse_doc_range(doc_range);
+    const std::vector<std::string> docs = llama::split_documents(llama::read_text_file(text_path));
+    if (docs.empty()) fail(GPTQ_ERR_FORMAT, "%s: no documents (is it empty?)", text_path.c_str());
+    llama::select_documents(docs, r);
 }
 
 std::string human_bytes(int64_t b) {

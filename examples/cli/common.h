@@ -2,10 +2,12 @@
 #pragma once
 
 #include "args.h"
+#include "model_kind.h"
 #include "eval.h"
 #include "model.h"
 #include "tokenizer.h"
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +21,17 @@ using CtxPtr = std::unique_ptr<gptq_ctx, CtxDeleter>;
 
 // The --backend / --threads / --device options every command takes.
 std::vector<OptionSpec> backend_options();
+// Checks their values (known backend name, non-negative counts) without creating anything.
+void check_backend_options(const Args &a);
 CtxPtr make_context(const Args &a);
+
+// detect_model_kind + a "model: PATH (kind)" line on stderr unless quiet.
+ModelKind identify_model(const std::string &path, bool quiet);
+// llama::load_model with the JSON library's exceptions turned into a sentence naming PATH.
+llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx);
+// The JSON library's message without its "[json.exception.type_error.302] " tag.
+std::string json_error_text(const std::exception &e);
+
 
 // --tokenizer, else tokenizer.bin in the model's directory (or next to a llama2.c file),
 // else tok<vocab>.bin there (llama2.c's naming).
@@ -46,6 +58,10 @@ std::vector<int32_t> tokenize_text(const llama::Tokenizer &tok, const std::strin
 // The requested sequence / window length, capped at the model's context unless
 // --force-seq-len is given; a cap is reported on stderr.
 int64_t capped_seq_len(const Args &a, const llama::Config &c, int64_t requested);
+
+// Refuses a document range that is malformed or outside the documents of text_path: checked
+// before a model is loaded (the text is small; the model may not be).
+void check_doc_range(const std::string &text_path, const std::string &doc_range);
 
 std::string human_bytes(int64_t bytes);
 

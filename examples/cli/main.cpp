@@ -1,8 +1,10 @@
 // gptq: quantize Llama-family models with GPTQ, evaluate, generate, inspect checkpoints.
 #include "commands.h"
+#include "common.h"
 #include "error.h"
 
 #include <gptq/gptq.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -50,6 +52,11 @@ int main(int argc, char **argv) {
         } catch (const llama::Error &e) {
             std::fprintf(stderr, "gptq %s: error: %s\n", c.name, e.what());
             return e.status() == GPTQ_ERR_INVALID_ARGUMENT ? 2 : 1;
+        } catch (const nlohmann::json::exception &e) {
+            // A reader let a JSON-library exception through: say what it means, not its tag.
+            std::fprintf(stderr, "gptq %s: error: unexpected content in a JSON file: %s\n", c.name,
+                         cli::json_error_text(e).c_str());
+            return 1;
         } catch (const std::bad_alloc &) {
             std::fprintf(stderr, "gptq %s: error: out of memory\n", c.name);
             return 1;

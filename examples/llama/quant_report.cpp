@@ -42,7 +42,25 @@ void ProgressBar::finish() {
     std::fflush(out_);
 }
 
-void print_layer_table(FILE *out, const std::vector<LayerRecord> &records) {
+namespace {
+
+void print_rtn_table(FILE *out, const std::vector<LayerRecord> &records) {
+    std::fprintf(out, "%-5s %-9s %9s %12s %7s\n", "layer", "module", "shape", "rel_err", "sec");
+    for (const LayerRecord &r : records) {
+        char shape[32], rel[16];
+        std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)r.n, (long long)r.k);
+        // Without calibration data there is no Hessian to measure the error on.
+        if (r.rel_error >= 0) std::snprintf(rel, sizeof rel, "%.4e", r.rel_error);
+        else std::snprintf(rel, sizeof rel, "-");
+        std::fprintf(out, "%-5d %-9s %9s %12s %7.3f\n", r.layer, module_short_name(r.module), shape,
+                     rel, r.seconds);
+    }
+}
+
+} // namespace
+
+void print_layer_table(FILE *out, const std::vector<LayerRecord> &records, bool rtn_only) {
+    if (rtn_only) return print_rtn_table(out, records);
     std::fprintf(out, "%-5s %-9s %9s %12s %12s %12s %8s %7s\n", "layer", "module", "shape",
                  "gptq_loss", "rel_err", "rtn_rel_err", "damp", "sec");
     for (const LayerRecord &r : records) {

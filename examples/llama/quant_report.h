@@ -30,8 +30,9 @@ private:
 
 std::string format_duration(double seconds);  // "1:05", "1:02:03"
 
-// One row per layer and module: GPTQ loss, relative output error for GPTQ and RTN.
-void print_layer_table(FILE *out, const std::vector<LayerRecord> &records);
+// One row per layer and module: GPTQ loss, relative output error for GPTQ and RTN. With
+// rtn_only (--method rtn) only the columns RTN has: shape, relative error, time.
+void print_layer_table(FILE *out, const std::vector<LayerRecord> &records, bool rtn_only = false);
 
 // Writes a PNG: rows = transformer blocks, columns = modules, colour = log10 relative
 // output error; GPTQ on the left, RTN on the right when available.

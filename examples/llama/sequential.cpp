@@ -98,7 +98,8 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const QuantizeOptions &opt,
                                         const QuantizeProgressFn &progress) {
     const Config &c = m.cfg;
-    const gptq_zeros_format fmt = opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
+    const gptq_zeros_format fmt =
+        opt.zeros_format ? opt.zeros_format : opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
     if (!opt.rtn && calib.empty())
         fail(GPTQ_ERR_INVALID_ARGUMENT, "GPTQ needs calibration sequences");
     for (const Block &b : m.blocks)
@@ -136,7 +137,12 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 const TapFn tap = [&](Tap t, const float *x, int64_t rows, int64_t cols) {
                     if (!hess[int(t)]) return;
                     const gptq_matrix xm{x, GPTQ_DTYPE_F32, rows, cols, cols};
-                    check(ctx, gptq_hessian_add(hess[int(t)].get(), &xm), "hessian_add");
+                    const gptq_status st = gptq_hessian_add(hess[int(t)].get(), &xm);
+                    if (st == GPTQ_OK) return;
+                    // Name the layer whose inputs failed (e.g. NaN from a broken embedding).
+                    for (int mod : group)
+                        if (tap_of(mod) == t)
+                            check(ctx, st, ("inputs of " + module_hf_name(l, mod)).c_str());
                 };
                 for (const auto &x0 : acts) {
                     std::vector<float> x = x0;  // the block's output is not needed here

@@ -18,6 +18,8 @@ struct QuantizeOptions {
     bool true_sequential = true;
     // Also round each layer to nearest on the same Hessian, for the GPTQ-vs-RTN table.
     bool compare_rtn = true;
+    // checkpoint_format of the stored zero points; 0: v1 ("gptq") when sym, else v2.
+    gptq_zeros_format zeros_format = gptq_zeros_format(0);
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 

@@ -220,8 +220,17 @@ typedef struct gptq_quant_params {
 
 GPTQ_API void gptq_quant_params_init(gptq_quant_params *params);
 
+/* Checks params as gptq_quantize_layer / gptq_quantize_rtn would (struct_size, bits,
+ * group_size, block_size, damping, mse fields) without quantizing anything: a tool can
+ * refuse bad options before loading a model. Returns GPTQ_OK or the status those calls would
+ * return; the message is in gptq_last_error(NULL). Thread-safe. */
+GPTQ_API gptq_status gptq_quant_params_validate(const gptq_quant_params *params);
+
 typedef struct gptq_quant_report {
-    uint32_t struct_size;     /* caller sets sizeof(gptq_quant_report) */
+    uint32_t struct_size;     /* sizeof(gptq_quant_report), or 0 = this header's size (the
+                               * library then stores the size). An optional output: another
+                               * size never fails the call; the library fills the leading
+                               * struct_size bytes (the fields an older header knows). */
     double loss;              /* GPTQ loss: sum of (w - q)^2 / d^2 / 2 */
     double rel_output_error;  /* tr(D H D^T) / tr(W H W^T), D = W - Q, on the given H */
     double damp_used;         /* damp_percent that made the Cholesky succeed */
@@ -249,7 +258,8 @@ typedef enum gptq_zeros_format {
 } gptq_zeros_format;
 
 typedef struct gptq_qlayer_info {
-    uint32_t struct_size; /* caller sets sizeof(gptq_qlayer_info) */
+    uint32_t struct_size; /* sizeof(gptq_qlayer_info), or 0 = this header's size (the
+                           * library then stores the size); other values are refused */
     int64_t n;            /* out_features (rows of W) */
     int64_t k;            /* in_features (columns of W) */
     int32_t bits;

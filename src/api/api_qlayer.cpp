@@ -56,7 +56,7 @@ GPTQ_API gptq_status gptq_qlayer_get_info(const gptq_qlayer *q, gptq_qlayer_info
         gptq_qlayer_info full{};
         full.struct_size = sizeof full;
         fill_info(q->layer, &full);
-        gptq::write_sized(full, gptq::kQlayerInfoSize010, "info", info);
+        gptq::write_output(full, gptq::kQlayerInfoSize010, "info", info, /*optional=*/false);
     });
 }
 

@@ -6,6 +6,7 @@
 #include "core/layer_build.h"
 #include "core/rtn.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -56,6 +57,10 @@ private:
 
 extern "C" {
 
+GPTQ_API gptq_status gptq_quant_params_validate(const gptq_quant_params *params) {
+    return gptq::guarded(nullptr, [&] { (void)gptq::quant_options_from_params(params); });
+}
+
 GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params *params,
                                          const gptq_matrix *w, const gptq_hessian *hessian,
                                          gptq_qlayer **out, gptq_quant_report *report) {
@@ -68,10 +73,6 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         const std::string who = opt.layer_label();
         gptq::require_non_null(w, "w");
         gptq::require_non_null(hessian, "hessian");
-        // The caller's layout is checked before the work (a bad size fails fast).
-        if (report)
-            gptq::shared_struct_bytes(report, report->struct_size, gptq::kQuantReportSize010,
-                                      sizeof(gptq_quant_report), "report");
         if (hessian->ctx != ctx)
             fail(GPTQ_ERR_WRONG_CONTEXT, "%s: the Hessian was created with another context",
                  who.c_str());
@@ -111,7 +112,8 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
             full.dead_columns = dead;
             full.seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            gptq::write_sized(full, gptq::kQuantReportSize010, "report", report);
+            gptq::write_output(full, gptq::kQuantReportSize010, "report", report,
+                               /*optional=*/true);
         }
         *out = q.release();
     });

@@ -30,6 +30,10 @@ constexpr size_t kPackedLayerSize010 = GPTQ_LAYOUT_END(gptq_packed_layer, g_idx)
 // layouts [min_size, current_size] and returns how many leading bytes both sides share.
 // Throws GPTQ_ERR_INVALID_ARGUMENT when size is below the 0.1.0 layout or a byte beyond
 // current_size is set.
+// Throws GPTQ_ERR_INVALID_ARGUMENT: `name`'s struct_size is below the 0.1.0 layout.
+[[noreturn]] void fail_struct_size(const char *name, uint32_t size, size_t min_size,
+                                   size_t current_size);
+
 size_t shared_struct_bytes(const void *p, uint32_t size, size_t min_size, size_t current_size,
                            const char *name);
 
@@ -48,6 +52,22 @@ void write_sized(const T &full, size_t min_size, const char *name, T *out) {
     const size_t n = shared_struct_bytes(out, size, min_size, sizeof(T), name);
     std::memcpy(static_cast<void *>(out), &full, n);
     out->struct_size = size;
+}
+
+// An output struct (report, layer info): struct_size 0 means "this header's size" and is
+// set to it; otherwise the caller's leading bytes that both layouts know are filled and
+// its trailing bytes (a newer header's fields) left alone. A required output below the
+// 0.1.0 layout is refused; an optional one (the quantization report) never fails the call
+// it reports on and gets the bytes that fit.
+template <class T>
+void write_output(const T &full, size_t min_size, const char *name, T *out, bool optional) {
+    const uint32_t declared = out->struct_size;
+    const size_t size = declared == 0 ? sizeof(T) : size_t(declared);
+    if (!optional && size < min_size)
+        fail_struct_size(name, declared, min_size, sizeof(T));
+    const size_t n = size < sizeof(T) ? size : sizeof(T);
+    std::memcpy(static_cast<void *>(out), &full, n);
+    out->struct_size = declared == 0 ? uint32_t(sizeof(T)) : declared;
 }
 
 } // namespace gptq

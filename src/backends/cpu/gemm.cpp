@@ -11,7 +11,8 @@
 #include <algorithm>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
+// GPTQ_CPU_GENERIC_ONLY: portable kernel only (see GPTQ_CPU_ISA_VARIANTS in CMakeLists.txt).
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
 #include <immintrin.h>
 #define GPTQ_X86 1
 #endif

@@ -52,7 +52,9 @@ constexpr int W = 4, kAccRegs = 8, kMaxRows = 1;
 #undef QGEMV_TARGET
 } // namespace generic
 
-#if defined(__x86_64__) || defined(__i386__)
+// GPTQ_CPU_GENERIC_ONLY (CMake GPTQ_CPU_ISA_VARIANTS=OFF) keeps only the portable path:
+// the sanitizer build compiles in minutes instead of tens of minutes.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
 #define QGEMV_X86 1
 namespace avx2 {
 constexpr int W = 8, kAccRegs = 8, kMaxRows = 8;
