@@ -21,6 +21,9 @@ packages=(
     # bindings: python (ctypes smoke test) and go (cgo smoke test); Rust uses the
     # machine's cargo when present (it needs no crates)
     python3 golang-go
+    # benchmarks only: OpenBLAS is the same-run baseline of bench_gemm / bench_quantize /
+    # bench_matmul (the library never links it; the benches skip the ratios without it)
+    libopenblas-dev
 )
 
 if [[ $(id -u) -eq 0 ]]; then

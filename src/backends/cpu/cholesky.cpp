@@ -111,13 +111,10 @@ bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
         for_chunks(m, pool, [&](int64_t rb, int64_t re) {
             panel_solve(panel, lda, rb, re, lt.data(), b);
         });
-        // Trailing update A22 -= P P^T on the lower triangle, one row block at a time (each
-        // GEMM also fills the upper half of its diagonal block; zeroed when factored).
-        for (int64_t i = r0; i < n; i += NB) {
-            const int64_t mi = std::min(NB, n - i);
-            sgemm(false, true, mi, i + mi - r0, b, -1.0f, a + i * lda + j, lda,
-                  a + r0 * lda + j, lda, 1.0f, a + i * lda + r0, lda, pool);
-        }
+        // Trailing update A22 -= P P^T on the lower triangle (the GEMM may also write some
+        // of the strict upper triangle near the diagonal; zeroed below and by potf2).
+        sgemm_lower(false, true, m, b, -1.0f, panel, lda, panel, lda, 1.0f, a + r0 * lda + r0,
+                    lda, pool);
     }
     // Zero the strict upper triangle outside the diagonal blocks (potf2 did the blocks).
     for (int64_t i = 0; i < n; ++i) {
