@@ -18,6 +18,9 @@ namespace {
 
 constexpr int64_t KC = 256;           // k slice: a B strip (KC x NR) stays in L1
 constexpr int64_t kStripsPerBlock = 16;  // MC = 16 MR: the A block (<= 192 x 256) in L2
+// sgemm_lower computes whole strips up to the end of each row block: its promise about the
+// upper triangle holds for every kernel shape (at most 12 x 32).
+static_assert(kStripsPerBlock * 12 + 32 <= kSgemmLowerReach, "sgemm_lower reach");
 
 struct Operands {
     bool ta, tb;

@@ -21,8 +21,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 
 // The lower triangle (j <= i) of the n x n product C = alpha op(A) op(B) + beta C, e.g. a
 // symmetric rank-k update with op(B) = op(A)^T. Elements are rounded exactly as sgemm rounds
-// them. Elements above the diagonal near it (within one tile) may be overwritten with the
-// corresponding product; the rest of the strict upper triangle is not touched.
+// them. Elements (i, j) above the diagonal with j <= i + kSgemmLowerReach may be overwritten
+// with the corresponding product (whole tiles are computed); the rest are not touched.
+constexpr int64_t kSgemmLowerReach = 256;
 void sgemm_lower(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                  ThreadPool *pool);
