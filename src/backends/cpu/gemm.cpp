@@ -123,10 +123,24 @@ void merge_partial(const float *tile, int64_t nr, int64_t rows, int64_t cols, fl
     }
 }
 
+// Where the kernels read a k slice of B: packed strips (bp, every strip), or, for a
+// row-major B and few rows of C, whole strips in place (each B element then meets only a
+// few A strips, and packing it would cost as much memory traffic as the product itself),
+// with only the last, partial strip packed.
+struct BSlice {
+    const float *packed;       // strip s at packed + s * nr * kc
+    const float *direct;       // op(B)(p0, 0) when in place, else null
+    int64_t ldb, direct_cols;  // row stride in place; columns read in place
+    const float *strip(int64_t js, int64_t nr, int64_t kc, int64_t *ld) const {
+        if (js < direct_cols) return *ld = ldb, direct + js;
+        return *ld = nr, packed + js * kc;
+    }
+};
+
 // One task of a k slice: rows [i0, i0 + mc) x columns [j0, j1) of C. Packs its A block,
-// then for each NR-column strip of the shared packed B runs the micro-kernel down the block
-// (the B strip stays in L1 across the MR-row strips).
-void run_task(const Operands &o, const GemmKernel &kern, const float *bp, int64_t p0,
+// then for each NR-column strip of B runs the micro-kernel down the block (the B strip
+// stays in L1 across the MR-row strips).
+void run_task(const Operands &o, const GemmKernel &kern, const BSlice &bs, int64_t p0,
               int64_t kc, int64_t i0, int64_t mc, int64_t j0, int64_t j1) {
     const int64_t mr = kern.mr, nr = kern.nr;
     thread_local std::vector<float> abuf;
@@ -142,11 +156,23 @@ void run_task(const Operands &o, const GemmKernel &kern, const float *bp, int64_
         for (int64_t is = 0; is < mc; is += mr) {
             const int64_t rows = std::min(mr, mc - is);
             float *c = o.c + (i0 + is) * o.ldc + js;
-            const float *ap = abuf.data() + is * kc, *b = bp + js * kc;
+            // C rows are far apart (a strided block of a big matrix): fetch the next tile's
+            // while this one computes (the kernel also fetches its own, too late to hide
+            // a full miss).
+            const int64_t next_is = is + mr < mc ? is + mr : 0;
+            const int64_t next_js = is + mr < mc ? js : js + nr;
+            if (next_js < j1)
+                for (int64_t r = 0; r < std::min(mr, mc - next_is); ++r) {
+                    const float *crow = o.c + (i0 + next_is + r) * o.ldc + next_js;
+                    __builtin_prefetch(crow, 1);
+                    __builtin_prefetch(crow + std::min(nr, o.n - next_js) - 1, 1);
+                }
+            int64_t ldb;
+            const float *ap = abuf.data() + is * kc, *b = bs.strip(js, nr, kc, &ldb);
             if (rows == mr && cols == nr) {
-                kern.fn(kc, ap, b, c, o.ldc, o.alpha, o.beta, merge);
+                kern.fn(kc, ap, b, ldb, c, o.ldc, o.alpha, o.beta, merge);
             } else {
-                kern.fn(kc, ap, b, tile, nr, 1.0f, 0.0f, TileMerge::Store);
+                kern.fn(kc, ap, b, ldb, tile, nr, 1.0f, 0.0f, TileMerge::Store);
                 merge_partial(tile, nr, rows, cols, c, o.ldc, o.alpha, o.beta, merge);
             }
         }
@@ -186,18 +212,27 @@ void gemm(const Operands &o, ThreadPool *pool) {
     while (parallel && row_blocks * chunks < want && strips / (chunks * 2) >= 4) chunks *= 2;
     const int64_t chunk_strips = (strips + chunks - 1) / chunks;
     // Each k slice of B is packed once into a buffer every task reads (the caller's
-    // thread-local scratch: nested calls from inside tasks use their own thread's).
+    // thread-local scratch: nested calls from inside tasks use their own thread's), except
+    // the whole strips read in place (see BSlice). Either way the kernel sees the same
+    // values in the same order: the choice cannot change a result.
+    const bool in_place = !o.tb && row_blocks <= 2;
+    const int64_t packed_from = in_place ? o.n / nr : 0;  // first strip to pack
     thread_local std::vector<float> bbuf;
     bbuf.resize(size_t(strips * nr * std::min(KC, o.k)));
     float *const bp = bbuf.data();  // lambdas below run on other threads: never name bbuf
     for (int64_t p0 = 0; p0 < o.k; p0 += KC) {
         const int64_t kc = std::min(KC, o.k - p0);
-        const int64_t pack_parts = parallel ? std::min<int64_t>(strips, 2 * threads) : 1;
+        const int64_t to_pack = strips - packed_from;
+        const int64_t pack_parts = parallel ? std::min<int64_t>(to_pack, 2 * threads) : 1;
         run_tasks(pool, parallel && pack_parts > 1, pack_parts, [&](int64_t t, int) {
             int64_t s0, s1;
-            split_range(strips, pack_parts, t, &s0, &s1);
-            pack_b_for(kern, o, s0 * nr, std::min(o.n, s1 * nr) - s0 * nr, p0, kc, bp + s0 * nr * kc);
+            split_range(to_pack, pack_parts, t, &s0, &s1);
+            s0 += packed_from, s1 += packed_from;
+            if (s0 < s1)
+                pack_b_for(kern, o, s0 * nr, std::min(o.n, s1 * nr) - s0 * nr, p0, kc,
+                           bp + s0 * nr * kc);
         });
+        const BSlice bs{bp, in_place ? o.b + p0 * o.ldb : nullptr, o.ldb, packed_from * nr};
         run_tasks(pool, parallel, row_blocks * chunks, [&](int64_t t, int) {
             // Bottom row blocks first: in the triangle they are the widest.
             const int64_t rb = row_blocks - 1 - t / chunks, ch = t % chunks;
@@ -205,7 +240,7 @@ void gemm(const Operands &o, ThreadPool *pool) {
             const int64_t n_end = o.lower ? std::min(o.n, i0 + mc) : o.n;
             const int64_t j0 = ch * chunk_strips * nr;
             const int64_t j1 = std::min(n_end, j0 + chunk_strips * nr);
-            if (j0 < j1) run_task(o, kern, bp, p0, kc, i0, mc, j0, j1);
+            if (j0 < j1) run_task(o, kern, bs, p0, kc, i0, mc, j0, j1);
         });
     }
 }

@@ -15,13 +15,13 @@ namespace {
 
 constexpr int64_t kGenericMr = 6, kGenericNr = 16;
 
-void kernel_generic(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                    float alpha, float beta, TileMerge merge) {
+void kernel_generic(int64_t kc, const float *ap, const float *bp, int64_t ldb, float *c,
+                    int64_t ldc, float alpha, float beta, TileMerge merge) {
     float acc[kGenericMr][kGenericNr] = {};
     for (int64_t p = 0; p < kc; ++p)
         for (int64_t r = 0; r < kGenericMr; ++r) {
             const float a = ap[p * kGenericMr + r];
-            for (int64_t j = 0; j < kGenericNr; ++j) acc[r][j] += a * bp[p * kGenericNr + j];
+            for (int64_t j = 0; j < kGenericNr; ++j) acc[r][j] += a * bp[p * ldb + j];
         }
     for (int64_t r = 0; r < kGenericMr; ++r) {
         float *crow = c + r * ldc;
@@ -38,8 +38,8 @@ void kernel_generic(int64_t kc, const float *ap, const float *bp, float *c, int6
 constexpr int kAvx512Mr = 12, kAvx512Nr = 32;
 
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float *ap,
-                                                      const float *bp, float *c, int64_t ldc,
-                                                      float alpha, float beta,
+                                                      const float *bp, int64_t ldb, float *c,
+                                                      int64_t ldc, float alpha, float beta,
                                                       TileMerge merge) {
     __m512 acc0[kAvx512Mr], acc1[kAvx512Mr];
 #pragma GCC unroll 12
@@ -59,7 +59,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float *a
             acc1[r] = _mm512_fmadd_ps(a, b1, acc1[r]);
         }
         ap += kAvx512Mr;
-        bp += kAvx512Nr;
+        bp += ldb;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
@@ -81,8 +81,8 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float *a
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
 
 __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float *ap,
-                                                     const float *bp, float *c, int64_t ldc,
-                                                     float alpha, float beta,
+                                                     const float *bp, int64_t ldb, float *c,
+                                                     int64_t ldc, float alpha, float beta,
                                                      TileMerge merge) {
     __m256 acc0[kAvx2Mr], acc1[kAvx2Mr];
 #pragma GCC unroll 6
@@ -100,7 +100,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float *ap
             acc1[r] = _mm256_fmadd_ps(a, b1, acc1[r]);
         }
         ap += kAvx2Mr;
-        bp += kAvx2Nr;
+        bp += ldb;
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6

@@ -10,9 +10,10 @@ namespace gptq::cpu {
 enum class TileMerge { Store, Add, Scale };  // alpha T | C + alpha T | alpha T + beta C
 
 // C[mr x nr] (row stride ldc) <- merge(alpha * T) for T = sum over kc of a packed A strip
-// (ap[p * mr + r]) times a packed B strip (bp[p * nr + j]), summed in p order in fp32.
-using GemmKernelFn = void (*)(int64_t kc, const float *ap, const float *bp, float *c,
-                              int64_t ldc, float alpha, float beta, TileMerge merge);
+// (ap[p * mr + r]) times a B strip (bp[p * ldb + j]: packed with ldb = nr, or read in place
+// from a row-major B), summed in p order in fp32.
+using GemmKernelFn = void (*)(int64_t kc, const float *ap, const float *bp, int64_t ldb,
+                              float *c, int64_t ldc, float alpha, float beta, TileMerge merge);
 
 struct GemmKernel {
     GemmKernelFn fn;
