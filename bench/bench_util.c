@@ -242,41 +242,6 @@ void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t 
     free(bt);
 }
 
-double bench_gemm_gflops(int64_t size, int threads) {
-    float *a = bench_alloc(sizeof(float) * (size_t)(size * size));
-    float *b = bench_alloc(sizeof(float) * (size_t)(size * size));
-    float *c = bench_alloc(sizeof(float) * (size_t)(size * size));
-    uint64_t seed = 7;
-    bench_randn(a, (size_t)(size * size), 1.0f, &seed);
-    bench_randn(b, (size_t)(size * size), 1.0f, &seed);
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
-        const double t0 = bench_now();
-        bench_gemm_nt(a, b, c, size, size, size, threads);
-        const double dt = bench_now() - t0;
-        if (dt < best) best = dt;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * (double)size * (double)size * (double)size / best * 1e-9;
-}
-
-double bench_memcpy_gbps(size_t bytes) {
-    char *src = bench_alloc(bytes), *dst = bench_alloc(bytes);
-    memset(src, 1, bytes);
-    memset(dst, 0, bytes);  /* touch every page before timing */
-    double best = 1e30;
-    for (int r = 0; r < 5; ++r) {
-        const double t0 = bench_now();
-        memcpy(dst, src, bytes);
-        const double dt = bench_now() - t0;
-        if (dt < best) best = dt;
-    }
-    volatile char sink = dst[bytes / 2];
-    (void)sink;
-    free(src), free(dst);
-    return 2.0 * (double)bytes / best * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

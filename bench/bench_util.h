@@ -32,14 +32,10 @@ void bench_activations(float *x, int64_t rows, int64_t k, uint64_t *seed);
  * missing. Not a measure of the machine's peak (OpenBLAS is, see bench_blas.h). */
 void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
                    int threads);
-/* GFLOP/s of bench_gemm_nt on a size x size x size problem (best of a few runs). */
-double bench_gemm_gflops(int64_t size, int threads);
 /* Median of n values (reorders them). */
 double bench_median(double *v, int n);
 /* STREAM-style read bandwidth in GB/s: `threads` threads each sum their share of a buffer of
  * `bytes` (larger than the caches), median of a few passes. */
 double bench_read_gbps(size_t bytes, int threads);
-/* memcpy bandwidth in GB/s (read + write bytes) on a buffer of `bytes` (best of a few). */
-double bench_memcpy_gbps(size_t bytes);
 
 #endif
