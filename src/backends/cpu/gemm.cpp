@@ -16,7 +16,7 @@ namespace gptq::cpu {
 
 namespace {
 
-constexpr int64_t KC = 256;           // k slice: a B strip (KC x NR) stays in L1
+constexpr int64_t KC = 256;              // k slice: a B strip (KC x NR) stays in L1
 constexpr int64_t kStripsPerBlock = 16;  // MC = 16 MR: the A block (<= 192 x 256) in L2
 // sgemm_lower computes whole strips up to the end of each row block: its promise about the
 // upper triangle holds for every kernel shape (at most 12 x 32).
@@ -146,10 +146,9 @@ void run_task(const Operands &o, const GemmKernel &kern, const BSlice &bs, int64
     thread_local std::vector<float> abuf;
     abuf.resize(size_t(kStripsPerBlock * mr * KC));
     pack_a_for(kern, o, i0, mc, p0, kc, abuf.data());
-    const TileMerge merge = p0 > 0 ? TileMerge::Add
-                            : o.beta == 0.0f ? TileMerge::Store
-                                             : (o.beta == 1.0f ? TileMerge::Add : TileMerge::Scale);
-    // beta == 1 is C + alpha T, the same rounding as Scale with beta = 1.
+    // Later k slices add to C; beta == 1 is C + alpha T, the same rounding as Scale with 1.
+    TileMerge merge = TileMerge::Add;
+    if (p0 == 0 && o.beta != 1.0f) merge = o.beta == 0.0f ? TileMerge::Store : TileMerge::Scale;
     float tile[32 * 32];  // >= the largest mr x nr
     for (int64_t js = j0; js < j1; js += nr) {
         const int64_t cols = std::min(nr, o.n - js);
