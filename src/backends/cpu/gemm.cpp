@@ -43,7 +43,13 @@ void pack_a(const Operands &o, int64_t i0, int64_t mc, int64_t p0, int64_t kc, f
     for (int64_t s = 0; s < mc; s += mr) {
         const int64_t rows = std::min(mr, mc - s);
         float *strip = ap + s * kc;
-        if (!o.ta) {
+        if (!o.ta && rows == mr) {
+            // A whole strip: read the mr rows side by side so every write is contiguous.
+            const float *src[mr];
+            for (int64_t r = 0; r < mr; ++r) src[r] = o.a + (i0 + s + r) * o.lda + p0;
+            for (int64_t p = 0; p < kc; ++p)
+                for (int64_t r = 0; r < mr; ++r) strip[p * mr + r] = src[r][p];
+        } else if (!o.ta) {
             for (int64_t r = 0; r < rows; ++r) {
                 const float *src = o.a + (i0 + s + r) * o.lda + p0;
                 for (int64_t p = 0; p < kc; ++p) strip[p * mr + r] = src[p];
