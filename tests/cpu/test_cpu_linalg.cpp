@@ -2,6 +2,7 @@
 // Cholesky / triangular inverse / GPTQ inverse factor, against textbook double references.
 // u = 2^-24 is the fp32 unit roundoff throughout.
 #include "backends/cpu/cholesky.h"
+#include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 #include "linalg_ref.h"
@@ -163,6 +164,31 @@ void test_thread_count_invariance(void **) {
             assert_memory_equal(got[i].data(), ref[i].data(), ref[i].size() * sizeof(float));
         }
     }
+}
+
+// subtract_scaled must round as a separate multiply and subtract (the GPTQ column loop's
+// bit-exactness with the reference rests on it), for every length and misalignment. The data
+// is checked to be discriminating: a fused multiply-add gives different bits somewhere.
+void test_subtract_scaled(void **) {
+    std::printf("subtract_scaled variant: %s\n", gptq::cpu::subtract_scaled_variant());
+    int fused_differs = 0;
+    for (int64_t n : {0, 1, 7, 15, 16, 17, 33, 127, 1000})
+        for (int64_t off : {0, 1, 3}) {
+            const auto u = random_floats(size_t(n + off), 40 + uint64_t(n));
+            auto t = random_floats(size_t(n + off), 41 + uint64_t(n));
+            const float e = 0.7371f + float(off);
+            std::vector<float> want(static_cast<size_t>(n)), fused(static_cast<size_t>(n));
+            for (int64_t j = 0; j < n; ++j) {
+                const float prod = e * u[size_t(off + j)];
+                want[size_t(j)] = t[size_t(off + j)] - prod;
+                fused[size_t(j)] = std::fma(-e, u[size_t(off + j)], t[size_t(off + j)]);
+                fused_differs += fused[size_t(j)] != want[size_t(j)];
+            }
+            gptq::cpu::subtract_scaled(t.data() + off, u.data() + off, e, n);
+            if (n > 0)
+                assert_memory_equal(t.data() + off, want.data(), size_t(n) * sizeof(float));
+        }
+    assert_true(fused_differs > 0);
 }
 
 void test_thread_pool(void **) {
@@ -345,6 +371,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_lower),
         cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_subtract_scaled),
         cmocka_unit_test(test_thread_pool),
         cmocka_unit_test(test_cholesky),
         cmocka_unit_test(test_inverse_and_factor),
