@@ -5,8 +5,15 @@
  *
  * SIZE is N (an N x N layer) or NxK (N outputs, K inputs); default 768 2048 4096 4096x11008.
  * --quick runs a 256 x 256 layer with few tokens (the CTest smoke run).
- * Throughput uses the nominal flop counts: Hessian 2*T*K^2, GPTQ 2*N*K^2 (column loop and
- * lazy updates) + K^3 (Cholesky, inverse, Cholesky of the inverse). */
+ * Hessian throughput counts the useful flops of one triangle, T*K*(K+1).
+ *
+ * Baselines in the same run, when built with OpenBLAS (bench_blas.h): the Hessian against
+ * OpenBLAS ssyrk over the same batches; GPTQ against the "OpenBLAS floor", the time OpenBLAS
+ * takes for the dense work alone (every lazy trailing update as one sgemm, plus spotrf,
+ * spotri, spotrf for the inverse factor), i.e. GPTQ with a free column loop. Ratios are
+ * baseline time / library time (1.00 = as fast). For OpenBLAS's auto-detected kernel run
+ * `env -u OPENBLAS_CORETYPE build/bench/bench_quantize`. */
+#include "bench_blas.h"
 #include "bench_util.h"
 
 #include <stdio.h>
@@ -26,28 +33,53 @@ static int parse_size(const char *s, layer_size *out) {
     return 1;
 }
 
-/* The library's own dense fp32 rate: gptq_hessian_add computes one triangle of X^T X,
- * T*K*(K+1) useful flops. */
-static double hessian_gflops(gptq_ctx *ctx, int64_t k, int64_t tokens) {
+/* OpenBLAS ssyrk over the same batches as the library's Hessian (one triangle). */
+static double blas_hessian_seconds(int64_t k, int64_t tokens, int64_t batch) {
     uint64_t seed = 5;
-    float *x = bench_alloc(sizeof(float) * (size_t)(tokens * k));
-    bench_randn(x, (size_t)(tokens * k), 1.0f, &seed);
-    gptq_hessian *h = NULL;
-    bench_check(gptq_hessian_create(ctx, k, &h), ctx, "gptq_hessian_create");
-    gptq_matrix xm = {x, GPTQ_DTYPE_F32, tokens, k, 0};
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
+    float *x = bench_alloc(sizeof(float) * (size_t)(batch * k));
+    float *h = bench_alloc(sizeof(float) * (size_t)(k * k));
+    memset(h, 0, sizeof(float) * (size_t)(k * k));
+    double t = 0.0;
+    for (int64_t done = 0; done < tokens; done += batch) {
+        const int64_t rows = tokens - done < batch ? tokens - done : batch;
+        bench_activations(x, rows, k, &seed);
         const double t0 = bench_now();
-        bench_check(gptq_hessian_add(h, &xm), ctx, "gptq_hessian_add");
-        const double dt = bench_now() - t0;
-        if (dt < best) best = dt;
+        bench_blas_syrk_lower(k, rows, x, k, h, k);
+        t += bench_now() - t0;
     }
-    gptq_hessian_destroy(h);
-    free(x);
-    return (double)tokens * (double)k * (double)(k + 1) / best * 1e-9;
+    free(x), free(h);
+    return t;
 }
 
-static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens, double peak_gflops) {
+/* OpenBLAS time for GPTQ's dense work on an n x k layer with blocks of 128 columns: the
+ * trailing updates W[:, i2:] -= E U[i1:i2, i2:] and the inverse factor of an SPD matrix. */
+static double blas_gptq_floor_seconds(int64_t n, int64_t k, double *t_inverse) {
+    const int64_t bs = 128;
+    uint64_t seed = 6;
+    float *w = bench_alloc(sizeof(float) * (size_t)(n * k));
+    float *u = bench_alloc(sizeof(float) * (size_t)(k * k));
+    bench_randn(w, (size_t)(n * k), 0.02f, &seed);
+    bench_randn(u, (size_t)(k * k), 0.1f, &seed);
+    double t = 0.0;
+    for (int64_t i1 = 0; i1 + bs < k; i1 += bs) {
+        const int64_t i2 = i1 + bs;
+        const double t0 = bench_now();
+        bench_blas_sgemm(0, 0, n, k - i2, bs, -1.0f, w + i1, k, u + i1 * k + i2, k, 1.0f,
+                         w + i2, k);
+        t += bench_now() - t0;
+    }
+    /* An SPD matrix: U U^T / k + I for the random U. */
+    float *a = bench_alloc(sizeof(float) * (size_t)(k * k));
+    bench_blas_sgemm(0, 1, k, k, k, 1.0f / (float)k, u, k, u, k, 0.0f, a, k);
+    for (int64_t i = 0; i < k; ++i) a[i * k + i] += 1.0f;
+    const double t0 = bench_now();
+    if (bench_blas_inverse_factor(a, k) != 0) fprintf(stderr, "warning: spotrf/spotri failed\n");
+    *t_inverse = bench_now() - t0;
+    free(w), free(u), free(a);
+    return t + *t_inverse;
+}
+
+static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
     const int64_t n = sz.n, k = sz.k, batch = 256;
     uint64_t seed = 1234;
     float *w = bench_alloc(sizeof(float) * (size_t)(n * k));
@@ -74,17 +106,29 @@ static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens, double peak_gflops
     gptq_quant_report rep = {.struct_size = sizeof rep};
     gptq_matrix wm = {w, GPTQ_DTYPE_F32, n, k, 0};
     gptq_qlayer *q = NULL;
-    const double t0 = bench_now();
-    bench_check(gptq_quantize_layer(ctx, &qp, &wm, h, &q, &rep), ctx, "gptq_quantize_layer");
+    /* Timed without a report: the report's relative output error costs two products with
+     * H (4 N K^2 flops, twice GPTQ's own dense work), timed separately as "with report". */
+    double t0 = bench_now();
+    bench_check(gptq_quantize_layer(ctx, &qp, &wm, h, &q, NULL), ctx, "gptq_quantize_layer");
     const double t_quant = bench_now() - t0;
+    gptq_qlayer_destroy(q);
+    t0 = bench_now();
+    bench_check(gptq_quantize_layer(ctx, &qp, &wm, h, &q, &rep), ctx, "gptq_quantize_layer");
+    const double t_report = bench_now() - t0;
 
     const double f_hess = (double)tokens * (double)k * (double)(k + 1);
-    const double f_quant = 2.0 * (double)n * (double)k * (double)k + (double)k * k * k;
-    const double g_hess = f_hess / t_hess * 1e-9, g_quant = f_quant / t_quant * 1e-9;
-    printf("%5lld x %-5lld  hessian %8.3f s %7.1f GFLOP/s (%3.0f%% of ref)  "
-           "gptq %8.3f s %7.1f GFLOP/s (%3.0f%% of ref)  rel.err %.4f  peak RSS %.0f MiB\n",
-           (long long)n, (long long)k, t_hess, g_hess, 100.0 * g_hess / peak_gflops, t_quant,
-           g_quant, 100.0 * g_quant / peak_gflops, rep.rel_output_error, bench_peak_rss_mib());
+    printf("%5lld x %-5lld  hessian %7.3f s %6.1f GFLOP/s  gptq %7.3f s (with report %.3f s)  "
+           "rel.err %.4f  peak RSS %.0f MiB\n",
+           (long long)n, (long long)k, t_hess, f_hess / t_hess * 1e-9, t_quant, t_report,
+           rep.rel_output_error, bench_peak_rss_mib());
+    if (bench_blas_available()) {
+        const double b_hess = blas_hessian_seconds(k, tokens, batch);
+        double b_inv = 0.0;
+        const double b_floor = blas_gptq_floor_seconds(n, k, &b_inv);
+        printf("%13s  OpenBLAS ssyrk %7.3f s, ratio %.2f;  OpenBLAS floor %7.3f s "
+               "(sgemm %.3f + inverse factor %.3f), ratio %.2f\n",
+               "", b_hess, b_hess / t_hess, b_floor, b_floor - b_inv, b_inv, b_floor / t_quant);
+    }
     fflush(stdout);
     gptq_qlayer_destroy(q);
     gptq_hessian_destroy(h);
@@ -118,22 +162,11 @@ int main(int argc, char **argv) {
     if (tokens <= 0) tokens = quick ? 512 : 4096;
 
     gptq_ctx *ctx = bench_ctx(bench_backend_arg(argc, argv));
-    const int threads = bench_threads();
-    const double gemm = bench_gemm_gflops(quick ? 256 : 1024, threads);
-    /* At the largest K benchmarked (up to 4096), where the library's GEMM is fastest. */
-    int64_t k_ref = 256;
-    for (int i = 0; i < n_sizes; ++i)
-        if (sizes[i].k > k_ref) k_ref = sizes[i].k;
-    if (k_ref > 4096) k_ref = 4096;
-    const double hess = hessian_gflops(ctx, k_ref, quick ? 256 : 2048);
-    const double peak = gemm > hess ? gemm : hess;
-    printf("bench_quantize: libgptq %s, %s; %lld calibration tokens; 4-bit g128 act-order\n",
-           gptq_version_string(), gptq_ctx_device_name(ctx), (long long)tokens);
-    printf("ref = best fp32 GEMM rate measured in this run (the machine's practical peak): "
-           "this program's blocked GEMM on %d thread%s %.1f GFLOP/s, the library's Hessian "
-           "product (a GEMM, K = %lld) %.1f GFLOP/s\n",
-           threads, threads == 1 ? "" : "s", gemm, (long long)k_ref, hess);
-    for (int i = 0; i < n_sizes; ++i) run(ctx, sizes[i], tokens, peak);
+    printf("bench_quantize: libgptq %s, %s; %lld calibration tokens; 4-bit g128 act-order; "
+           "baseline %s\n",
+           gptq_version_string(), gptq_ctx_device_name(ctx), (long long)tokens,
+           bench_blas_name());
+    for (int i = 0; i < n_sizes; ++i) run(ctx, sizes[i], tokens);
     gptq_ctx_destroy(ctx);
     return 0;
 }

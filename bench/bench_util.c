@@ -242,37 +242,54 @@ void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t 
     free(bt);
 }
 
-double bench_gemm_gflops(int64_t size, int threads) {
-    float *a = bench_alloc(sizeof(float) * (size_t)(size * size));
-    float *b = bench_alloc(sizeof(float) * (size_t)(size * size));
-    float *c = bench_alloc(sizeof(float) * (size_t)(size * size));
-    uint64_t seed = 7;
-    bench_randn(a, (size_t)(size * size), 1.0f, &seed);
-    bench_randn(b, (size_t)(size * size), 1.0f, &seed);
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
-        const double t0 = bench_now();
-        bench_gemm_nt(a, b, c, size, size, size, threads);
-        const double dt = bench_now() - t0;
-        if (dt < best) best = dt;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * (double)size * (double)size * (double)size / best * 1e-9;
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
-double bench_memcpy_gbps(size_t bytes) {
-    char *src = bench_alloc(bytes), *dst = bench_alloc(bytes);
-    memset(src, 1, bytes);
-    memset(dst, 0, bytes);  /* touch every page before timing */
-    double best = 1e30;
-    for (int r = 0; r < 5; ++r) {
+double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct {
+    const uint64_t *p;
+    size_t words;
+    uint64_t sum;
+} read_job;
+
+/* Four independent integer sums: the loads vectorise without reassociating float math. */
+static void *read_words(void *arg) {
+    read_job *j = arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= j->words; i += 4)
+        s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
+    j->sum = s0 + s1 + s2 + s3;
+    return NULL;
+}
+
+double bench_read_gbps(size_t bytes, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    const size_t words = bytes / 8;
+    uint64_t *buf = bench_alloc(words * 8);
+    for (size_t i = 0; i < words; ++i) buf[i] = i;  /* touch every page */
+    double t[7];
+    uint64_t sink = 0;
+    for (int r = 0; r < 7; ++r) {
+        read_job jobs[64];
+        for (int i = 0; i < threads; ++i) {
+            const size_t w0 = words * (size_t)i / (size_t)threads,
+                         w1 = words * (size_t)(i + 1) / (size_t)threads;
+            jobs[i] = (read_job){buf + w0, w1 - w0, 0};
+        }
         const double t0 = bench_now();
-        memcpy(dst, src, bytes);
-        const double dt = bench_now() - t0;
-        if (dt < best) best = dt;
+        run_threads(read_words, jobs, sizeof jobs[0], threads);
+        t[r] = bench_now() - t0;
+        for (int i = 0; i < threads; ++i) sink += jobs[i].sum;
     }
-    volatile char sink = dst[bytes / 2];
-    (void)sink;
-    free(src), free(dst);
-    return 2.0 * (double)bytes / best * 1e-9;
+    volatile uint64_t keep = sink;
+    (void)keep;
+    free(buf);
+    return (double)(words * 8) / bench_median(t, 7) * 1e-9;
 }

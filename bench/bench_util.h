@@ -28,12 +28,14 @@ void bench_randn(float *dst, size_t count, float scale, uint64_t *seed);
 void bench_activations(float *x, int64_t rows, int64_t k, uint64_t *seed);
 
 /* c[m x n] = a[m x k] * b[n x k]^T, fp32, cache-blocked, rows split over `threads`
- * threads. The baseline "peak" the library is compared with. */
+ * threads: a plain dequantize-then-multiply baseline for bench_matmul when OpenBLAS is
+ * missing. Not a measure of the machine's peak (OpenBLAS is, see bench_blas.h). */
 void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
                    int threads);
-/* GFLOP/s of bench_gemm_nt on a size x size x size problem (best of a few runs). */
-double bench_gemm_gflops(int64_t size, int threads);
-/* memcpy bandwidth in GB/s (read + write bytes) on a buffer of `bytes` (best of a few). */
-double bench_memcpy_gbps(size_t bytes);
+/* Median of n values (reorders them). */
+double bench_median(double *v, int n);
+/* STREAM-style read bandwidth in GB/s: `threads` threads each sum their share of a buffer of
+ * `bytes` (larger than the caches), median of a few passes. */
+double bench_read_gbps(size_t bytes, int threads);
 
 #endif

@@ -24,6 +24,9 @@ packages=(
     # Python package tests: a venv over the system's numpy/pytest, and an offline
     # `pip install --no-build-isolation --no-index` (setuptools + wheel as the backend)
     python3-numpy python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
+    # benchmarks only: OpenBLAS is the same-run baseline of bench_gemm / bench_quantize /
+    # bench_matmul (the library never links it; the benches skip the ratios without it)
+    libopenblas-dev
 )
 
 if [[ $(id -u) -eq 0 ]]; then

@@ -406,9 +406,10 @@ void test_hessian_dtypes(void **) {
 
 // Work is split across threads by rows and GEMM tiles, never inside a sum, so the result is
 // bit-identical for any thread count. Odd shapes: K = 300 spans three factorisation blocks,
-// G = 48 does not divide K or the block size, N = 37 is not a multiple of the GEMM tiles.
-void test_thread_count_invariance(void **) {
-    const int64_t k = 300, n = 37;
+// G = 48 does not divide K or the block size, N = 37 is not a multiple of the GEMM tiles and
+// N = 500 spans several GEMM row blocks.
+void thread_count_invariance(int64_t n) {
+    const int64_t k = 300;
     const std::vector<float> x = synth_x(500, k, 31);
     std::vector<float> w0(size_t(n * k));
     std::mt19937_64 rng(5);
@@ -438,6 +439,11 @@ void test_thread_count_invariance(void **) {
     }
     // g_idx of act-order with dynamic groups: g_idx[perm[i]] = i / G.
     for (int64_t i = 0; i < k; ++i) assert_int_equal(r[0].g_idx[size_t(r[0].perm[size_t(i)])], i / 48);
+}
+
+void test_thread_count_invariance(void **) {
+    thread_count_invariance(37);
+    thread_count_invariance(500);
 }
 
 // Another backend's HessianState: the CPU backend must go through read_scaled().

@@ -2,6 +2,7 @@
 // Cholesky / triangular inverse / GPTQ inverse factor, against textbook double references.
 // u = 2^-24 is the fp32 unit roundoff throughout.
 #include "backends/cpu/cholesky.h"
+#include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 #include "linalg_ref.h"
@@ -92,6 +93,102 @@ void test_gemm_shapes(void **) {
         }
     check_gemm(false, false, 33, 45, 57, 2.0f, 0.5f, nullptr);
     check_gemm(false, false, 3, 4, 0, 1.0f, 0.5f, nullptr);  // empty sum: C = beta C
+}
+
+// sgemm_lower: the lower triangle as sgemm computes it (bit for bit: same slices, same
+// kernel), and the strict upper triangle untouched beyond one row block of the diagonal.
+int gemm_lower_errors(bool ta, bool tb, int64_t n, int64_t k, float beta) {
+    ThreadPool pool(2);
+    const int64_t lda = (ta ? n : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+    const auto a = random_floats(size_t((ta ? k : n) * lda), 11 + n);
+    const auto b = random_floats(size_t((tb ? n : k) * ldb), 12 + n);
+    const auto c0 = random_floats(size_t(n * ldc), 13 + k);
+    auto full = c0, low = c0;
+    gptq::cpu::sgemm(ta, tb, n, n, k, 0.5f, a.data(), lda, b.data(), ldb, beta, full.data(), ldc,
+                     &pool);
+    gptq::cpu::sgemm_lower(ta, tb, n, k, 0.5f, a.data(), lda, b.data(), ldb, beta, low.data(),
+                           ldc, &pool);
+    int bad = 0;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < ldc; ++j) {
+            const size_t e = size_t(i * ldc + j);
+            if (j <= i) bad += low[e] != full[e];
+            else if (j >= n || j > i + gptq::cpu::kSgemmLowerReach) bad += low[e] != c0[e];
+        }
+    return bad;
+}
+
+void test_gemm_lower(void **) {
+    for (int t = 0; t < 4; ++t) {
+        assert_int_equal(gemm_lower_errors(t & 1, t & 2, 700, 300, 1.0f), 0);
+        assert_int_equal(gemm_lower_errors(t & 1, t & 2, 37, 5, 0.0f), 0);
+    }
+    assert_int_equal(gemm_lower_errors(true, false, 450, 600, 0.25f), 0);
+}
+
+// Work is split by tiles and rows, never inside a sum: the same bits for every thread count
+// (no pool, 1, 2, 3 threads) from sgemm, sgemm_lower (the Hessian's SYRK) and the blocked
+// inverse factor. Shapes span several row blocks, column chunks and k slices.
+std::vector<std::vector<float>> thread_count_results(int threads) {
+    std::unique_ptr<ThreadPool> pool(threads > 0 ? new ThreadPool(threads) : nullptr);
+    std::vector<std::vector<float>> out;
+    const int64_t m = 500, n = 430, k = 600;
+    const auto a = random_floats(size_t(m * k), 21), b = random_floats(size_t(k * n), 22);
+    std::vector<float> c = random_floats(size_t(m * n), 23);
+    gptq::cpu::sgemm(false, false, m, n, k, -1.0f, a.data(), k, b.data(), n, 1.0f, c.data(), n,
+                     pool.get());
+    out.push_back(c);
+    // Few rows: B read in place (whole strips) rather than packed.
+    std::vector<float> c2 = random_floats(size_t(70 * n), 25);
+    gptq::cpu::sgemm(false, false, 70, n, k, 1.0f, a.data(), k, b.data(), n, 0.5f, c2.data(), n,
+                     pool.get());
+    out.push_back(c2);
+    std::vector<float> h(size_t(n * n), 0.0f);
+    gptq::cpu::sgemm_lower(true, false, n, k, 1.0f, b.data(), n, b.data(), n, 1.0f, h.data(), n,
+                           pool.get());
+    out.push_back(h);
+    const ref::Mat spd = ref::spd_with_condition(300, 1e3, 1.0, 24);
+    std::vector<float> u(spd.begin(), spd.end());
+    if (!gptq::cpu::gptq_inverse_factor(u.data(), 300, 300, pool.get())) u.clear();
+    out.push_back(u);
+    return out;
+}
+
+void test_thread_count_invariance(void **) {
+    const auto ref = thread_count_results(0);
+    assert_false(ref.back().empty());
+    for (int threads : {1, 2, 3}) {
+        const auto got = thread_count_results(threads);
+        for (size_t i = 0; i < ref.size(); ++i) {
+            assert_int_equal(got[i].size(), ref[i].size());
+            assert_memory_equal(got[i].data(), ref[i].data(), ref[i].size() * sizeof(float));
+        }
+    }
+}
+
+// subtract_scaled must round as a separate multiply and subtract (the GPTQ column loop's
+// bit-exactness with the reference rests on it), for every length and misalignment. The data
+// is checked to be discriminating: a fused multiply-add gives different bits somewhere.
+void test_subtract_scaled(void **) {
+    std::printf("subtract_scaled variant: %s\n", gptq::cpu::subtract_scaled_variant());
+    int fused_differs = 0;
+    for (int64_t n : {0, 1, 7, 15, 16, 17, 33, 127, 1000})
+        for (int64_t off : {0, 1, 3}) {
+            const auto u = random_floats(size_t(n + off), 40 + uint64_t(n));
+            auto t = random_floats(size_t(n + off), 41 + uint64_t(n));
+            const float e = 0.7371f + float(off);
+            std::vector<float> want(static_cast<size_t>(n)), fused(static_cast<size_t>(n));
+            for (int64_t j = 0; j < n; ++j) {
+                const float prod = e * u[size_t(off + j)];
+                want[size_t(j)] = t[size_t(off + j)] - prod;
+                fused[size_t(j)] = std::fma(-e, u[size_t(off + j)], t[size_t(off + j)]);
+                fused_differs += fused[size_t(j)] != want[size_t(j)];
+            }
+            gptq::cpu::subtract_scaled(t.data() + off, u.data() + off, e, n);
+            if (n > 0)
+                assert_memory_equal(t.data() + off, want.data(), size_t(n) * sizeof(float));
+        }
+    assert_true(fused_differs > 0);
 }
 
 void test_thread_pool(void **) {
@@ -272,6 +369,9 @@ int main(void) {
     std::printf("sgemm micro-kernel: %s\n", gptq::cpu::sgemm_kernel_name());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),
+        cmocka_unit_test(test_gemm_lower),
+        cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_subtract_scaled),
         cmocka_unit_test(test_thread_pool),
         cmocka_unit_test(test_cholesky),
         cmocka_unit_test(test_inverse_and_factor),

@@ -246,6 +246,44 @@ void test_qgemv_empty_k(void **) {
     }
 }
 
+// Issue 13 item 4: K not a multiple of the packed block leaves padding codes (0) in the last
+// block. With act-order (mixed groups) and a scale so large that s * (0 - z) overflows while
+// every real weight s * (q - z), q in {z - 1, z}, stays finite, the padding must still add
+// exactly nothing: every output finite and within the usual bound (it was NaN: 0 * inf).
+int qgemv_padding_huge_scales() {
+    int bad = 0;
+    gptq::cpu::ThreadPool pool(2);
+    for (gptq::cpu::QgemvIsa isa : kIsas) {
+        if (!gptq::cpu::qgemv_isa_supported(isa)) continue;
+        for (int bits : {2, 3, 4, 8}) {
+            // K = 203 leaves a partial last block for every width (4, 8, 16 or 32 codes).
+            Layer l = make_layer(70, 203, bits, 32, true, 500 + uint64_t(bits));
+            const int maxq = (1 << bits) - 1;
+            for (auto &z : l.q.zeros) z = maxq;
+            for (auto &sc : l.q.scales) sc = 2e38f;  // maxq * 2e38 overflows for every width
+            std::fill(l.q.qweight.begin(), l.q.qweight.end(), 0);
+            for (int64_t kk = 0; kk < l.q.k; ++kk)
+                for (int64_t c = 0; c < l.q.n; ++c) {
+                    int32_t &code = l.codes[size_t(kk * l.q.n + c)];
+                    code = maxq - int32_t((kk + c) % 2);
+                    put_code(l.q.qweight, l.q.n, c, kk, bits, uint32_t(code));
+                }
+            for (int64_t m = 1; m <= gptq::cpu::kQgemvMaxRows; ++m) {
+                const int64_t ldx = l.q.k, ldy = l.q.n;
+                std::vector<float> x = random_x(m, ldx, uint64_t(m));
+                for (auto &v : x) v *= 1e-4f;  // keeps the sums (~|x| s sqrt(k)) finite
+                std::vector<float> y(size_t(m * ldy), -7.0f);
+                gptq::cpu::qgemv(l.q, x.data(), m, ldx, y.data(), ldy, &pool, isa);
+                for (float v : y) bad += !std::isfinite(v);
+                bad += count_bad(l, x, m, ldx, y, ldy);
+            }
+        }
+    }
+    return bad;
+}
+
+void test_qgemv_padding_huge_scales(void **) { assert_int_equal(qgemv_padding_huge_scales(), 0); }
+
 // The bound must still catch a single wrong code: move one code of one column by one step
 // and the check has to fail there.
 void test_checker_catches_one_code(void **) {
@@ -269,6 +307,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_dtypes_chunks_threads),
         cmocka_unit_test(test_qgemv_variants),
         cmocka_unit_test(test_qgemv_empty_k),
+        cmocka_unit_test(test_qgemv_padding_huge_scales),
         cmocka_unit_test(test_checker_catches_one_code),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);

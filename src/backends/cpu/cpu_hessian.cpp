@@ -12,17 +12,12 @@ namespace gptq::cpu {
 
 namespace {
 constexpr int64_t kChunkRows = 256;  // F16/BF16 rows converted at a time
-constexpr int64_t kRowBlock = 128;   // rows of H per GEMM call (lower triangle only)
 
-// h[lower] += xt^T xt for xt [rows x k] (row stride ldx), one block row of H at a time so
-// only the lower triangle (plus diagonal blocks) is computed.
+// h[lower] += xt^T xt for xt [rows x k] (row stride ldx): a symmetric rank-k update that
+// computes only the tiles meeting the lower triangle.
 void syrk_lower(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows,
                 ThreadPool *pool) {
-    for (int64_t i = 0; i < k; i += kRowBlock) {
-        const int64_t mi = std::min(kRowBlock, k - i);
-        sgemm(true, false, mi, i + mi, rows, 1.0f, xt + i, ldx, xt, ldx, 1.0f, h + i * k, k,
-              pool);
-    }
+    sgemm_lower(true, false, k, rows, 1.0f, xt, ldx, xt, ldx, 1.0f, h, k, pool);
 }
 } // namespace
 

@@ -1,94 +1,26 @@
 // Blocked GEMM in the Goto style: k is cut into KC slices; per slice, B is packed once into
 // NR-column strips shared by all threads, and tasks (MC-row blocks x column chunks) pack
-// their A block into MR-row strips and run an MR x NR register micro-kernel. Every C element
-// is summed over the same KC slices in the same order whatever the task split, so results
-// do not depend on the thread count. The micro-kernel is chosen once at run time (AVX2+FMA if the CPU has it),
-// so the library itself is built for the baseline ISA.
+// their A block into MR-row strips and run the MR x NR register micro-kernel of
+// gemm_kernels.cpp. Every C element is summed over the same KC slices in the same order
+// whatever the task split, so results do not depend on the thread count.
 #include "backends/cpu/gemm.h"
 
+#include "backends/cpu/gemm_kernels.h"
 #include "backends/cpu/thread_pool.h"
+#include "core/error.h"
 
 #include <algorithm>
 #include <vector>
-
-// GPTQ_CPU_GENERIC_ONLY: portable kernel only (see GPTQ_CPU_ISA_VARIANTS in CMakeLists.txt).
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
-#include <immintrin.h>
-#define GPTQ_X86 1
-#endif
 
 namespace gptq::cpu {
 
 namespace {
 
-constexpr int64_t MR = 6, NR = 16;
-constexpr int64_t KC = 256, MC = 96;  // A block 96 KB (L2); B strips of KC x NR 16 KB (L1)
-static_assert(MC % MR == 0, "row blocks must hold whole strips");
-
-using Kernel = void (*)(int64_t kc, const float *ap, const float *bp, float *out);
-
-void kernel_generic(int64_t kc, const float *ap, const float *bp, float *out) {
-    float acc[MR][NR] = {};
-    for (int64_t p = 0; p < kc; ++p) {
-        for (int64_t r = 0; r < MR; ++r) {
-            const float a = ap[p * MR + r];
-            for (int64_t j = 0; j < NR; ++j) acc[r][j] += a * bp[p * NR + j];
-        }
-    }
-    for (int64_t r = 0; r < MR; ++r)
-        for (int64_t j = 0; j < NR; ++j) out[r * NR + j] = acc[r][j];
-}
-
-#ifdef GPTQ_X86
-// 6 x 16: twelve 8-wide accumulators, two B loads and one broadcast fit the 16 ymm registers.
-__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float *ap,
-                                                     const float *bp, float *out) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int64_t p = 0; p < kc; ++p) {
-        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-        __m256 a = _mm256_broadcast_ss(ap + 0);
-        c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(ap + 1);
-        c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(ap + 2);
-        c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(ap + 3);
-        c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(ap + 4);
-        c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(ap + 5);
-        c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
-        ap += MR;
-        bp += NR;
-    }
-    _mm256_storeu_ps(out + 0, c00), _mm256_storeu_ps(out + 8, c01);
-    _mm256_storeu_ps(out + 16, c10), _mm256_storeu_ps(out + 24, c11);
-    _mm256_storeu_ps(out + 32, c20), _mm256_storeu_ps(out + 40, c21);
-    _mm256_storeu_ps(out + 48, c30), _mm256_storeu_ps(out + 56, c31);
-    _mm256_storeu_ps(out + 64, c40), _mm256_storeu_ps(out + 72, c41);
-    _mm256_storeu_ps(out + 80, c50), _mm256_storeu_ps(out + 88, c51);
-}
-#endif
-
-struct KernelChoice {
-    Kernel fn;
-    const char *name;
-};
-
-KernelChoice choose_kernel() {
-#ifdef GPTQ_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return {kernel_avx2, "avx2+fma"};
-#endif
-    return {kernel_generic, "generic"};
-}
-
-const KernelChoice &kernel() {
-    static const KernelChoice k = choose_kernel();
-    return k;
-}
+constexpr int64_t KC = 256;              // k slice: a B strip (KC x NR) stays in L1
+constexpr int64_t kStripsPerBlock = 16;  // MC = 16 MR: the A block (<= 192 x 256) in L2
+// sgemm_lower computes whole strips up to the end of each row block: its promise about the
+// upper triangle holds for every kernel shape (at most 12 x 32).
+static_assert(kStripsPerBlock * 12 + 32 <= kSgemmLowerReach, "sgemm_lower reach");
 
 struct Operands {
     bool ta, tb;
@@ -100,87 +32,153 @@ struct Operands {
     int64_t ldb;
     float *c;
     int64_t ldc;
+    bool lower;  // only tiles meeting the lower triangle (j <= i)
 };
 
 // Ap[s][p][r] = op(A)(i0 + s*MR + r, p0 + p), zero-padded to whole strips. Each source run
-// read is contiguous (a row of A, or a row of A^T's storage).
+// read is contiguous (a row of A, or a row of A^T's storage). The strip width is a template
+// argument so the short copies compile to a few vector moves, not library calls.
+template <int64_t mr>
 void pack_a(const Operands &o, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
-    for (int64_t s = 0; s < mc; s += MR) {
-        const int64_t rows = std::min(MR, mc - s);
+    for (int64_t s = 0; s < mc; s += mr) {
+        const int64_t rows = std::min(mr, mc - s);
         float *strip = ap + s * kc;
-        if (!o.ta) {
+        if (!o.ta && rows == mr) {
+            // A whole strip: read the mr rows side by side so every write is contiguous.
+            const float *src[mr];
+            for (int64_t r = 0; r < mr; ++r) src[r] = o.a + (i0 + s + r) * o.lda + p0;
+            for (int64_t p = 0; p < kc; ++p)
+                for (int64_t r = 0; r < mr; ++r) strip[p * mr + r] = src[r][p];
+        } else if (!o.ta) {
             for (int64_t r = 0; r < rows; ++r) {
                 const float *src = o.a + (i0 + s + r) * o.lda + p0;
-                for (int64_t p = 0; p < kc; ++p) strip[p * MR + r] = src[p];
+                for (int64_t p = 0; p < kc; ++p) strip[p * mr + r] = src[p];
             }
-            for (int64_t r = rows; r < MR; ++r)
-                for (int64_t p = 0; p < kc; ++p) strip[p * MR + r] = 0.0f;
+            for (int64_t r = rows; r < mr; ++r)
+                for (int64_t p = 0; p < kc; ++p) strip[p * mr + r] = 0.0f;
         } else {
             for (int64_t p = 0; p < kc; ++p) {
                 const float *src = o.a + (p0 + p) * o.lda + i0 + s;
-                float *dst = strip + p * MR;
-                for (int64_t r = 0; r < rows; ++r) dst[r] = src[r];
-                for (int64_t r = rows; r < MR; ++r) dst[r] = 0.0f;
+                float *dst = strip + p * mr;
+                if (rows == mr) {
+                    for (int64_t r = 0; r < mr; ++r) dst[r] = src[r];
+                } else {
+                    for (int64_t r = 0; r < rows; ++r) dst[r] = src[r];
+                    for (int64_t r = rows; r < mr; ++r) dst[r] = 0.0f;
+                }
             }
         }
     }
 }
 
 // Bp[s][p][c] = op(B)(p0 + p, j0 + s*NR + c), zero-padded to whole strips.
+template <int64_t nr>
 void pack_b(const Operands &o, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float *bp) {
-    for (int64_t s = 0; s < nc; s += NR) {
-        const int64_t cols = std::min(NR, nc - s);
+    for (int64_t s = 0; s < nc; s += nr) {
+        const int64_t cols = std::min(nr, nc - s);
         float *strip = bp + s * kc;
         if (!o.tb) {
             for (int64_t p = 0; p < kc; ++p) {
                 const float *src = o.b + (p0 + p) * o.ldb + j0 + s;
-                float *dst = strip + p * NR;
-                for (int64_t c = 0; c < cols; ++c) dst[c] = src[c];
-                for (int64_t c = cols; c < NR; ++c) dst[c] = 0.0f;
+                float *dst = strip + p * nr;
+                if (cols == nr) {
+                    for (int64_t c = 0; c < nr; ++c) dst[c] = src[c];
+                } else {
+                    for (int64_t c = 0; c < cols; ++c) dst[c] = src[c];
+                    for (int64_t c = cols; c < nr; ++c) dst[c] = 0.0f;
+                }
             }
         } else {
             for (int64_t p = 0; p < kc; ++p)
-                for (int64_t c = cols; c < NR; ++c) strip[p * NR + c] = 0.0f;
+                for (int64_t c = cols; c < nr; ++c) strip[p * nr + c] = 0.0f;
             for (int64_t c = 0; c < cols; ++c) {
                 const float *src = o.b + (j0 + s + c) * o.ldb + p0;
-                for (int64_t p = 0; p < kc; ++p) strip[p * NR + c] = src[p];
+                for (int64_t p = 0; p < kc; ++p) strip[p * nr + c] = src[p];
             }
         }
     }
 }
 
+// The packers for the kernel's strip widths (12 x 32 for AVX-512, 6 x 16 otherwise).
+void pack_a_for(const GemmKernel &kern, const Operands &o, int64_t i0, int64_t mc, int64_t p0,
+                int64_t kc, float *ap) {
+    if (kern.mr == 12) return pack_a<12>(o, i0, mc, p0, kc, ap);
+    if (kern.mr == 6) return pack_a<6>(o, i0, mc, p0, kc, ap);
+    fail(GPTQ_ERR_INTERNAL, "sgemm: no packer for %lld-row strips", (long long)kern.mr);
+}
+
+void pack_b_for(const GemmKernel &kern, const Operands &o, int64_t j0, int64_t nc, int64_t p0,
+                int64_t kc, float *bp) {
+    if (kern.nr == 32) return pack_b<32>(o, j0, nc, p0, kc, bp);
+    if (kern.nr == 16) return pack_b<16>(o, j0, nc, p0, kc, bp);
+    fail(GPTQ_ERR_INTERNAL, "sgemm: no packer for %lld-column strips", (long long)kern.nr);
+}
+
+// A tile cut by the edge of C: the kernel writes a full tile into scratch, merged here with
+// the kernel's own arithmetic (alpha T, then the add or the beta term).
+void merge_partial(const float *tile, int64_t nr, int64_t rows, int64_t cols, float *c,
+                   int64_t ldc, float alpha, float beta, TileMerge merge) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float *crow = c + r * ldc;
+        for (int64_t j = 0; j < cols; ++j) {
+            const float t = alpha * tile[r * nr + j];
+            crow[j] = merge == TileMerge::Store ? t
+                      : merge == TileMerge::Add ? crow[j] + t
+                                                : t + beta * crow[j];
+        }
+    }
+}
+
+// Where the kernels read a k slice of B: packed strips (bp, every strip), or, for a
+// row-major B and few rows of C, whole strips in place (each B element then meets only a
+// few A strips, and packing it would cost as much memory traffic as the product itself),
+// with only the last, partial strip packed.
+struct BSlice {
+    const float *packed;       // strip s at packed + s * nr * kc
+    const float *direct;       // op(B)(p0, 0) when in place, else null
+    int64_t ldb, direct_cols;  // row stride in place; columns read in place
+    const float *strip(int64_t js, int64_t nr, int64_t kc, int64_t *ld) const {
+        if (js < direct_cols) return *ld = ldb, direct + js;
+        return *ld = nr, packed + js * kc;
+    }
+};
+
 // One task of a k slice: rows [i0, i0 + mc) x columns [j0, j1) of C. Packs its A block,
-// then for each NR-column strip of the shared packed B runs the micro-kernel down the block
-// (the B strip stays in L1 across the MR-row strips).
-void run_task(const Operands &o, const float *bp, int64_t p0, int64_t kc, int64_t i0,
-              int64_t mc, int64_t j0, int64_t j1) {
+// then for each NR-column strip of B runs the micro-kernel down the block (the B strip
+// stays in L1 across the MR-row strips).
+void run_task(const Operands &o, const GemmKernel &kern, const BSlice &bs, int64_t p0,
+              int64_t kc, int64_t i0, int64_t mc, int64_t j0, int64_t j1) {
+    const int64_t mr = kern.mr, nr = kern.nr;
     thread_local std::vector<float> abuf;
-    abuf.resize(size_t(MC * KC));
-    pack_a(o, i0, mc, p0, kc, abuf.data());
-    const Kernel fn = kernel().fn;
-    const bool first = p0 == 0;
-    float tile[MR * NR];
-    for (int64_t js = j0; js < j1; js += NR) {
-        const int64_t cols = std::min(NR, o.n - js);
-        for (int64_t is = 0; is < mc; is += MR) {
-            const int64_t mr = std::min(MR, mc - is);
-            // C rows are usually far apart (a strided block of a big matrix): start fetching
-            // them now so the micro-kernel's run hides the latency.
-            for (int64_t r = 0; r < mr; ++r) {
-                const float *crow = o.c + (i0 + is + r) * o.ldc + js;
-                __builtin_prefetch(crow, 1);
-                __builtin_prefetch(crow + cols - 1, 1);
-            }
-            fn(kc, abuf.data() + is * kc, bp + js * kc, tile);
-            for (int64_t r = 0; r < mr; ++r) {
-                float *crow = o.c + (i0 + is + r) * o.ldc + js;
-                const float *t = tile + r * NR;
-                if (!first)
-                    for (int64_t j = 0; j < cols; ++j) crow[j] += o.alpha * t[j];
-                else if (o.beta == 0.0f)
-                    for (int64_t j = 0; j < cols; ++j) crow[j] = o.alpha * t[j];
-                else
-                    for (int64_t j = 0; j < cols; ++j) crow[j] = o.alpha * t[j] + o.beta * crow[j];
+    abuf.resize(size_t(kStripsPerBlock * mr * KC));
+    pack_a_for(kern, o, i0, mc, p0, kc, abuf.data());
+    // Later k slices add to C; beta == 1 is C + alpha T, the same rounding as Scale with 1.
+    TileMerge merge = TileMerge::Add;
+    if (p0 == 0 && o.beta != 1.0f) merge = o.beta == 0.0f ? TileMerge::Store : TileMerge::Scale;
+    float tile[32 * 32];  // >= the largest mr x nr
+    for (int64_t js = j0; js < j1; js += nr) {
+        const int64_t cols = std::min(nr, o.n - js);
+        for (int64_t is = 0; is < mc; is += mr) {
+            const int64_t rows = std::min(mr, mc - is);
+            float *c = o.c + (i0 + is) * o.ldc + js;
+            // C rows are far apart (a strided block of a big matrix): fetch the next tile's
+            // while this one computes (the kernel also fetches its own, too late to hide
+            // a full miss).
+            const int64_t next_is = is + mr < mc ? is + mr : 0;
+            const int64_t next_js = is + mr < mc ? js : js + nr;
+            if (next_js < j1)
+                for (int64_t r = 0; r < std::min(mr, mc - next_is); ++r) {
+                    const float *crow = o.c + (i0 + next_is + r) * o.ldc + next_js;
+                    __builtin_prefetch(crow, 1);
+                    __builtin_prefetch(crow + std::min(nr, o.n - next_js) - 1, 1);
+                }
+            int64_t ldb;
+            const float *ap = abuf.data() + is * kc, *b = bs.strip(js, nr, kc, &ldb);
+            if (rows == mr && cols == nr) {
+                kern.fn(kc, ap, b, ldb, c, o.ldc, o.alpha, o.beta, merge);
+            } else {
+                kern.fn(kc, ap, b, ldb, tile, nr, 1.0f, 0.0f, TileMerge::Store);
+                merge_partial(tile, nr, rows, cols, c, o.ldc, o.alpha, o.beta, merge);
             }
         }
     }
@@ -194,49 +192,78 @@ void run_tasks(ThreadPool *pool, bool parallel, int64_t n, F &&fn) {
         for (int64_t t = 0; t < n; ++t) fn(t, 0);
 }
 
+void empty_sum(const Operands &o) {  // k == 0: C = beta * C
+    for (int64_t i = 0; i < o.m; ++i) {
+        const int64_t cols = o.lower ? std::min(o.n, i + 1) : o.n;
+        for (int64_t j = 0; j < cols; ++j)
+            o.c[i * o.ldc + j] = o.beta == 0.0f ? 0.0f : o.beta * o.c[i * o.ldc + j];
+    }
+}
+
+void gemm(const Operands &o, ThreadPool *pool) {
+    if (o.m <= 0 || o.n <= 0) return;
+    if (o.k <= 0) return empty_sum(o);
+    const GemmKernel &kern = gemm_kernel();
+    const int64_t mr = kern.mr, nr = kern.nr, mc_max = kStripsPerBlock * mr;
+    const int64_t threads = pool ? pool->size() : 1;
+    const double flops = double(o.m) * double(o.n) * double(o.k) * (o.lower ? 0.5 : 1.0);
+    const bool parallel = pool && threads > 1 && flops > 1e6;
+    // Tasks: MC-row blocks x column chunks (whole NR strips); split columns only as far as
+    // needed to give every thread a few tasks (more for the uneven triangle). The split
+    // never changes which strips are whole, so it cannot change any result.
+    const int64_t strips = (o.n + nr - 1) / nr, row_blocks = (o.m + mc_max - 1) / mc_max;
+    const int64_t want = (o.lower ? 8 : 4) * threads;
+    int64_t chunks = 1;
+    while (parallel && row_blocks * chunks < want && strips / (chunks * 2) >= 4) chunks *= 2;
+    const int64_t chunk_strips = (strips + chunks - 1) / chunks;
+    // Each k slice of B is packed once into a buffer every task reads (the caller's
+    // thread-local scratch: nested calls from inside tasks use their own thread's), except
+    // the whole strips read in place (see BSlice). Either way the kernel sees the same
+    // values in the same order: the choice cannot change a result.
+    const bool in_place = !o.tb && row_blocks <= 2;
+    const int64_t packed_from = in_place ? o.n / nr : 0;  // first strip to pack
+    thread_local std::vector<float> bbuf;
+    bbuf.resize(size_t(strips * nr * std::min(KC, o.k)));
+    float *const bp = bbuf.data();  // lambdas below run on other threads: never name bbuf
+    for (int64_t p0 = 0; p0 < o.k; p0 += KC) {
+        const int64_t kc = std::min(KC, o.k - p0);
+        const int64_t to_pack = strips - packed_from;
+        const int64_t pack_parts = parallel ? std::min<int64_t>(to_pack, 2 * threads) : 1;
+        run_tasks(pool, parallel && pack_parts > 1, pack_parts, [&](int64_t t, int) {
+            int64_t s0, s1;
+            split_range(to_pack, pack_parts, t, &s0, &s1);
+            s0 += packed_from, s1 += packed_from;
+            if (s0 < s1)
+                pack_b_for(kern, o, s0 * nr, std::min(o.n, s1 * nr) - s0 * nr, p0, kc,
+                           bp + s0 * nr * kc);
+        });
+        const BSlice bs{bp, in_place ? o.b + p0 * o.ldb : nullptr, o.ldb, packed_from * nr};
+        run_tasks(pool, parallel, row_blocks * chunks, [&](int64_t t, int) {
+            // Bottom row blocks first: in the triangle they are the widest.
+            const int64_t rb = row_blocks - 1 - t / chunks, ch = t % chunks;
+            const int64_t i0 = rb * mc_max, mc = std::min(mc_max, o.m - i0);
+            const int64_t n_end = o.lower ? std::min(o.n, i0 + mc) : o.n;
+            const int64_t j0 = ch * chunk_strips * nr;
+            const int64_t j1 = std::min(n_end, j0 + chunk_strips * nr);
+            if (j0 < j1) run_task(o, kern, bs, p0, kc, i0, mc, j0, j1);
+        });
+    }
+}
+
 } // namespace
 
-const char *sgemm_kernel_name() { return kernel().name; }
+const char *sgemm_kernel_name() { return gemm_kernel().name; }
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
            int64_t ldc, ThreadPool *pool) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {  // empty sum: C = beta * C
-        for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < n; ++j)
-                c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        return;
-    }
-    const Operands o{trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc};
-    const int64_t threads = pool ? pool->size() : 1;
-    const bool parallel = pool && threads > 1 && double(m) * double(n) * double(k) > 1e6;
-    // Tasks: MC-row blocks x column chunks (whole NR strips); split columns only as far as
-    // needed to give every thread a few tasks.
-    const int64_t strips = (n + NR - 1) / NR, row_blocks = (m + MC - 1) / MC;
-    int64_t chunks = 1;
-    while (parallel && row_blocks * chunks < 4 * threads && strips / (chunks * 2) >= 4) chunks *= 2;
-    const int64_t chunk_strips = (strips + chunks - 1) / chunks;
-    // Each k slice of B is packed once into a buffer every task reads (the caller's
-    // thread-local scratch: nested calls from inside tasks use their own thread's).
-    thread_local std::vector<float> bbuf;
-    bbuf.resize(size_t(strips * NR * std::min(KC, k)));
-    float *const bp = bbuf.data();  // lambdas below run on other threads: never name bbuf
-    for (int64_t p0 = 0; p0 < k; p0 += KC) {
-        const int64_t kc = std::min(KC, k - p0);
-        const int64_t pack_parts = parallel ? std::min<int64_t>(strips, 2 * threads) : 1;
-        run_tasks(pool, parallel && pack_parts > 1, pack_parts, [&](int64_t t, int) {
-            int64_t s0, s1;
-            split_range(strips, pack_parts, t, &s0, &s1);
-            pack_b(o, s0 * NR, std::min(n, s1 * NR) - s0 * NR, p0, kc, bp + s0 * NR * kc);
-        });
-        run_tasks(pool, parallel, row_blocks * chunks, [&](int64_t t, int) {
-            const int64_t rb = t % row_blocks, ch = t / row_blocks;
-            const int64_t i0 = rb * MC, j0 = ch * chunk_strips * NR;
-            const int64_t j1 = std::min(n, j0 + chunk_strips * NR);
-            if (j0 < j1) run_task(o, bp, p0, kc, i0, std::min(MC, m - i0), j0, j1);
-        });
-    }
+    gemm({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, false}, pool);
+}
+
+void sgemm_lower(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                 ThreadPool *pool) {
+    gemm({trans_a, trans_b, n, n, k, alpha, beta, a, lda, b, ldb, c, ldc, true}, pool);
 }
 
 } // namespace gptq::cpu

@@ -12,6 +12,10 @@
 #include <cstring>
 #include <vector>
 
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
+#include <immintrin.h>
+#endif
+
 namespace gptq::cpu {
 
 namespace {
@@ -33,9 +37,9 @@ struct Run {
 
 struct Job {
     int64_t n;
-    const int32_t *qweight, *zeros, *g_idx;  // g_idx padded to whole blocks
+    const int32_t *qweight, *zeros, *g_idx;
     const float *scales;
-    const float *x;  // m rows of whole blocks, zero-padded past k
+    const float *x;  // m rows (the runs cover whole blocks inside k only)
     int64_t ldx;
     const Run *runs;
     int64_t n_runs;
@@ -48,7 +52,9 @@ using TileFn = int64_t (*)(const Job &, int64_t n0, int64_t cols, float *out, in
 namespace generic {
 constexpr int W = 4, kAccRegs = 8, kMaxRows = 1;
 #define QGEMV_TARGET
+#define QGEMV_PERMUTE16 0
 #include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_PERMUTE16
 #undef QGEMV_TARGET
 } // namespace generic
 
@@ -59,14 +65,18 @@ constexpr int W = 4, kAccRegs = 8, kMaxRows = 1;
 namespace avx2 {
 constexpr int W = 8, kAccRegs = 8, kMaxRows = 8;
 #define QGEMV_TARGET __attribute__((target("avx2,fma")))
+#define QGEMV_PERMUTE16 0
 #include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_PERMUTE16
 #undef QGEMV_TARGET
 } // namespace avx2
 
 namespace avx512 {
 constexpr int W = 16, kAccRegs = 16, kMaxRows = 8;
 #define QGEMV_TARGET __attribute__((target("avx512f,fma")))
+#define QGEMV_PERMUTE16 1  // vpermps: a 16-entry table lookup per lane
 #include "backends/cpu/qgemv_kernel.inc"
+#undef QGEMV_PERMUTE16
 #undef QGEMV_TARGET
 } // namespace avx512
 #endif
@@ -93,12 +103,13 @@ TileFn pick(QgemvIsa isa, int bits, int64_t m) {
     }
 }
 
-// Splits the padded K range into runs: a block is uniform if its real codes share a group.
+// Splits the whole blocks of K (k / per of them) into runs: a block is uniform if its codes
+// share a group. A last, partial block is left to tail_codes.
 std::vector<Run> make_runs(const std::vector<int32_t> &g_idx, int64_t k, int64_t per) {
     std::vector<Run> runs;
-    const int64_t blocks = (k + per - 1) / per;
+    const int64_t blocks = k / per;
     for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t k0 = b * per, k1 = std::min(k, k0 + per);
+        const int64_t k0 = b * per, k1 = k0 + per;
         int32_t g = g_idx[size_t(k0)];
         for (int64_t i = k0 + 1; i < k1 && g >= 0; ++i)
             if (g_idx[size_t(i)] != g) g = -1;
@@ -110,12 +121,15 @@ std::vector<Run> make_runs(const std::vector<int32_t> &g_idx, int64_t k, int64_t
     return runs;
 }
 
-// Columns the vector kernels left over (fewer than one column group): the spec's fp32
-// weight per code, summed over k in order.
-void scalar_cols(const QLayer &q, const float *x, int64_t m, int64_t ldx, int64_t c0,
-                 int64_t c1, float *out, int64_t ldo) {
+// Codes [k0, k1) of columns [c0, c1), one code at a time: the spec's fp32 weight per code,
+// summed over k in order into out. Serves the columns the vector kernels left over (fewer
+// than one column group, all of K) and the codes of a last partial block (every column):
+// only real codes are touched, so no padding code ever meets a scale (a huge finite scale
+// times a padding code can overflow, and 0 * inf would be NaN).
+void scalar_codes(const QLayer &q, const float *x, int64_t m, int64_t ldx, int64_t k0,
+                  int64_t k1, int64_t c0, int64_t c1, float *out, int64_t ldo) {
     for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t kk = 0; kk < q.k; ++kk) {
+        for (int64_t kk = k0; kk < k1; ++kk) {
             const int64_t g = q.g_idx[size_t(kk)];
             const uint32_t code = packed_code_at(q.qweight.data() + c, q.n, kk, q.bits);
             const float w = q.scales[size_t(g * q.n + c)] *
@@ -150,13 +164,9 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
     if (q.bits != 2 && q.bits != 3 && q.bits != 4 && q.bits != 8)
         fail(GPTQ_ERR_UNSUPPORTED, "qgemv: %d-bit codes are not supported", q.bits);
     const int64_t per = q.bits == 3 ? 32 : 32 / q.bits;
-    const int64_t kpad = (q.k + per - 1) / per * per;
-    // Whole blocks of x and g_idx, so the kernels never test for the end of K: the padding
-    // codes (0 by the spec) meet x = 0 and contribute exactly nothing.
-    std::vector<float> xp(size_t(m * kpad), 0.0f);
-    for (int64_t r = 0; r < m; ++r) std::copy(x + r * ldx, x + r * ldx + q.k, xp.data() + r * kpad);
-    std::vector<int32_t> gp(size_t(kpad), 0);
-    std::copy(q.g_idx.begin(), q.g_idx.end(), gp.begin());
+    // The kernels read whole blocks only (no test for the end of K); codes past the last
+    // whole block go through scalar_codes.
+    const int64_t kfull = q.k / per * per;
     const std::vector<Run> runs = make_runs(q.g_idx, q.k, per);
     if (isa == QgemvIsa::Auto) isa = best_isa();
     const int64_t step = isa == QgemvIsa::Generic ? 1 : m;  // rows per kernel call
@@ -167,12 +177,13 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
         alignas(64) float out[kQgemvMaxRows * kTileCols] = {};
         int64_t done = 0;
         for (int64_t r0 = 0; r0 < m; r0 += step) {
-            const Job job{q.n,        q.qweight.data(),       q.zeros.data(),
-                          gp.data(),  q.scales.data(),        xp.data() + r0 * kpad,
-                          kpad,       runs.data(),            int64_t(runs.size())};
+            const Job job{q.n,           q.qweight.data(), q.zeros.data(),
+                          q.g_idx.data(), q.scales.data(),  x + r0 * ldx,
+                          ldx,           runs.data(),      int64_t(runs.size())};
             done = fn(job, n0, cols, out + r0 * kTileCols, kTileCols);
         }
-        scalar_cols(q, x, m, ldx, n0 + done, n0 + cols, out + done, kTileCols);
+        scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, kTileCols);
+        scalar_codes(q, x, m, ldx, 0, q.k, n0 + done, n0 + cols, out + done, kTileCols);
         for (int64_t r = 0; r < m; ++r)
             std::copy(out + r * kTileCols, out + r * kTileCols + cols, y + r * ldy + n0);
     };
