@@ -1,11 +1,5 @@
 // The in-block error feedback of GPTQ's column loop, t[j] -= err * u[j] over the rest of a
 // block, vectorised for the widest instruction set the CPU runs.
-//
-// For gptq_loop: in quantize_block_rows, replace
-//     for (int64_t j = i + 1; j < len; ++j) t[j] -= err * urow[i1 + j];
-// with
-//     subtract_scaled(t + i + 1, urow + i1 + i + 1, err, len - i - 1);
-// (bit-identical: see below).
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 #include "backends/cpu/gptq_loop.h"
 
 #include "backends/cpu/cholesky.h"
+#include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/quantizer.h"
@@ -170,7 +171,7 @@ private:
                 const float diff = x - q;
                 const float err = diff / d;
                 loss += double(diff * diff / (d * d)) / 2.0;
-                for (int64_t j = i + 1; j < len; ++j) t[j] -= err * urow[i1 + j];
+                subtract_scaled(t + i + 1, urow + i1 + i + 1, err, len - i - 1);
                 row[col] = err;
             }
             row_loss_[size_t(r)] += loss;
