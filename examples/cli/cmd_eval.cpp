@@ -34,7 +34,7 @@ int cmd_eval(int argc, char **argv) {
     const std::string model_path = a.positional()[0];
     CtxPtr ctx = make_context(a);
     const llama::Model m = llama::load_model(model_path, ctx.get());
-    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const llama::Llama2cTokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
     const auto seqs = load_sequences(tok, a.get("text"), a.get("eval-docs"), seq_len, 0);
     const auto t0 = std::chrono::steady_clock::now();

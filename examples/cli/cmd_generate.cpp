@@ -31,7 +31,7 @@ int cmd_generate(int argc, char **argv) {
     const std::string model_path = a.positional()[0];
     CtxPtr ctx = make_context(a);
     const llama::Model m = llama::load_model(model_path, ctx.get());
-    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const llama::Llama2cTokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     llama::GenerateOptions go;
     go.steps = a.get_int("steps");
     go.temperature = float(a.get_double("temperature"));

@@ -98,7 +98,7 @@ int cmd_quantize(int argc, char **argv) {
     std::vector<std::vector<int32_t>> calib;
     if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
-        llama::Tokenizer tok(tok_path, m.cfg.vocab_size);
+        llama::Llama2cTokenizer tok(tok_path, m.cfg.vocab_size);
         const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
         calib = load_sequences(tok, a.get("calib"), a.get("calib-docs"), seq_len, a.get_int("calib-tokens"));
         int64_t tokens = 0;

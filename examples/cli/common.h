@@ -4,7 +4,7 @@
 #include "args.h"
 #include "eval.h"
 #include "model.h"
-#include "tokenizer.h"
+#include "llama2c_tokenizer.h"
 
 #include <memory>
 #include <string>
