@@ -35,6 +35,7 @@ public:
     virtual std::string decode(const std::vector<int32_t> &ids) const = 0;
 
     // The text `token` adds after `prev` (-1: at the start), for printing while generating.
+    // After a special token (BOS) the piece is decoded as at the start of a text.
     virtual std::string decode(int32_t prev, int32_t token) const = 0;
 
     virtual int32_t bos_id() const = 0;  // -1: the tokenizer has none
