@@ -2,6 +2,7 @@
 
 #include "byte_level.h"
 #include "error.h"
+#include "hf_normalizer.h"
 #include "utf8.h"
 
 #include <cstdio>
@@ -45,11 +46,11 @@ std::pair<std::string, std::string> parse_merge(const nlohmann::json &m, size_t 
 } // namespace
 
 BpeModel::BpeModel(const nlohmann::json &spec, bool byte_level) : byte_level_(byte_level) {
-    const auto &vocab = spec.value("vocab", nlohmann::json());
-    const auto &merges = spec.value("merges", nlohmann::json());
+    const auto &vocab = member(spec, "vocab");
+    const auto &merges = member(spec, "merges");
     if (!vocab.is_object()) fail(GPTQ_ERR_FORMAT, "tokenizer.json: BPE model without a \"vocab\" object");
     if (!merges.is_array()) fail(GPTQ_ERR_FORMAT, "tokenizer.json: BPE model without a \"merges\" list");
-    const auto &dropout = spec.value("dropout", nlohmann::json());
+    const auto &dropout = member(spec, "dropout");
     if (!dropout.is_null() && !(dropout.is_number() && dropout.get<double>() == 0.0))
         fail(GPTQ_ERR_UNSUPPORTED, "tokenizer.json: BPE dropout is not supported (it is random)");
     for (const char *affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -74,7 +75,7 @@ BpeModel::BpeModel(const nlohmann::json &spec, bool byte_level) : byte_level_(by
                  i, ab.first.c_str(), ab.second.c_str());
         merges_[pair_key(a, b)] = {int32_t(i), m};  // a repeated pair: the later rank wins, as in HF
     }
-    const auto &unk = spec.value("unk_token", nlohmann::json());
+    const auto &unk = member(spec, "unk_token");
     if (unk.is_string()) {
         unk_ = id_of(unk.get<std::string>());
         if (unk_ < 0) fail(GPTQ_ERR_FORMAT, "tokenizer.json: unk_token '%s' is not in the vocabulary",

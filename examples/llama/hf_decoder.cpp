@@ -64,7 +64,7 @@ void HfDecoder::add(const nlohmann::json &spec) {
     } else if (type == "Fuse") {
         step.kind = Step::kFuse;
     } else if (type == "Replace") {
-        const auto &pat = spec.value("pattern", nlohmann::json());
+        const auto &pat = member(spec, "pattern");
         if (!pat.is_object() || !pat.contains("String") || !pat["String"].is_string() ||
             pat["String"].get<std::string>().empty() || !spec.contains("content") ||
             !spec["content"].is_string())

@@ -21,6 +21,13 @@ std::string component_type(const nlohmann::json &spec, const char *what) {
     return spec["type"].get<std::string>();
 }
 
+const nlohmann::json &member(const nlohmann::json &spec, const char *key) {
+    static const nlohmann::json null;
+    if (!spec.is_object()) return null;
+    const auto it = spec.find(key);
+    return it == spec.end() ? null : *it;
+}
+
 const nlohmann::json &sequence_members(const nlohmann::json &spec, const char *key, const char *what) {
     if (!spec.contains(key) || !spec[key].is_array())
         fail(GPTQ_ERR_FORMAT, "tokenizer.json: %s Sequence without \"%s\"", what, key);
@@ -92,7 +99,7 @@ void HfNormalizer::add(const nlohmann::json &spec) {
         step->kind = Step::kPrepend;
         step->text = spec["prepend"].get<std::string>();
     } else if (type == "Replace") {
-        const auto &pat = spec.value("pattern", nlohmann::json());
+        const auto &pat = member(spec, "pattern");
         if (!spec.contains("content") || !spec["content"].is_string())
             fail(GPTQ_ERR_FORMAT, "tokenizer.json: normalizer Replace without \"content\"");
         step->with = spec["content"].get<std::string>();

@@ -31,6 +31,9 @@ private:
 // Replaces every occurrence of `pattern` (not empty) in s, left to right.
 void replace_substrings(std::string &s, const std::string &pattern, const std::string &with);
 
+// spec[key] without copying it (a vocabulary is large), or null when absent.
+const nlohmann::json &member(const nlohmann::json &spec, const char *key);
+
 // The "type" of a component, refusing a component that has none.
 std::string component_type(const nlohmann::json &spec, const char *what);
 

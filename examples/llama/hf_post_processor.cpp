@@ -8,7 +8,7 @@ namespace llama {
 namespace {
 
 void parse_template(const nlohmann::json &spec, SpecialTemplate &t) {
-    const auto &single = spec.value("single", nlohmann::json());
+    const auto &single = member(spec, "single");
     const auto &specials = spec.value("special_tokens", nlohmann::json::object());
     if (!single.is_array() || !specials.is_object())
         fail(GPTQ_ERR_FORMAT, "tokenizer.json: TemplateProcessing without a \"single\" template");

@@ -129,7 +129,7 @@ void HfPreTokenizer::add(const nlohmann::json &spec) {
         return;
     }
     if (type == "Split") {
-        const auto &pat = spec.value("pattern", nlohmann::json());
+        const auto &pat = member(spec, "pattern");
         std::string regex;
         if (pat.is_object() && pat.contains("Regex") && pat["Regex"].is_string())
             regex = pat["Regex"].get<std::string>();

@@ -1,6 +1,7 @@
 #include "hf_tokenizer.h"
 
 #include "error.h"
+#include "hf_normalizer.h"
 #include "file_io.h"
 #include "hf_post_processor.h"
 #include "utf8.h"
@@ -63,12 +64,12 @@ HfTokenizer::HfTokenizer(const std::string &path) {
     const nlohmann::json tj = parse_json_file(json_path);
     const nlohmann::json cfg = file_exists(cfg_path) ? parse_json_file(cfg_path) : nlohmann::json::object();
     try {
-        HfPreTokenizer pre(tj.value("pre_tokenizer", nlohmann::json()));
+        HfPreTokenizer pre(member(tj, "pre_tokenizer"));
         const bool byte_level = pre.byte_level();
-        p_.reset(new Parts{AddedTokens(tj.value("added_tokens", nlohmann::json())),
-                           HfNormalizer(tj.value("normalizer", nlohmann::json())), std::move(pre),
+        p_.reset(new Parts{AddedTokens(member(tj, "added_tokens")),
+                           HfNormalizer(member(tj, "normalizer")), std::move(pre),
                            BpeModel(model_spec(tj), byte_level),
-                           HfDecoder(tj.value("decoder", nlohmann::json()))});
+                           HfDecoder(member(tj, "decoder"))});
     } catch (const Error &e) {
         fail(e.status(), "%s: %s", json_path.c_str(), e.what());
     } catch (const nlohmann::json::exception &e) {
@@ -86,7 +87,7 @@ HfTokenizer::HfTokenizer(const std::string &path) {
 
     SpecialTemplate tmpl;
     try {
-        tmpl = parse_post_processor(tj.value("post_processor", nlohmann::json()));
+        tmpl = parse_post_processor(member(tj, "post_processor"));
     } catch (const Error &e) {
         fail(e.status(), "%s: %s", json_path.c_str(), e.what());
     }

@@ -45,6 +45,13 @@ Llama2cTokenizer::Llama2cTokenizer(const std::string &path, int64_t vocab_size) 
         fail(GPTQ_ERR_FORMAT, "%s: %zu tokens is too few for byte fallback", fn, pieces_.size());
     // First occurrence wins for duplicated pieces, as a sorted binary search would find one.
     for (size_t i = 0; i < pieces_.size(); ++i) index_.emplace(pieces_[i], int32_t(i));
+    // A newline is one symbol: the piece "\n" if there is one, else the byte token <0x0A>. It
+    // can only ever merge if some longer piece contains that symbol's text.
+    const std::string nl = lookup("\n") >= 0 ? std::string("\n") : pieces_[size_t(kByteBase + '\n')];
+    newline_isolated_ = true;
+    for (const std::string &p : pieces_)
+        if (p.size() > nl.size() && p.find(nl) != std::string::npos)
+            newline_isolated_ = false;
 }
 
 int32_t Llama2cTokenizer::lookup(const std::string &s) const {
@@ -80,16 +87,42 @@ constexpr float kNoMerge = -1e10f;
 std::vector<int32_t> Llama2cTokenizer::encode(const std::string &text, bool bos) const {
     std::vector<int32_t> ids;
     if (bos) ids.push_back(kBos);
+    encode_piece(text, 0, text.size(), ids);
+    return ids;
+}
+
+std::vector<int32_t> Llama2cTokenizer::encode_prefix(const std::string &text, bool bos,
+                                                     size_t min_tokens) const {
+    if (min_tokens == 0 || !newline_isolated_) return encode(text, bos);
+    std::vector<int32_t> ids;
+    if (bos) ids.push_back(kBos);
+    // Lines of about 4 KB at a time; a newline never merges, so cutting after one is exact.
+    constexpr size_t kChunk = 4096;
+    size_t from = 0;
+    while (from < text.size() && ids.size() < min_tokens) {
+        size_t to = text.size();
+        if (text.size() - from > kChunk) {
+            const size_t nl = text.find('\n', from + kChunk);
+            if (nl != std::string::npos) to = nl + 1;
+        }
+        encode_piece(text, from, to, ids);
+        from = to;
+    }
+    return ids;
+}
+
+void Llama2cTokenizer::encode_piece(const std::string &text, size_t from, size_t to,
+                                    std::vector<int32_t> &ids) const {
     std::vector<int32_t> t;
-    if (!text.empty()) {
+    if (from == 0 && !text.empty()) {
         const int32_t space = lookup(" ");
         if (space >= 0) t.push_back(space);
     }
     // One token per UTF-8 code point when the vocabulary has it, else its bytes.
-    size_t i = 0;
-    while (i < text.size()) {
+    size_t i = from;
+    while (i < to) {
         size_t j = i + 1;
-        while (j < text.size() && j - i < 4 && (uint8_t(text[j]) & 0xc0) == 0x80) ++j;
+        while (j < to && j - i < 4 && (uint8_t(text[j]) & 0xc0) == 0x80) ++j;
         const int32_t id = lookup(text.substr(i, j - i));
         if (id >= 0) {
             t.push_back(id);
@@ -133,7 +166,6 @@ std::vector<int32_t> Llama2cTokenizer::encode(const std::string &text, bool bos)
     }
     for (uint32_t k = 0; k < n; ++k)
         if (alive[k]) ids.push_back(t[k]);
-    return ids;
 }
 
 std::string Llama2cTokenizer::decode(const std::vector<int32_t> &ids) const {

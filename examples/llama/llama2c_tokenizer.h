@@ -17,6 +17,9 @@ public:
 
     // BOS (optional) + tokens of " " + text, merged greedily by the highest pair score.
     std::vector<int32_t> encode(const std::string &text, bool bos) const override;
+    // Line by line when no piece can merge across a newline (true of tok512.bin), else whole.
+    std::vector<int32_t> encode_prefix(const std::string &text, bool bos,
+                                       size_t min_tokens) const override;
     std::string decode(const std::vector<int32_t> &ids) const override;
     // Text of `token` following `prev` (drops the leading space after BOS, expands <0xXX>).
     std::string decode(int32_t prev, int32_t token) const override;
@@ -30,9 +33,12 @@ public:
 
 private:
     int32_t lookup(const std::string &s) const;
+    // Appends the merged tokens of text[from, to) (" " first when from is 0).
+    void encode_piece(const std::string &text, size_t from, size_t to, std::vector<int32_t> &ids) const;
     std::vector<std::string> pieces_;
     std::vector<float> scores_;
     std::unordered_map<std::string, int32_t> index_;
+    bool newline_isolated_ = false;
 };
 
 } // namespace llama
