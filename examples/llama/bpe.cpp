@@ -6,7 +6,7 @@
 #include "utf8.h"
 
 #include <cstdio>
-#include <queue>
+#include <algorithm>
 
 namespace llama {
 
@@ -146,32 +146,43 @@ void BpeModel::merge(const std::string &word, std::vector<int32_t> &out) const {
             return;
         }
     }
-    std::vector<int32_t> sym;
+    // Scratch buffers reused across words: most words are a few symbols long, and
+    // allocating four vectors per word would cost more than merging them.
+    thread_local std::vector<int32_t> sym;
+    thread_local std::vector<uint32_t> prev, next;
+    thread_local std::vector<char> alive;
+    thread_local std::vector<Candidate> heap;
+    sym.clear();
     initial_symbols(word, sym);
     const uint32_t n = uint32_t(sym.size());
     constexpr uint32_t kNone = UINT32_MAX;
-    std::vector<uint32_t> prev(n), next(n);
+    prev.resize(n);
+    next.resize(n);
+    alive.assign(n, 1);
     for (uint32_t k = 0; k < n; ++k) {
         prev[k] = k == 0 ? kNone : k - 1;
         next[k] = k + 1 == n ? kNone : k + 1;
     }
-    std::vector<bool> alive(n, true);
-    std::priority_queue<Candidate, std::vector<Candidate>, LaterCandidate> queue;
+    heap.clear();  // a binary heap whose top is the earliest candidate
+    const LaterCandidate later;
     auto offer = [&](uint32_t left) {
         if (left == kNone || next[left] == kNone) return;
         const auto it = merges_.find(pair_key(sym[left], sym[next[left]]));
-        if (it != merges_.end()) queue.push({it->second.rank, left, it->second.id});
+        if (it == merges_.end()) return;
+        heap.push_back({it->second.rank, left, it->second.id});
+        std::push_heap(heap.begin(), heap.end(), later);
     };
     for (uint32_t k = 0; k + 1 < n; ++k) offer(k);
-    while (!queue.empty()) {
-        const Candidate c = queue.top();
-        queue.pop();
+    while (!heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), later);
+        const Candidate c = heap.back();
+        heap.pop_back();
         if (!alive[c.left] || next[c.left] == kNone) continue;
         const uint32_t right = next[c.left];
         const auto it = merges_.find(pair_key(sym[c.left], sym[right]));
         if (it == merges_.end() || it->second.id != c.id) continue;
         sym[c.left] = c.id;
-        alive[right] = false;
+        alive[right] = 0;
         next[c.left] = next[right];
         if (next[right] != kNone) prev[next[right]] = c.left;
         offer(prev[c.left]);
