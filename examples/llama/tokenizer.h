@@ -44,7 +44,8 @@ public:
 };
 
 // Opens a tokenizer: a `tokenizer.json` file, a llama2.c `.bin` file, or a directory holding
-// tokenizer.json (preferred), tokenizer.bin or tok<vocab_size>.bin. vocab_size: the model's;
+// tokenizer.json (preferred), tokenizer.bin or tok<vocab_size>.bin (any one tok<N>.bin when
+// vocab_size is 0). vocab_size: the model's;
 // a llama2.c file must hold exactly that many tokens (0: all in the file). A tokenizer.json
 // is not checked against it: models often pad their vocabulary, and ids past the model's
 // vocabulary are the caller's to refuse.

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "file_io.h"
 #include "hf_tokenizer.h"
+#include "run_command.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +15,6 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <sys/wait.h>
 
 namespace {
 
@@ -110,18 +110,6 @@ void test_prefix(void **) {
     assert_true(tokenizer("qwen3").encode_prefix(wiki, false, 100).size() < 200);
 }
 
-std::string run(const std::string &cmd, int *status) {
-    std::string out;
-    FILE *p = ::popen(cmd.c_str(), "r");
-    if (!p) fail_msg("popen failed: %s", cmd.c_str());
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    const int rc = ::pclose(p);
-    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    return out;
-}
-
 // The CLI prints the same ids: the 20 KB WikiText case (Mistral) from a file, and the Qwen3
 // special-token case from --string.
 void test_cli(void **) {
@@ -134,11 +122,11 @@ void test_cli(void **) {
         const auto &c = g_golden[r.case_no];
         const std::string text_file = dir + "/text.txt";
         e2e::write_bytes(text_file, c["text"].get<std::string>());
-        const std::string cmd = "'" + g_cli + "' tokenize --tokenizer '" + g_dir + "/" +
-                                c["tokenizer"].get<std::string>() + "' --text '" + text_file + "'" +
-                                (r.special ? "" : " --no-special");
+        const std::string cmd = shell_quote(g_cli) + " tokenize --tokenizer " +
+                                shell_quote(g_dir + "/" + c["tokenizer"].get<std::string>()) + " --text " +
+                                shell_quote(text_file) + (r.special ? "" : " --no-special");
         int status = 0;
-        const std::string out = run(cmd, &status);
+        const std::string out = run_command(cmd, &status);
         assert_int_equal(status, 0);
         const nlohmann::json got = nlohmann::json::parse(out, nullptr, false);
         assert_false(got.is_discarded());
@@ -148,7 +136,8 @@ void test_cli(void **) {
     const std::string bad = dir + "/wordpiece.json";
     e2e::write_bytes(bad, R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
     int status = 0;
-    const std::string err = run("'" + g_cli + "' tokenize --tokenizer '" + bad + "' --string a 2>&1", &status);
+    const std::string err =
+        run_command(shell_quote(g_cli) + " tokenize --tokenizer " + shell_quote(bad) + " --string a 2>&1", &status);
     assert_int_equal(status, 1);
     assert_non_null(std::strstr(err.c_str(), "WordPiece"));
     e2e::remove_tree(dir);

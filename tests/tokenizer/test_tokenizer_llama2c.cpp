@@ -2,12 +2,15 @@
 // rescan of the whole sequence per merge, written out again here from tok512.bin) on every
 // TinyStories validation document and on WikiText-2 lines (out-of-domain text, many byte
 // fallbacks); the lazy prefix encoder gives a prefix of the whole encoding.
-// argv: TOKENIZER_BIN TINYSTORIES_TXT WIKITEXT_RAW. Exit 77 (skipped) without the data.
+// argv: TOKENIZER_BIN TINYSTORIES_TXT WIKITEXT_RAW GPTQ_CLI. Exit 77 (skipped) without the data.
 #include "e2e_common.h"
 #include "eval.h"
 #include "file_io.h"
 #include "llama2c_tokenizer.h"
 #include "naive_llama2c.h"
+#include "run_command.h"
+
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -15,7 +18,7 @@
 
 namespace {
 
-std::string g_tok, g_stories, g_wiki;
+std::string g_tok, g_stories, g_wiki, g_cli;
 
 void check_same(const llama::Llama2cTokenizer &tok, const naive::Llama2cVocab &v, const std::string &text, const char *what,
                 size_t n) {
@@ -67,16 +70,30 @@ void test_prefix(void **) {
     }
 }
 
+// `gptq tokenize` with a llama2.c file prints the library's ids (BOS included by default).
+void test_cli(void **) {
+    const llama::Llama2cTokenizer tok(g_tok, 512);
+    const std::string text = llama::split_documents(llama::read_text_file(g_stories))[0];
+    int status = 0;
+    const std::string out = run_command(
+        shell_quote(g_cli) + " tokenize --tokenizer " + shell_quote(g_tok) + " --string " + shell_quote(text), &status);
+    assert_int_equal(status, 0);
+    const nlohmann::json ids = nlohmann::json::parse(out, nullptr, false);
+    assert_false(ids.is_discarded());
+    assert_true(ids.get<std::vector<int32_t>>() == tok.encode(text, true));
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        std::fprintf(stderr, "usage: %s TOKENIZER_BIN TINYSTORIES_TXT WIKITEXT_RAW\n", argv[0]);
+    if (argc != 5) {
+        std::fprintf(stderr, "usage: %s TOKENIZER_BIN TINYSTORIES_TXT WIKITEXT_RAW GPTQ_CLI\n", argv[0]);
         return 2;
     }
     g_tok = argv[1];
     g_stories = argv[2];
     g_wiki = argv[3];
+    g_cli = argv[4];
     for (const std::string &p : {g_tok, g_stories, g_wiki})
         if (!llama::file_exists(p)) {
             std::fprintf(stderr, "%s missing: skipped\n", p.c_str());
@@ -86,6 +103,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_stories_documents),
         cmocka_unit_test(test_wikitext_lines),
         cmocka_unit_test(test_prefix),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
