@@ -79,9 +79,15 @@ void HfDecoder::add(const nlohmann::json &spec) {
         step.stop = spec.value("stop", 0);
         if (step.content.empty() || step.start < 0 || step.stop < 0)
             fail(GPTQ_ERR_FORMAT, "tokenizer.json: decoder Strip needs a character and counts >= 0");
+    } else if (type == "Metaspace") {
+        step.kind = Step::kMetaspace;
+        step.pattern = spec.value("replacement", std::string("\xe2\x96\x81"));  // U+2581 ▁
+        const std::string scheme = spec.value("prepend_scheme", spec.value("add_prefix_space", true) ? "always" : "never");
+        step.start = scheme != "never";
+        if (step.pattern.empty()) fail(GPTQ_ERR_FORMAT, "tokenizer.json: decoder Metaspace with an empty replacement");
     } else {
         fail(GPTQ_ERR_UNSUPPORTED, "tokenizer.json: decoder '%s' is not supported "
-             "(supported: ByteLevel, ByteFallback, Replace, Fuse, Strip, Sequence)", type.c_str());
+             "(supported: ByteLevel, ByteFallback, Replace, Fuse, Strip, Metaspace, Sequence)", type.c_str());
     }
     steps_.push_back(step);
 }
@@ -119,6 +125,13 @@ std::string HfDecoder::decode(std::vector<std::string> tokens) const {
             tokens.assign(1, all);
             break;
         }
+        case Step::kMetaspace:
+            // The replacement is a space again; the one prepended to the text goes.
+            for (size_t i = 0; i < tokens.size(); ++i) {
+                replace_substrings(tokens[i], s.pattern, " ");
+                if (i == 0 && s.start && !tokens[i].empty() && tokens[i][0] == ' ') tokens[i].erase(0, 1);
+            }
+            break;
         case Step::kStrip:
             for (std::string &t : tokens) t = strip(t, s.content, s.start, s.stop);
             break;

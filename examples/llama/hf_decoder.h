@@ -1,5 +1,6 @@
 // The `decoder` of a Hugging Face tokenizer.json, turning token strings back into text:
-// ByteLevel, ByteFallback, Replace, Fuse, Strip and Sequence. Anything else is refused by name.
+// ByteLevel, ByteFallback, Replace, Fuse, Strip, Metaspace and Sequence. Anything else is
+// refused by name.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,9 @@ public:
 
 private:
     struct Step {
-        enum Kind { kByteLevel, kByteFallback, kReplace, kFuse, kStrip } kind;
-        std::string pattern, content;  // Replace; Strip: content
-        int start = 0, stop = 0;       // Strip
+        enum Kind { kByteLevel, kByteFallback, kReplace, kFuse, kStrip, kMetaspace } kind;
+        std::string pattern, content;  // Replace; Strip: content; Metaspace: pattern
+        int start = 0, stop = 0;       // Strip; Metaspace: start = 1 drops the first space
     };
     void add(const nlohmann::json &spec);
     std::vector<Step> steps_;

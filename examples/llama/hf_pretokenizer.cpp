@@ -49,15 +49,25 @@ struct HfPreTokenizer::Step {
     std::unique_ptr<Regex> regex;  // null: no split
     Behavior behavior = Behavior::kIsolated;
     bool invert = false;
-    bool add_prefix_space = false;
+    std::string space_to;  // Metaspace: every ' ' becomes this first
+    // ByteLevel add_prefix_space (" ", every word) and Metaspace prepend_scheme (the
+    // replacement; every word, or only the one at the start of the text).
+    enum class Prefix { kNever, kFirst, kAlways } prefix_when = Prefix::kNever;
+    std::string prefix;
 
-    // Appends the pieces of `word` to `out`.
-    void apply(const std::string &word, std::vector<std::string> &out) const {
-        std::string prefixed;
+    // Appends the pieces of `word` to `out`; at_start: the word begins the text.
+    void apply(const std::string &word, bool at_start, std::vector<std::string> &out) const {
+        std::string changed;
         const std::string *w = &word;
-        if (add_prefix_space && (word.empty() || word[0] != ' ')) {
-            prefixed = " " + word;
-            w = &prefixed;
+        if (!space_to.empty() && word.find(' ') != std::string::npos) {
+            changed = word;
+            replace_substrings(changed, " ", space_to);
+            w = &changed;
+        }
+        const bool wants_prefix = prefix_when == Prefix::kAlways || (prefix_when == Prefix::kFirst && at_start);
+        if (wants_prefix && w->compare(0, prefix.size(), prefix) != 0) {
+            changed = prefix + *w;
+            w = &changed;
         }
         if (!regex) {
             out.push_back(*w);
@@ -142,23 +152,38 @@ void HfPreTokenizer::add(const nlohmann::json &spec) {
         step->invert = spec.value("invert", false);
     } else if (type == "ByteLevel") {
         if (spec.value("use_regex", true)) step->regex = std::make_unique<Regex>(kGpt2Pattern, "ByteLevel");
-        step->add_prefix_space = spec.value("add_prefix_space", false);
+        if (spec.value("add_prefix_space", false)) step->prefix_when = Step::Prefix::kAlways, step->prefix = " ";
         byte_level_ = true;
+    } else if (type == "Metaspace") {
+        step->space_to = spec.value("replacement", std::string("\xe2\x96\x81"));  // U+2581 ▁
+        if (step->space_to.empty())
+            fail(GPTQ_ERR_FORMAT, "tokenizer.json: pre_tokenizer Metaspace with an empty replacement");
+        step->prefix = step->space_to;
+        // Older files say add_prefix_space; newer ones prepend_scheme (always / first / never).
+        const std::string scheme = spec.value("prepend_scheme", spec.value("add_prefix_space", true) ? "always" : "never");
+        if (scheme == "always") step->prefix_when = Step::Prefix::kAlways;
+        else if (scheme == "first") step->prefix_when = Step::Prefix::kFirst;
+        else if (scheme == "never") step->prefix_when = Step::Prefix::kNever;
+        else fail(GPTQ_ERR_UNSUPPORTED, "tokenizer.json: Metaspace prepend_scheme '%s' is not supported", scheme.c_str());
+        if (spec.value("split", true)) {
+            step->regex = std::make_unique<Regex>(escape_literal(step->space_to), "pre_tokenizer Metaspace");
+            step->behavior = Behavior::kMergedWithNext;
+        }
     } else if (type == "Digits") {
         const bool individual = spec.value("individual_digits", false);
         step->regex = std::make_unique<Regex>(individual ? "\\p{N}" : "\\p{N}+", "pre_tokenizer Digits");
     } else {
         fail(GPTQ_ERR_UNSUPPORTED, "tokenizer.json: pre_tokenizer '%s' is not supported "
-             "(supported: Split, ByteLevel, Digits, Sequence)", type.c_str());
+             "(supported: Split, ByteLevel, Metaspace, Digits, Sequence)", type.c_str());
     }
     steps_.push_back(std::move(step));
 }
 
-std::vector<std::string> HfPreTokenizer::split(const std::string &text) const {
+std::vector<std::string> HfPreTokenizer::split(const std::string &text, bool at_start) const {
     std::vector<std::string> words{text}, next;
     for (const auto &s : steps_) {
         next.clear();
-        for (const std::string &w : words) s->apply(w, next);
+        for (size_t i = 0; i < words.size(); ++i) s->apply(words[i], at_start && i == 0, next);
         words.swap(next);
     }
     return words;

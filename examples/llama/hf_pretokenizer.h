@@ -1,7 +1,7 @@
 // The `pre_tokenizer` of a Hugging Face tokenizer.json: cuts normalized text into words that
 // BPE encodes independently. Supported: Split (regex or string, every delimiter behaviour,
-// invert), ByteLevel (GPT-2 regex, add_prefix_space), Digits, Sequence of them; anything else
-// is refused by name.
+// invert), ByteLevel (GPT-2 regex, add_prefix_space), Metaspace, Digits, Sequence of them;
+// anything else is refused by name.
 #pragma once
 
 #include "regex.h"
@@ -21,8 +21,9 @@ public:
     HfPreTokenizer(HfPreTokenizer &&) noexcept;
     ~HfPreTokenizer();
 
-    // The words of `text` (valid UTF-8), in order.
-    std::vector<std::string> split(const std::string &text) const;
+    // The words of `text` (valid UTF-8), in order. at_start: the text begins the input (not
+    // after an added token), for Metaspace's prepend_scheme "first".
+    std::vector<std::string> split(const std::string &text, bool at_start) const;
 
     // Whether a ByteLevel step maps each word's bytes to the byte-level alphabet (the BPE
     // model then starts from one symbol per byte).

@@ -119,10 +119,12 @@ std::vector<int32_t> HfTokenizer::encode_prefix(const std::string &text, bool ad
 
     std::vector<TextPiece> raw, normalized;
     p_->added.split(text, false, raw);
+    bool at_start = true;  // nothing (not even an added token) precedes the piece
     for (const TextPiece &piece : raw) {
         if (enough()) return ids;
         if (piece.id >= 0) {
             ids.push_back(piece.id);
+            at_start = false;
             continue;
         }
         normalized.clear();
@@ -130,12 +132,13 @@ std::vector<int32_t> HfTokenizer::encode_prefix(const std::string &text, bool ad
         for (const TextPiece &np : normalized) {
             if (np.id >= 0) {
                 ids.push_back(np.id);
-                continue;
+            } else {
+                for (const std::string &word : p_->pre_tokenizer.split(np.text, at_start)) {
+                    if (enough()) return ids;
+                    p_->model.encode_word(word, ids);
+                }
             }
-            for (const std::string &word : p_->pre_tokenizer.split(np.text)) {
-                if (enough()) return ids;
-                p_->model.encode_word(word, ids);
-            }
+            at_start = false;
         }
     }
     if (add_special) ids.insert(ids.end(), suffix_.begin(), suffix_.end());

@@ -1,7 +1,8 @@
 // Hugging Face tokenizers against ../shared/tokenizers/golden.json (ids made by
 // transformers.js, a port of Hugging Face tokenizers): every case id for id, through the
 // library and through `gptq tokenize`; decoding round trips; the lazy prefix encoder; BPE
-// merges against a naive rescan; refusal of unsupported components.
+// merges against a naive rescan; the Metaspace form of the Mistral tokenizer; refusal of
+// unsupported components.
 // argv: SHARED_TOKENIZERS_DIR GPTQ_CLI. Exit 77 (skipped) without the shared data.
 #include "e2e_common.h"
 #include "error.h"
@@ -182,6 +183,40 @@ void test_bpe_against_naive(void **) {
     e2e::remove_tree(dir);
 }
 
+// The newer form of the Mistral / Llama 2 tokenizer: no normalizer, a Metaspace pre-tokenizer
+// that prepends ▁ only at the start of the text (prepend_scheme "first") and a Metaspace
+// decoder. It must give the golden ids of the legacy form wherever the two agree: texts that
+// neither start with a space (Metaspace does not prepend ▁ to "▁...") nor hold special tokens.
+void test_metaspace(void **) {
+    nlohmann::json tj = nlohmann::json::parse(llama::read_text_file(g_dir + "/mistral/tokenizer.json"));
+    tj["normalizer"] = nullptr;
+    tj["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "first"}, {"split", false}};
+    tj["decoder"] = {{"type", "Sequence"},
+                     {"decoders", {{{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "first"}},
+                                   {{"type", "ByteFallback"}},
+                                   {{"type", "Fuse"}}}}};
+    const std::string dir = e2e::make_temp_dir();
+    e2e::write_bytes(dir + "/tokenizer.json", tj.dump());
+    const llama::HfTokenizer tok(dir + "/tokenizer.json");
+    size_t checked = 0;
+    for (size_t i = 0; i < g_golden.size(); ++i) {
+        const auto &c = g_golden[i];
+        const std::string text = c["text"].get<std::string>();
+        if (c["tokenizer"] != "mistral" || has_special_string(text) || (!text.empty() && text[0] == ' ')) continue;
+        const std::vector<int32_t> ids = tok.encode(text, false);
+        expect_same_ids(ids, ids_of(c["ids_no_special"]), "Metaspace", i);
+        if (tok.decode(ids) != text) fail_msg("case %zu: Metaspace decode differs from the text", i);
+        ++checked;
+    }
+    assert_int_equal(checked, 6);
+    // "first": after a special token no ▁ is prepended (the legacy normalizer prepends one).
+    const std::vector<int32_t> ids = tok.encode("a</s>b", false);
+    assert_int_equal(ids.size(), 3);
+    assert_int_equal(ids[1], 2);
+    assert_true(tok.token_text(ids[2]) == "b");
+    e2e::remove_tree(dir);
+}
+
 // Each unsupported component is refused with its name in the message.
 void test_refusals(void **) {
     const std::string dir = e2e::make_temp_dir();
@@ -243,7 +278,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_ids),  cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_prefix),      cmocka_unit_test(test_cli),
-        cmocka_unit_test(test_bpe_against_naive), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_bpe_against_naive), cmocka_unit_test(test_metaspace),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
