@@ -59,8 +59,9 @@ BpeModel::BpeModel(const nlohmann::json &spec, bool byte_level) : byte_level_(by
             fail(GPTQ_ERR_UNSUPPORTED, "tokenizer.json: BPE %s is not supported", affix);
     }
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        // Ids are dense in real vocabularies; a far larger one would make the id table huge.
         if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-            it.value().get<int64_t>() >= (int64_t(1) << 30))
+            it.value().get<int64_t>() >= 2 * int64_t(vocab.size()) + 65536)
             fail(GPTQ_ERR_FORMAT, "tokenizer.json: vocab entry '%s' has a bad id", it.key().c_str());
         const int32_t id = it.value().get<int32_t>();
         vocab_[it.key()] = id;
