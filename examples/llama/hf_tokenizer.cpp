@@ -70,13 +70,17 @@ HfTokenizer::HfTokenizer(const std::string &path) {
                            HfNormalizer(member(tj, "normalizer")), std::move(pre),
                            BpeModel(model_spec(tj), byte_level),
                            HfDecoder(member(tj, "decoder"))});
+        size_ = std::max<int64_t>(int64_t(p_->model.tokens().size()), int64_t(p_->added.max_id()) + 1);
+        finish_specials(tj, cfg);
     } catch (const Error &e) {
         fail(e.status(), "%s: %s", json_path.c_str(), e.what());
     } catch (const nlohmann::json::exception &e) {
-        fail(GPTQ_ERR_FORMAT, "%s: unexpected JSON value: %s", json_path.c_str(), e.what());
+        fail(GPTQ_ERR_FORMAT, "%s (or its tokenizer_config.json): unexpected JSON value: %s", json_path.c_str(),
+             e.what());
     }
-    size_ = std::max<int64_t>(int64_t(p_->model.tokens().size()), int64_t(p_->added.max_id()) + 1);
+}
 
+void HfTokenizer::finish_specials(const nlohmann::json &tj, const nlohmann::json &cfg) {
     auto id_of = [&](const std::string &t) -> int32_t {
         if (t.empty()) return -1;
         if (const AddedToken *a = p_->added.find(t)) return a->id;
@@ -84,22 +88,22 @@ HfTokenizer::HfTokenizer(const std::string &path) {
     };
     bos_ = id_of(config_token(cfg, "bos_token"));
     eos_ = id_of(config_token(cfg, "eos_token"));
+    auto flag = [&](const char *key) { return cfg.contains(key) && cfg[key].is_boolean() && cfg[key].get<bool>(); };
 
-    SpecialTemplate tmpl;
-    try {
-        tmpl = parse_post_processor(member(tj, "post_processor"));
-    } catch (const Error &e) {
-        fail(e.status(), "%s: %s", json_path.c_str(), e.what());
-    }
+    SpecialTemplate tmpl = parse_post_processor(member(tj, "post_processor"));
     // transformers' Llama tokenizers rebuild the template from add_bos_token / add_eos_token;
     // tokenizers without a template take them from the config too.
-    const bool llama_class = cfg.value("tokenizer_class", std::string()).find("Llama") != std::string::npos;
+    const auto &cls = member(cfg, "tokenizer_class");
+    const bool llama_class = cls.is_string() && cls.get<std::string>().find("Llama") != std::string::npos;
     const bool has_flags = cfg.contains("add_bos_token") || cfg.contains("add_eos_token");
     if ((llama_class && has_flags) || !tmpl.present) {
         tmpl = SpecialTemplate();
-        if (cfg.value("add_bos_token", false) && bos_ >= 0) tmpl.prefix.push_back(bos_);
-        if (cfg.value("add_eos_token", false) && eos_ >= 0) tmpl.suffix.push_back(eos_);
+        if (flag("add_bos_token") && bos_ >= 0) tmpl.prefix.push_back(bos_);
+        if (flag("add_eos_token") && eos_ >= 0) tmpl.suffix.push_back(eos_);
     }
+    // Without a tokenizer_config.json the template tells BOS and EOS.
+    if (bos_ < 0 && !tmpl.prefix.empty()) bos_ = tmpl.prefix.front();
+    if (eos_ < 0 && !tmpl.suffix.empty()) eos_ = tmpl.suffix.back();
     prefix_ = tmpl.prefix;
     suffix_ = tmpl.suffix;
 }

@@ -41,6 +41,9 @@ public:
     std::string token_text(int32_t id) const;
 
 private:
+    // BOS / EOS ids and the template, from the post-processor and tokenizer_config.json.
+    void finish_specials(const nlohmann::json &tokenizer_json, const nlohmann::json &config);
+
     struct Parts;
     std::unique_ptr<Parts> p_;
     std::vector<int32_t> prefix_, suffix_;  // the template around the text's ids

@@ -64,6 +64,11 @@ void test_golden_ids(void **) {
         checked += 2;
     }
     assert_int_equal(checked, 40);
+    // BOS / EOS as tokenizer_config.json names them (Qwen3 has no BOS; its EOS is <|im_end|>).
+    assert_int_equal(tokenizer("qwen3").bos_id(), -1);
+    assert_int_equal(tokenizer("qwen3").eos_id(), 151645);
+    assert_int_equal(tokenizer("mistral").bos_id(), 1);
+    assert_int_equal(tokenizer("mistral").eos_id(), 2);
 }
 
 void test_round_trip(void **) {
