@@ -90,6 +90,7 @@ BpeModel::BpeModel(const nlohmann::json &spec, bool byte_level) : byte_level_(by
         char name[8];
         std::snprintf(name, sizeof name, "<0x%02X>", b);
         byte_fallback_[b] = byte_fallback_on_ ? id_of(name) : -1;
+        if (b < 128) ascii_symbol_[b] = id_of(std::string(1, char(b)));
     }
 }
 
@@ -128,8 +129,13 @@ void BpeModel::initial_symbols(const std::string &word, std::vector<int32_t> &sy
     std::string ch;
     for (size_t i = 0; i < word.size();) {
         const size_t len = utf8_char_len(word.data(), word.size(), i);
-        ch.assign(word, i, len);
-        const int32_t id = id_of(ch);
+        int32_t id;
+        if (uint8_t(word[i]) < 0x80) {
+            id = ascii_symbol_[uint8_t(word[i])];  // most characters; no hashing
+        } else {
+            ch.assign(word, i, len);
+            id = id_of(ch);
+        }
         if (id >= 0) symbols.push_back(id), last_was_unk = false;
         else unknown(word.data() + i, len);
         i += len;
@@ -173,7 +179,12 @@ void BpeModel::merge(const std::string &word, std::vector<int32_t> &out) const {
         heap.push_back({it->second.rank, left, it->second.id});
         std::push_heap(heap.begin(), heap.end(), later);
     };
-    for (uint32_t k = 0; k + 1 < n; ++k) offer(k);
+    // The initial pairs are heapified at once (linear) rather than pushed one by one.
+    for (uint32_t k = 0; k + 1 < n; ++k) {
+        const auto it = merges_.find(pair_key(sym[k], sym[k + 1]));
+        if (it != merges_.end()) heap.push_back({it->second.rank, k, it->second.id});
+    }
+    std::make_heap(heap.begin(), heap.end(), later);
     while (!heap.empty()) {
         std::pop_heap(heap.begin(), heap.end(), later);
         const Candidate c = heap.back();

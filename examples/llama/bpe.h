@@ -42,6 +42,7 @@ private:
     bool byte_level_;
     int32_t byte_symbol_[256];    // byte_level: id of each byte's character (-1: absent)
     int32_t byte_fallback_[256];  // byte_fallback: id of <0xXX> (-1: off or absent)
+    int32_t ascii_symbol_[128];   // id of each ASCII character as a token (-1: absent)
     bool byte_fallback_on_ = false;
     int32_t unk_ = -1;
     bool fuse_unk_ = false;
