@@ -19,10 +19,13 @@ public:
     // recognised either way, as Hugging Face does.
     virtual std::vector<int32_t> encode(const std::string &text, bool add_special) const = 0;
 
-    // Encodes from the front of `text` and stops once at least `min_tokens` ids exist (0: the
-    // whole text), so a caller that needs N tokens of a large file pays for about N. The result
-    // is a prefix of encode(text, add_special), whose trailing template tokens (EOS) are added
-    // only when the whole text was consumed.
+    // Encodes from the front of `text` and may stop once at least `min_tokens` ids exist (0:
+    // the whole text), so a caller that needs N tokens of a large file pays for about N. The
+    // result is always a prefix of encode(text, add_special) (the trailing template tokens,
+    // EOS, only when the whole text was consumed). Where it stops: the llama2.c tokenizer after
+    // a line (when no piece spans a newline), the Hugging Face one after a pre-tokenized word
+    // (its normalizer and pre-tokenizer still see the whole text, which costs little); a
+    // tokenizer that cannot cut exactly encodes the whole text.
     virtual std::vector<int32_t> encode_prefix(const std::string &text, bool add_special,
                                                size_t min_tokens) const {
         (void)min_tokens;
@@ -45,10 +48,9 @@ public:
 
 // Opens a tokenizer: a `tokenizer.json` file, a llama2.c `.bin` file, or a directory holding
 // tokenizer.json (preferred), tokenizer.bin or tok<vocab_size>.bin (any one tok<N>.bin when
-// vocab_size is 0). vocab_size: the model's;
-// a llama2.c file must hold exactly that many tokens (0: all in the file). A tokenizer.json
-// is not checked against it: models often pad their vocabulary, and ids past the model's
-// vocabulary are the caller's to refuse.
+// vocab_size is 0). vocab_size: the model's; a llama2.c file must hold exactly that many
+// tokens (0: all in the file). A tokenizer.json is not checked against it: models often pad
+// their vocabulary, and ids past the model's vocabulary are the caller's to refuse.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string &path, int64_t vocab_size = 0);
 
 } // namespace llama
