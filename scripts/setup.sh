@@ -18,6 +18,9 @@ packages=(
     glslang-tools spirv-tools
     # tests and examples
     libcmocka-dev libstb-dev nlohmann-json3-dev
+    # Hugging Face tokenizers in the gptq tool: PCRE2 for the \p{L}/\p{N} pre-tokenizer
+    # regexes, utf8proc for NFC
+    libpcre2-dev libutf8proc-dev
     # bindings: python (ctypes smoke test) and go (cgo smoke test); Rust uses the
     # machine's cargo when present (it needs no crates)
     python3 golang-go

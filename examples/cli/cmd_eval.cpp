@@ -50,7 +50,8 @@ int cmd_eval(int argc, char **argv) {
 
     CtxPtr ctx = make_context(a);
     const llama::Model m = load_model_checked(model_path, ctx.get());
-    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const auto tokp = llama::load_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const llama::Tokenizer &tok = *tokp;
     const std::string text_path = a.get("text");
     const bool windows = a.has("windows") || is_single_document(text_path);
     std::vector<std::vector<int32_t>> seqs;

@@ -44,7 +44,8 @@ int cmd_generate(int argc, char **argv) {
 
     CtxPtr ctx = make_context(a);
     const llama::Model m = load_model_checked(model_path, ctx.get());
-    const llama::Tokenizer tok(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const auto tokp = llama::load_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const llama::Tokenizer &tok = *tokp;
     const llama::Forward fwd(m, ctx.get());
     const std::string prompt = a.get("prompt");
     std::fputs(prompt.c_str(), stdout);

@@ -180,7 +180,8 @@ int cmd_quantize(int argc, char **argv) {
     std::vector<std::vector<int32_t>> calib;
     if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
-        llama::Tokenizer tok(tok_path, m.cfg.vocab_size);
+        const auto tokp = llama::load_tokenizer(tok_path, m.cfg.vocab_size);
+        const llama::Tokenizer &tok = *tokp;
         const std::string calib_path = a.get("calib");
         if (a.has("nsamples") || is_single_document(calib_path)) {
             // The paper's protocol: random windows of the tokenized text (default 128 x 2048).

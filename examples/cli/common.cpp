@@ -86,11 +86,16 @@ std::string find_tokenizer(const Args &a, const std::string &model_path, int64_t
         const size_t slash = model_path.find_last_of('/');
         dir = slash == std::string::npos ? "." : model_path.substr(0, slash);
     }
+    // A Hugging Face tokenizer.json wins (load_tokenizer takes the directory and reads its
+    // tokenizer_config.json too); then a llama2.c tokenizer file.
+    if (llama::file_exists(llama::join_path(dir, "tokenizer.json"))) return dir;
     for (const std::string &name : {std::string("tokenizer.bin"), "tok" + std::to_string(vocab) + ".bin"}) {
         const std::string p = llama::join_path(dir, name);
         if (llama::file_exists(p)) return p;
     }
-    fail(GPTQ_ERR_IO, "no tokenizer found next to %s; pass --tokenizer FILE (llama2.c format)",
+    fail(GPTQ_ERR_IO,
+         "no tokenizer found next to %s; pass --tokenizer DIR|FILE (a Hugging Face "
+         "tokenizer.json or its directory, or a llama2.c tok*.bin)",
          model_path.c_str());
 }
 

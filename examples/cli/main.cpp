@@ -21,7 +21,9 @@ void usage(FILE *out) {
                  "  eval MODEL --text FILE  perplexity under the document protocol\n"
                  "  generate MODEL --prompt TEXT\n"
                  "                          text generation\n"
-                 "  inspect CKPT            layers, bits, group size and sizes of a checkpoint\n\n"
+                 "  inspect CKPT            layers, bits, group size and sizes of a checkpoint\n"
+                 "  tokenize --tokenizer DIR|FILE --string S\n"
+                 "                          token ids of a text as JSON\n\n"
                  "gptq COMMAND --help shows the options of a command.\n"
                  "libgptq %s\n",
                  gptq_version_string());
@@ -44,7 +46,8 @@ int main(int argc, char **argv) {
     } const commands[] = {{"quantize", cli::cmd_quantize},
                           {"eval", cli::cmd_eval},
                           {"generate", cli::cmd_generate},
-                          {"inspect", cli::cmd_inspect}};
+                          {"inspect", cli::cmd_inspect},
+                          {"tokenize", cli::cmd_tokenize}};
     for (const auto &c : commands) {
         if (std::strcmp(argv[1], c.name) != 0) continue;
         try {

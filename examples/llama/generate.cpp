@@ -71,7 +71,7 @@ std::string generate(const Forward &fwd, const Tokenizer &tok, const std::string
     int64_t pos = int64_t(ids.size());
     for (int64_t step = 0; step < opt.steps && pos < c.seq_len; ++step, ++pos) {
         const int32_t next = sample_token(last, opt, rng);
-        if (opt.stop_at_eos && (next == c.eos_id || next == Tokenizer::kBos)) break;
+        if (opt.stop_at_eos && (next == c.eos_id || next == tok.bos_id())) break;
         const std::string piece = tok.decode(prev, next);
         out += piece;
         if (on_piece) on_piece(piece);

@@ -2,6 +2,7 @@
 // a checkpoint evaluates to the same perplexity, and sequential GPTQ run on the backend
 // yields a model as good as the CPU one. argv[3] names the backend; exit 77 if unusable.
 #include "e2e_common.h"
+#include "llama2c_tokenizer.h"
 
 #include "checkpoint.h"
 #include "convert.h"
@@ -25,7 +26,7 @@ struct Data {
 const Data &data() {
     static Data d = [] {
         Data x;
-        const Tokenizer tok(e2e::g_paths.tokenizer, 512);
+        const Llama2cTokenizer tok(e2e::g_paths.tokenizer, 512);
         const auto docs = split_documents(read_text_file(e2e::g_paths.text));
         x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:8")), 512);
         x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:33")), 512);

@@ -8,7 +8,7 @@
 #include "file_io.h"
 #include "loaders.h"
 #include "safetensors.h"
-#include "tokenizer.h"
+#include "llama2c_tokenizer.h"
 
 #include <unistd.h>
 
@@ -138,7 +138,7 @@ void test_tokenizer_bad(void **) {
     const std::string p = dir + "/t.bin";
     auto err = [&](const std::string &bytes, int64_t vocab) {
         e2e::write_bytes(p, bytes);
-        return e2e::expect_error([&] { Tokenizer t(p, vocab); }, GPTQ_ERR_FORMAT);
+        return e2e::expect_error([&] { Llama2cTokenizer t(p, vocab); }, GPTQ_ERR_FORMAT);
     };
     err(good.substr(0, good.size() - 3), 512);
     err(good, 511);  // more tokens than the model has

@@ -2,6 +2,7 @@
 // perplexity, HF module naming, v1/v2 zero points, a v1 act-order checkpoint as other tools
 // write it, and the fp32 llama2.c -> HF conversion read back by the HF loader.
 #include "e2e_common.h"
+#include "llama2c_tokenizer.h"
 
 #include "checkpoint.h"
 #include "convert.h"
@@ -31,7 +32,7 @@ struct Data {
 const Data &data() {
     static Data d = [] {
         Data x;
-        const Tokenizer tok(e2e::g_paths.tokenizer, 512);
+        const Llama2cTokenizer tok(e2e::g_paths.tokenizer, 512);
         const auto docs = split_documents(read_text_file(e2e::g_paths.text));
         x.calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:23")), 512);
         x.eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:46")), 512);

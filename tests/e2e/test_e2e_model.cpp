@@ -1,6 +1,7 @@
 // The fp32 model: tokenizer, forward pass, the reference perplexity, prefill vs KV-cached
 // decode, and the llama2.c -> Hugging Face RoPE row permutation.
 #include "e2e_common.h"
+#include "llama2c_tokenizer.h"
 
 #include "convert.h"
 #include "eval.h"
@@ -42,11 +43,11 @@ void test_documents(void **) {
 }
 
 void test_tokenizer(void **) {
-    const Tokenizer tok(e2e::g_paths.tokenizer, 512);
+    const Llama2cTokenizer tok(e2e::g_paths.tokenizer, 512);
     // Every document decodes back to its text (the leading space after BOS is dropped).
     for (const std::string &d : all_docs()) {
         const std::vector<int32_t> ids = tok.encode(d, true);
-        assert_int_equal(ids[0], Tokenizer::kBos);
+        assert_int_equal(ids[0], Llama2cTokenizer::kBos);
         std::string back;
         for (size_t i = 1; i < ids.size(); ++i) back += tok.decode(ids[i - 1], ids[i]);
         // A document that itself starts with a space keeps it; decode drops only the
@@ -61,12 +62,12 @@ void test_tokenizer(void **) {
     std::string back;
     int32_t prev = -1;
     for (int32_t id : ids) {
-        if (id >= Tokenizer::kByteBase && id < Tokenizer::kByteBase + 256) ++byte_tokens;
+        if (id >= Llama2cTokenizer::kByteBase && id < Llama2cTokenizer::kByteBase + 256) ++byte_tokens;
         back += tok.decode(prev, id);
         prev = id;
     }
     assert_int_equal(byte_tokens, 7);
-    assert_int_equal(ids[1], Tokenizer::kByteBase + 0xe4);
+    assert_int_equal(ids[1], Llama2cTokenizer::kByteBase + 0xe4);
     assert_string_equal(back.c_str(), (" " + text).c_str());
     // Merges happen: a common word is far fewer tokens than characters.
     assert_true(tok.encode("Once upon a time", false).size() <= 6);
@@ -79,7 +80,7 @@ void test_tokenizer(void **) {
 // norm or an off-by-one target each shift it by several percent).
 void test_fp32_perplexity(void **) {
     const Model m = load_llama2c(e2e::g_paths.model);
-    const Tokenizer tok(e2e::g_paths.tokenizer, m.cfg.vocab_size);
+    const Llama2cTokenizer tok(e2e::g_paths.tokenizer, m.cfg.vocab_size);
     const auto seqs = tokenize_documents(tok, all_docs(), m.cfg.seq_len);
     const Forward fwd(m, e2e::shared_ctx());
     const EvalResult r = evaluate(fwd, seqs);
@@ -101,7 +102,7 @@ constexpr double kLogitTol = 1e-3;
 
 void test_prefill_matches_decode(void **) {
     const Model m = load_llama2c(e2e::g_paths.model);
-    const Tokenizer tok(e2e::g_paths.tokenizer, m.cfg.vocab_size);
+    const Llama2cTokenizer tok(e2e::g_paths.tokenizer, m.cfg.vocab_size);
     std::vector<int32_t> ids = tok.encode(all_docs()[3], true);
     ids.resize(40);
     const Forward fwd(m, e2e::shared_ctx());
@@ -120,7 +121,7 @@ void test_prefill_matches_decode(void **) {
 void test_hf_layout_conversion(void **) {
     Model a = load_llama2c(e2e::g_paths.model);
     Model b = load_llama2c(e2e::g_paths.model);
-    const Tokenizer tok(e2e::g_paths.tokenizer, a.cfg.vocab_size);
+    const Llama2cTokenizer tok(e2e::g_paths.tokenizer, a.cfg.vocab_size);
     std::vector<int32_t> ids = tok.encode(all_docs()[5], true);
     ids.resize(64);
     to_hf_layout(b);

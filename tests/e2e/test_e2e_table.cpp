@@ -1,6 +1,7 @@
 // The README's table (label `long`): at every setting GPTQ must beat RTN in held-out
 // perplexity (documents 23-45, calibration on 0-22).
 #include "e2e_common.h"
+#include "llama2c_tokenizer.h"
 
 #include "convert.h"
 #include "eval.h"
@@ -15,7 +16,7 @@ using namespace llama;
 namespace {
 
 void test_table(void **) {
-    const Tokenizer tok(e2e::g_paths.tokenizer, 512);
+    const Llama2cTokenizer tok(e2e::g_paths.tokenizer, 512);
     const auto docs = split_documents(read_text_file(e2e::g_paths.text));
     const auto calib = tokenize_documents(tok, select_documents(docs, parse_doc_range("0:23")), 512);
     const auto eval = tokenize_documents(tok, select_documents(docs, parse_doc_range("23:46")), 512);
