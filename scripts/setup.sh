@@ -16,6 +16,8 @@ packages=(
     # vulkaninfo, and the shader compiler/validator used at build time
     libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
     glslang-tools spirv-tools
+    # second compiler: clang with its sanitizer runtimes and libFuzzer (tests/fuzz)
+    clang libclang-rt-14-dev
     # tests and examples
     libcmocka-dev libstb-dev nlohmann-json3-dev
     # Hugging Face tokenizers in the gptq tool: PCRE2 for the \p{L}/\p{N} pre-tokenizer

@@ -7,11 +7,14 @@
 #      which report Skipped without a device
 #   5. install check: cmake --install into a scratch prefix, then examples/c/quantize_layer.c
 #      built with `pkg-config --cflags --libs gptq` only, and run
-#   6. the Python, Rust and Go bindings' tests and examples against an installed prefix
+#   6. clang build (UBSan incl. float-cast-overflow, libFuzzer targets) in build-clang/ +
+#      ctest of the CPU backend, the readers and the fuzz targets
+#   7. the Python, Rust and Go bindings' tests and examples against an installed prefix
 # Every stage runs even if an earlier one failed (so one run shows every problem), except
 # the tests of a tree that did not build; the exit status is non-zero if any stage failed.
 # Environment: GPTQ_JOBS (default: cores), GPTQ_CMAKE_ARGS (extra configure arguments for
-# every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 to leave a stage out when iterating,
+# every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 / GPTQ_SKIP_CLANG=1 to leave a stage out
+# when iterating,
 # GPTQ_LONG=1 to add the `long` tests to the Release stage (never run under sanitizers).
 # Expected duration on 2 idle cores with a cold ccache: about 10-15 minutes; the summary
 # prints each stage's wall time.
@@ -118,6 +121,25 @@ fi
 # Language bindings (Python venv + pytest, cargo test, go test, and their examples) against
 # the release build installed into a scratch prefix: CTest label `bindings` (also `long`, so
 # the release ctest stage above leaves them out).
+clang=$(command -v clang++ || true)
+if [[ ${GPTQ_SKIP_CLANG:-0} != 1 && -n $clang ]]; then
+    # A second compiler keeps the code portable (Apple's toolchain is clang), clang's UBSan
+    # checks float-to-int conversions GCC's does not, and libFuzzer needs clang: the
+    # fuzz targets (tests/fuzz) replay their seed corpora and try a few thousand new inputs.
+    # Vulkan is covered by the GCC stages; here the CPU backend and the readers run.
+    if stage "clang ubsan + fuzz: build" configure_build build-clang \
+        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
+        -DGPTQ_VULKAN=OFF -DGPTQ_SANITIZE=undefined,float-cast-overflow -DGPTQ_FUZZ=ON \
+        -DGPTQ_BUILD_BENCH=OFF; then
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        stage "clang ubsan + fuzz: ctest" run_ctest --test-dir build-clang --output-on-failure \
+            -LE 'long|bindings' -j "$jobs"
+        unset UBSAN_OPTIONS
+    fi
+else
+    echo "==== clang: skipped (no clang++)"
+fi
+
 bindings_installed() {
     run_ctest --test-dir build --output-on-failure -L bindings
 }

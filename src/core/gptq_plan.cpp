@@ -47,7 +47,7 @@ void DampingSchedule::next() {
     if (!(opt_.damp_auto_increment > 0.0f) || upcoming > double(opt_.damp_max) * (1.0 + 1e-6))
         fail(GPTQ_ERR_NOT_POSITIVE_DEFINITE,
              "%s: the Hessian is not positive definite even with damp_percent %g "
-             "(%d attempt%s; damp_max is %g): %s",
+             "(%d attempt%s); damp_max is %g: %s",
              opt_.layer_label().c_str(), tried, attempt_ + 1, attempt_ ? "s" : "",
              double(opt_.damp_max),
              cause_.empty() ? "more calibration data or a larger damp_max may help"
