@@ -123,6 +123,13 @@ int cmd_quantize(int argc, char **argv) {
     const auto records = llama::quantize_model(
         m, ctx.get(), calib, opt, [&](const llama::QuantizeProgress &pr) {
             if (quiet) return;
+            if (pr.block_done) {
+                std::fprintf(stderr,
+                             "\rlayer %d: forward %.1f s, hessian %.1f s, quantize %.1f s, "
+                             "metrics %.1f s\n",
+                             pr.layer, pr.forward_s, pr.hessian_s, pr.quantize_s, pr.metrics_s);
+                return;
+            }
             bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
                                     llama::module_short_name(pr.module));
         });

@@ -27,6 +27,9 @@ struct LayerKV {
 class Forward {
 public:
     Forward(const Model &model, gptq_ctx *ctx) : m_(model), ctx_(ctx) {}
+    ~Forward() { gptq_dlayer_destroy(head_); }
+    Forward(const Forward &) = delete;
+    Forward &operator=(const Forward &) = delete;
 
     // x [T x dim]: hidden states at positions start .. start+T-1, updated in place. Writes
     // those positions' keys/values into kv and attends over kv[0 .. position].
@@ -49,6 +52,7 @@ public:
 private:
     const Model &m_;
     gptq_ctx *ctx_;
+    mutable gptq_dlayer *head_ = nullptr;  // the classifier on ctx_, made by the first head()
 };
 
 void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);

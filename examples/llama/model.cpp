@@ -21,10 +21,13 @@ std::string module_hf_name(int layer, int m) {
 Linear &Linear::operator=(Linear &&o) noexcept {
     if (this != &o) {
         gptq_qlayer_destroy(q_);
+        gptq_dlayer_destroy(d_);
         n_ = o.n_;
         k_ = o.k_;
         w_ = std::move(o.w_);
         q_ = std::exchange(o.q_, nullptr);
+        d_ = std::exchange(o.d_, nullptr);
+        d_ctx_ = std::exchange(o.d_ctx_, nullptr);
     }
     return *this;
 }
@@ -32,45 +35,29 @@ Linear &Linear::operator=(Linear &&o) noexcept {
 void Linear::set_qlayer(gptq_qlayer *q) {
     gptq_qlayer_destroy(q_);
     q_ = q;
+    release_dense();
     std::vector<float>().swap(w_);
 }
 
+void Linear::release_dense() const {
+    gptq_dlayer_destroy(d_);
+    d_ = nullptr;
+    d_ctx_ = nullptr;
+}
+
 void Linear::apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const {
+    const gptq_matrix xm{x, GPTQ_DTYPE_F32, m, k_, k_};
     if (q_) {
-        gptq_matrix xm{x, GPTQ_DTYPE_F32, m, k_, k_};
         check(ctx, gptq_matmul_q(ctx, q_, &xm, y, n_), "quantized matmul");
         return;
     }
-    // Plain fp32 product; each output sums its k terms in column order, like llama2.c's
-    // matmul, on both paths below (so prefill and decode agree).
-    if (m < 4) {
-        // Decode: dot products along rows of W, no copy.
-        for (int64_t i = 0; i < m; ++i) {
-            const float *xi = x + i * k_;
-            for (int64_t r = 0; r < n_; ++r) {
-                const float *wr = &w_[size_t(r * k_)];
-                float acc = 0.0f;
-                for (int64_t c = 0; c < k_; ++c) acc += wr[c] * xi[c];
-                y[i * n_ + r] = acc;
-            }
-        }
-        return;
+    if (!d_ || d_ctx_ != ctx) {
+        release_dense();
+        const gptq_matrix wm{w_.data(), GPTQ_DTYPE_F32, n_, k_, k_};
+        check(ctx, gptq_dlayer_create(ctx, &wm, &d_), "dense layer");
+        d_ctx_ = ctx;
     }
-    // Prefill: over a transposed copy of W the innermost loop runs along contiguous outputs
-    // and vectorizes without reassociating any sum.
-    std::vector<float> wt(size_t(n_ * k_));
-    for (int64_t r = 0; r < n_; ++r)
-        for (int64_t c = 0; c < k_; ++c) wt[size_t(c * n_ + r)] = w_[size_t(r * k_ + c)];
-    for (int64_t i = 0; i < m; ++i) {
-        const float *xi = x + i * k_;
-        float *yi = y + i * n_;
-        std::fill(yi, yi + n_, 0.0f);
-        for (int64_t c = 0; c < k_; ++c) {
-            const float xc = xi[c];
-            const float *wc = &wt[size_t(c * n_)];
-            for (int64_t r = 0; r < n_; ++r) yi[r] += wc[r] * xc;
-        }
-    }
+    check(ctx, gptq_matmul_dense(ctx, d_, &xm, y, n_), "dense matmul");
 }
 
 void allocate_model(Model &m) {

@@ -34,12 +34,17 @@ enum Module { kQ, kK, kV, kO, kGate, kUp, kDown, kNumModules };
 const char *module_short_name(int m);  // "q_proj", ..., "down_proj"
 std::string module_hf_name(int layer, int m);  // "model.layers.3.self_attn.q_proj"
 
-// A linear layer y = W x: either fp32 W [n x k] or a libgptq quantized layer.
+// A linear layer y = W x: either fp32 W [n x k] or a libgptq quantized layer. An fp32 layer
+// runs as a libgptq dense layer (gptq_matmul_dense), made on the first apply() and kept
+// resident on that context until the weight changes.
 class Linear {
 public:
     Linear() = default;
     Linear(int64_t n, int64_t k) : n_(n), k_(k) {}
-    ~Linear() { gptq_qlayer_destroy(q_); }
+    ~Linear() {
+        gptq_qlayer_destroy(q_);
+        gptq_dlayer_destroy(d_);
+    }
     Linear(Linear &&o) noexcept { *this = std::move(o); }
     Linear &operator=(Linear &&o) noexcept;
     Linear(const Linear &) = delete;
@@ -47,7 +52,11 @@ public:
 
     int64_t n() const { return n_; }
     int64_t k() const { return k_; }
-    std::vector<float> &weight() { return w_; }
+    // Mutable access drops the resident dense copy, which would no longer match.
+    std::vector<float> &weight() {
+        release_dense();
+        return w_;
+    }
     const std::vector<float> &weight() const { return w_; }
     const gptq_qlayer *qlayer() const { return q_; }
     bool quantized() const { return q_ != nullptr; }
@@ -56,11 +65,15 @@ public:
 
     // Y [m x n] = X [m x k] W^T. ctx must be the one the qlayer was made with.
     void apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const;
+    // Frees the resident dense copy (the fp32 weight stays); the next apply() remakes it.
+    void release_dense() const;
 
 private:
     int64_t n_ = 0, k_ = 0;
     std::vector<float> w_;
     gptq_qlayer *q_ = nullptr;
+    mutable gptq_dlayer *d_ = nullptr;   // resident copy of w_ on d_ctx_
+    mutable gptq_ctx *d_ctx_ = nullptr;
 };
 
 struct Block {

@@ -11,6 +11,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 struct HessianDeleter {
     void operator()(gptq_hessian *h) const { gptq_hessian_destroy(h); }
 };
@@ -39,25 +43,27 @@ double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vec
     info.struct_size = sizeof info;
     check(ctx, gptq_qlayer_get_info(q, &info), "layer info");
     const int64_t n = info.n, k = info.k;
-    std::vector<float> dq(size_t(n * k));
-    check(ctx, gptq_qlayer_dequantize(q, dq.data(), dq.size()), "dequantize");
-    // Both traces as sums over rows of r H r^T, accumulated in double.
-    double num = 0.0, den = 0.0;
-    std::vector<double> d(static_cast<size_t>(k));
-    for (int64_t r = 0; r < n; ++r) {
-        const float *wr = &w[size_t(r * k)];
-        for (int64_t i = 0; i < k; ++i) d[size_t(i)] = double(wr[i]) - double(dq[size_t(r * k + i)]);
-        for (int64_t i = 0; i < k; ++i) {
-            const float *hi = &h[size_t(i * k)];
-            double sw = 0.0, sd = 0.0;
-            for (int64_t j = 0; j < k; ++j) {
-                sw += double(hi[j]) * double(wr[j]);
-                sd += double(hi[j]) * d[size_t(j)];
-            }
-            num += d[size_t(i)] * sd;
-            den += double(wr[i]) * sw;
-        }
-    }
+    std::vector<float> d(size_t(n * k));
+    check(ctx, gptq_qlayer_dequantize(q, d.data(), d.size()), "dequantize");
+    for (size_t i = 0; i < d.size(); ++i) d[i] = w[i] - d[i];
+    // Both traces as sum over (r, i) of M[r][i] * (M H)[r][i]: the products run as GEMMs on
+    // the context (H is symmetric, so M H^T = M H), the final sums in double.
+    struct DenseDeleter {
+        void operator()(gptq_dlayer *p) const { gptq_dlayer_destroy(p); }
+    };
+    gptq_dlayer *hd = nullptr;
+    const gptq_matrix hm{h.data(), GPTQ_DTYPE_F32, k, k, k};
+    check(ctx, gptq_dlayer_create(ctx, &hm, &hd), "Hessian as a dense layer");
+    std::unique_ptr<gptq_dlayer, DenseDeleter> hold(hd);
+    std::vector<float> mh(size_t(n * k));
+    auto trace = [&](const std::vector<float> &m) {
+        const gptq_matrix mm{m.data(), GPTQ_DTYPE_F32, n, k, k};
+        check(ctx, gptq_matmul_dense(ctx, hd, &mm, mh.data(), k), "M H product");
+        double sum = 0.0;
+        for (size_t i = 0; i < m.size(); ++i) sum += double(m[i]) * double(mh[i]);
+        return sum;
+    };
+    const double num = trace(d), den = trace(w);
     return den > 0.0 ? num / den : 0.0;
 }
 
@@ -133,15 +139,21 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 hess[t].reset(h);
             }
             if (!acts.empty()) {
+                double hessian_s = 0.0;
                 const TapFn tap = [&](Tap t, const float *x, int64_t rows, int64_t cols) {
                     if (!hess[int(t)]) return;
+                    const auto th = Clock::now();
                     const gptq_matrix xm{x, GPTQ_DTYPE_F32, rows, cols, cols};
                     check(ctx, gptq_hessian_add(hess[int(t)].get(), &xm), "hessian_add");
+                    hessian_s += seconds_since(th);
                 };
+                const auto tf = Clock::now();
                 for (const auto &x0 : acts) {
                     std::vector<float> x = x0;  // the block's output is not needed here
                     run_block(l, x, &tap);
                 }
+                prog.hessian_s += hessian_s;
+                prog.forward_s += seconds_since(tf) - hessian_s;
             }
             for (int mod : group) {
                 Linear &lin = b.lin[size_t(mod)];
@@ -168,7 +180,9 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                     rec.damp_retries = rep.damp_retries;
                 }
                 QLayerPtr stored(through_checkpoint_layout(ctx, q, fmt));
-                rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+                rec.seconds = seconds_since(t0);
+                prog.quantize_s += rec.seconds;
+                const auto tm = Clock::now();
                 if (h) {
                     std::vector<float> hm(size_t(lin.k() * lin.k()));
                     check(ctx, gptq_hessian_get(h, hm.data(), hm.size()), "hessian_get");
@@ -182,6 +196,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                         rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), lin.weight(), hm);
                     }
                 }
+                prog.metrics_s += seconds_since(tm);
                 lin.set_qlayer(stored.release());
                 records.push_back(rec);
                 ++prog.done;
@@ -191,8 +206,14 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             }
         }
         // The quantized block's outputs feed the next block.
+        const auto tf = Clock::now();
         if (l + 1 < int(c.n_layers))
             for (auto &x : acts) run_block(l, x, nullptr);
+        prog.forward_s += seconds_since(tf);
+        prog.block_done = true;
+        if (progress) progress(prog);
+        prog.block_done = false;
+        prog.forward_s = prog.hessian_s = prog.quantize_s = prog.metrics_s = 0.0;
     }
 
     m.quant.quantized = true;

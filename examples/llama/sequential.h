@@ -35,6 +35,11 @@ struct LayerRecord {
 struct QuantizeProgress {
     int64_t done = 0, total = 0;  // modules
     int layer = 0, module = 0;
+    // Seconds spent so far in the current block, by phase: the calibration forward passes
+    // (without the Hessian accumulation), gptq_hessian_add, quantization (GPTQ or RTN and
+    // the checkpoint round trip), and the error metrics of the table.
+    double forward_s = 0.0, hessian_s = 0.0, quantize_s = 0.0, metrics_s = 0.0;
+    bool block_done = false;  // this call reports the end of block `layer`
 };
 using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
 
