@@ -8,6 +8,7 @@
 #include "loaders.h"
 #include "quant_report.h"
 #include "sequential.h"
+#include "stream_quantize.h"
 
 #include <chrono>
 #include <cstdio>
@@ -48,9 +49,33 @@ CommandSpec spec() {
                    {"dtype", "NAME", "dtype of unquantized tensors: auto, f32, f16 or bf16", "auto"},
                    {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
-                   {"quiet", "", "no progress bar and no per-layer table", ""}}};
+                   {"quiet", "", "no progress bar and no per-layer table", ""},
+                   {"max-shard-size", "SIZE", "largest output shard (bytes, or with KB/MB/GB, KiB/MiB/GiB)", "4GB"}}};
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
     return s;
+}
+
+// "4GB" -> 4e9, "512MiB" -> 2^29, "1000" -> 1000.
+uint64_t parse_size(const std::string &text) {
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3},
+                 {"MB", 1e6},     {"GB", 1e9},        {"B", 1.0}};
+    char *end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    double mult = 1.0;
+    const std::string rest = end ? std::string(end) : "";
+    if (!rest.empty()) {
+        mult = 0.0;
+        for (const auto &u : units)
+            if (rest == u.suffix) mult = u.mult;
+    }
+    const double bytes = v * mult;
+    if (end == text.c_str() || mult == 0.0 || !(bytes >= 1.0) || bytes > 1e18)
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--max-shard-size: '%s' is not a size such as 4GB",
+             text.c_str());
+    return uint64_t(bytes);
 }
 
 } // namespace
@@ -89,6 +114,9 @@ int cmd_quantize(int argc, char **argv) {
     opt.compare_rtn = !a.has("no-rtn-compare");
     const bool quiet = a.has("quiet");
     if (!opt.rtn && !a.has("calib")) fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE");
+    llama::SaveOptions so;
+    so.dtype = a.get("dtype");
+    so.max_shard_bytes = parse_size(a.get("max-shard-size"));
 
     const auto t0 = std::chrono::steady_clock::now();
     CtxPtr ctx = make_context(a);
@@ -119,33 +147,37 @@ int cmd_quantize(int argc, char **argv) {
     if (!quiet)
         std::fprintf(stderr, "backend: %s (%s)\n", gptq_backend_name(gptq_ctx_backend(ctx.get())),
                      gptq_ctx_device_name(ctx.get()));
-    llama::ProgressBar bar(method, m.cfg.n_layers * llama::kNumModules);
-    const auto records = llama::quantize_model(
-        m, ctx.get(), calib, opt, [&](const llama::QuantizeProgress &pr) {
-            if (quiet) return;
-            if (pr.block_done) {
-                std::fprintf(stderr,
-                             "\rlayer %d: forward %.1f s, hessian %.1f s, quantize %.1f s, "
-                             "metrics %.1f s\n",
-                             pr.layer, pr.forward_s, pr.hessian_s, pr.quantize_s, pr.metrics_s);
-                return;
-            }
-            bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
-                                    llama::module_short_name(pr.module));
-        });
-    if (!quiet) {
-        bar.finish();
-        llama::print_layer_table(stdout, records);
-    }
-    if (a.has("heatmap")) llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
-
-    llama::SaveOptions so;
-    so.dtype = a.get("dtype");
     so.tokenizer_path = tok_path;
-    llama::save_checkpoint(m, ctx.get(), out, so);
+    llama::ProgressBar bar(method, m.cfg.n_layers * llama::kNumModules);
+    auto progress = [&](const llama::QuantizeProgress &pr) {
+        if (quiet) return;
+        if (pr.block_done) {
+            std::fprintf(stderr,
+                         "\rlayer %d: forward %.1f s, hessian %.1f s, quantize %.1f s, "
+                         "metrics %.1f s, write %.1f s\n",
+                         pr.layer, pr.forward_s, pr.hessian_s, pr.quantize_s, pr.metrics_s,
+                         pr.write_s);
+            return;
+        }
+        bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
+                                llama::module_short_name(pr.module));
+    };
+    auto report = [&](const std::vector<llama::LayerRecord> &records) {
+        if (!quiet) {
+            bar.finish();
+            llama::print_layer_table(stdout, records);
+        }
+        if (a.has("heatmap"))
+            llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
+    };
+    const llama::StreamResult res =
+        llama::quantize_to_checkpoint(m, ctx.get(), calib, opt, out, so, progress, report);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const int64_t bytes = llama::file_size(llama::join_path(out, "model.safetensors"));
-    std::printf("wrote %s: %s, %.2f s\n", out.c_str(), human_bytes(bytes).c_str(), secs);
+    int64_t bytes = 0;
+    for (const std::string &f : res.shards) bytes += llama::file_size(llama::join_path(out, f));
+    const size_t shards = res.shards.size();
+    std::printf("wrote %s: %s in %d shard%s, %.2f s\n", out.c_str(), human_bytes(bytes).c_str(),
+                int(shards), shards == 1 ? "" : "s", secs);
     return 0;
 }
 

@@ -4,6 +4,8 @@
 
 #include "model.h"
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace llama {
@@ -14,12 +16,29 @@ struct SaveOptions {
     std::string dtype = "auto";
     // Copied next to the weights as tokenizer.bin when not empty.
     std::string tokenizer_path;
+    // Shards of at most this many bytes (a larger tensor gets a shard of its own).
+    uint64_t max_shard_bytes = uint64_t(4) << 30;
 };
 
+class CheckpointWriter;
+
 // The model must be in HF layout (see convert.h); ctx is the one its layers belong to.
-// Each file is replaced atomically.
+// The directory is written aside and published whole (checkpoint_writer.h): a reader sees
+// the old checkpoint or the complete new one, and a failure leaves no partial output.
 void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
                      const SaveOptions &opt);
+
+// The same in pieces, for writing while quantizing: begin (planned: the quantization every
+// linear layer will get, or null for the model as it is), the global tensors and each block
+// once final in any order, then finish (config files, tokenizer, publish).
+std::string checkpoint_dtype(const Model &m, const SaveOptions &opt);
+std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::string &dir,
+                                                   const SaveOptions &opt,
+                                                   const QuantConfig *planned);
+void write_checkpoint_globals(CheckpointWriter &w, const Model &m);
+void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int layer,
+                            gptq_zeros_format fmt);
+void finish_checkpoint(CheckpointWriter &w, const Model &m, const SaveOptions &opt);
 
 // The quantization_config / quantize_config.json object of a quantized model.
 nlohmann::json quantize_config_json(const QuantConfig &q);

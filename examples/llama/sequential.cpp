@@ -205,6 +205,9 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 if (progress) progress(prog);
             }
         }
+        const auto tw = Clock::now();
+        if (opt.block_done) opt.block_done(l);
+        prog.write_s = seconds_since(tw);
         // The quantized block's outputs feed the next block.
         const auto tf = Clock::now();
         if (l + 1 < int(c.n_layers))
@@ -213,7 +216,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
         prog.block_done = true;
         if (progress) progress(prog);
         prog.block_done = false;
-        prog.forward_s = prog.hessian_s = prog.quantize_s = prog.metrics_s = 0.0;
+        prog.forward_s = prog.hessian_s = prog.quantize_s = prog.metrics_s = prog.write_s = 0.0;
     }
 
     m.quant.quantized = true;

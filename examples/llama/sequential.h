@@ -18,6 +18,9 @@ struct QuantizeOptions {
     bool true_sequential = true;
     // Also round each layer to nearest on the same Hessian, for the GPTQ-vs-RTN table.
     bool compare_rtn = true;
+    // Called when every linear layer of a block is quantized (its layers are final), e.g. to
+    // write them out while the next block runs.
+    std::function<void(int layer)> block_done;
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 
@@ -37,8 +40,8 @@ struct QuantizeProgress {
     int layer = 0, module = 0;
     // Seconds spent so far in the current block, by phase: the calibration forward passes
     // (without the Hessian accumulation), gptq_hessian_add, quantization (GPTQ or RTN and
-    // the checkpoint round trip), and the error metrics of the table.
-    double forward_s = 0.0, hessian_s = 0.0, quantize_s = 0.0, metrics_s = 0.0;
+    // the checkpoint round trip), the error metrics of the table, and block_done (writing).
+    double forward_s = 0.0, hessian_s = 0.0, quantize_s = 0.0, metrics_s = 0.0, write_s = 0.0;
     bool block_done = false;  // this call reports the end of block `layer`
 };
 using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
