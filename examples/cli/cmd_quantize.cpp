@@ -6,12 +6,15 @@
 #include "error.h"
 #include "file_io.h"
 #include "loaders.h"
+#include "memory_report.h"
 #include "quant_report.h"
 #include "sequential.h"
 #include "stream_quantize.h"
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 
 namespace cli {
 
@@ -50,6 +53,8 @@ CommandSpec spec() {
                    {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
                    {"quiet", "", "no progress bar and no per-layer table", ""},
+                   {"layers", "A:B", "quantize only blocks A..B-1 (others are written unquantized)", ""},
+                   {"calib-random", "", "random token ids instead of --calib text (benchmarks): --calib-tokens in --seq-len sequences", ""},
                    {"max-shard-size", "SIZE", "largest output shard (bytes, or with KB/MB/GB, KiB/MiB/GiB)", "4GB"}}};
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
     return s;
@@ -113,18 +118,40 @@ int cmd_quantize(int argc, char **argv) {
     opt.true_sequential = !a.has("no-true-sequential");
     opt.compare_rtn = !a.has("no-rtn-compare");
     const bool quiet = a.has("quiet");
-    if (!opt.rtn && !a.has("calib")) fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE");
+    if (!opt.rtn && !a.has("calib") && !a.has("calib-random"))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE (or --calib-random)");
+    if (a.has("layers")) {
+        const std::string r = a.get("layers");
+        char *end = nullptr;
+        opt.first_layer = int(std::strtol(r.c_str(), &end, 10));
+        if (*end != ':' || end == r.c_str())
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--layers: '%s' is not A:B", r.c_str());
+        const char *b = end + 1;
+        opt.last_layer = int(std::strtol(b, &end, 10));
+        if (*end != '\0' || end == b)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--layers: '%s' is not A:B", r.c_str());
+    }
     llama::SaveOptions so;
     so.dtype = a.get("dtype");
     so.max_shard_bytes = parse_size(a.get("max-shard-size"));
 
     const auto t0 = std::chrono::steady_clock::now();
     CtxPtr ctx = make_context(a);
-    llama::Model m = llama::load_model(model_path, ctx.get());
+    // Hugging Face weights stay memory-mapped in their stored dtype until their block runs.
+    llama::Model m = llama::load_model(model_path, ctx.get(), /*lazy=*/true);
     if (m.quant.quantized) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is already quantized", model_path.c_str());
     std::string tok_path;
     std::vector<std::vector<int32_t>> calib;
-    if (a.has("calib")) {
+    if (a.has("calib-random")) {
+        const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
+        const int64_t total = a.get_int("calib-tokens");
+        if (total < seq_len || seq_len <= 0)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--calib-random needs --calib-tokens >= --seq-len > 0");
+        std::mt19937 rng(1);
+        calib.assign(size_t(total / seq_len), std::vector<int32_t>(size_t(seq_len)));
+        for (auto &s : calib)
+            for (int32_t &t : s) t = int32_t(rng() % uint32_t(m.cfg.vocab_size));
+    } else if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
         llama::Tokenizer tok(tok_path, m.cfg.vocab_size);
         const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
@@ -148,7 +175,17 @@ int cmd_quantize(int argc, char **argv) {
         std::fprintf(stderr, "backend: %s (%s)\n", gptq_backend_name(gptq_ctx_backend(ctx.get())),
                      gptq_ctx_device_name(ctx.get()));
     so.tokenizer_path = tok_path;
-    llama::ProgressBar bar(method, m.cfg.n_layers * llama::kNumModules);
+    if (!quiet) {
+        int64_t tokens = 0;
+        for (const auto &sq : calib) tokens += int64_t(sq.size());
+        const int64_t seq = calib.empty() ? 0 : int64_t(calib[0].size());
+        std::fprintf(stderr, "memory: estimated peak %s (now %s resident at most)\n",
+                     human_bytes(int64_t(llama::estimate_peak_bytes(m, tokens, seq))).c_str(),
+                     human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
+    }
+    const int64_t n_quantized =
+        (opt.last_layer < 0 ? m.cfg.n_layers : opt.last_layer) - opt.first_layer;
+    llama::ProgressBar bar(method, n_quantized * llama::kNumModules);
     auto progress = [&](const llama::QuantizeProgress &pr) {
         if (quiet) return;
         if (pr.block_done) {
@@ -176,8 +213,9 @@ int cmd_quantize(int argc, char **argv) {
     int64_t bytes = 0;
     for (const std::string &f : res.shards) bytes += llama::file_size(llama::join_path(out, f));
     const size_t shards = res.shards.size();
-    std::printf("wrote %s: %s in %d shard%s, %.2f s\n", out.c_str(), human_bytes(bytes).c_str(),
-                int(shards), shards == 1 ? "" : "s", secs);
+    std::printf("wrote %s: %s in %d shard%s, %.2f s, peak RSS %s\n", out.c_str(),
+                human_bytes(bytes).c_str(), int(shards), shards == 1 ? "" : "s", secs,
+                human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
     return 0;
 }
 

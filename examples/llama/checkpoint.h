@@ -34,7 +34,8 @@ void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
 std::string checkpoint_dtype(const Model &m, const SaveOptions &opt);
 std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::string &dir,
                                                    const SaveOptions &opt,
-                                                   const QuantConfig *planned);
+                                                   const QuantConfig *planned, int first = 0,
+                                                   int last = -1);
 void write_checkpoint_globals(CheckpointWriter &w, const Model &m);
 void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int layer,
                             gptq_zeros_format fmt);

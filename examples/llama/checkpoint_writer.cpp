@@ -53,7 +53,7 @@ std::string shard_name(int i, int n) {
 } // namespace
 
 std::vector<PlannedTensor> plan_checkpoint(const Model &m, const QuantConfig *quant,
-                                           const std::string &fd) {
+                                           const std::string &fd, int first, int last) {
     const Config &c = m.cfg;
     std::vector<PlannedTensor> p;
     add(p, "model.embed_tokens.weight", fd, {c.vocab_size, c.dim});
@@ -65,7 +65,9 @@ std::vector<PlannedTensor> plan_checkpoint(const Model &m, const QuantConfig *qu
         for (int mod = 0; mod < kNumModules; ++mod) {
             const Linear &lin = b.lin[size_t(mod)];
             const std::string name = module_hf_name(l, mod);
-            const QuantConfig *q = quant ? quant : lin.quantized() ? &m.quant : nullptr;
+            const bool in_range = l >= first && (last < 0 || l < last);
+            const QuantConfig *q = quant ? (in_range ? quant : nullptr)
+                                         : lin.quantized() ? &m.quant : nullptr;
             if (!q) {
                 add(p, name + ".weight", fd, {lin.n(), lin.k()});
                 continue;
@@ -168,6 +170,19 @@ void CheckpointWriter::write_floats(const std::string &name, const float *data, 
     for (int64_t i = 0; i < count; ++i)
         h[size_t(i)] = d == "F16" ? float_to_half(data[i]) : float_to_bf16(data[i]);
     write(name, h.data(), uint64_t(count) * 2);
+}
+
+void CheckpointWriter::write_matrix(const std::string &name, const gptq_matrix &m) {
+    const auto it = slots_.find(name);
+    if (it == slots_.end())
+        fail(GPTQ_ERR_INTERNAL, "checkpoint writer: '%s' is not in the plan", name.c_str());
+    const std::string &d = it->second.t.dtype;
+    const int64_t count = m.rows * m.cols;
+    if ((d == "F16" && m.dtype == GPTQ_DTYPE_F16) || (d == "BF16" && m.dtype == GPTQ_DTYPE_BF16))
+        return write(name, m.data, uint64_t(count) * 2);
+    if (m.dtype == GPTQ_DTYPE_F32) return write_floats(name, static_cast<const float *>(m.data), count);
+    const std::vector<float> f = matrix_to_f32(m);
+    write_floats(name, f.data(), count);
 }
 
 void CheckpointWriter::write_text(const std::string &file, const std::string &text) {

@@ -23,11 +23,13 @@ struct PlannedTensor {
     uint64_t bytes = 0;
 };
 
-// Every tensor of m's checkpoint in file order. quant: the configuration every linear layer
-// will be quantized with (all of them), or null to plan them as they are now (quantized or
-// floating point). float_dtype: dtype of the floating-point tensors.
+// Every tensor of m's checkpoint in file order. quant: the configuration the linear layers of
+// blocks [first, last) will be quantized with (last -1: to the end), or null to plan every
+// layer as it is now (quantized or floating point). float_dtype: dtype of the floating-point
+// tensors.
 std::vector<PlannedTensor> plan_checkpoint(const Model &m, const QuantConfig *quant,
-                                           const std::string &float_dtype);
+                                           const std::string &float_dtype, int first = 0,
+                                           int last = -1);
 
 constexpr uint64_t kDefaultMaxShardBytes = uint64_t(4) << 30;
 
@@ -43,6 +45,9 @@ public:
     void write(const std::string &name, const void *data, uint64_t bytes);
     // A floating-point tensor given as fp32, converted to its planned dtype.
     void write_floats(const std::string &name, const float *data, int64_t count);
+    // A floating-point tensor given as a contiguous view in any float dtype (stored bytes are
+    // copied as they are when the dtype matches the planned one).
+    void write_matrix(const std::string &name, const gptq_matrix &m);
     // A small file next to the shards (config.json, ...).
     void write_text(const std::string &file, const std::string &text);
     int shard_count() const { return int(shards_.size()); }

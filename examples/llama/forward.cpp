@@ -108,7 +108,7 @@ void swiglu(float *g, const float *u, int64_t count) {
 } // namespace
 
 void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
-                    const TapFn *tap) const {
+                    const TapFn *tap, const Tap *stop_after) const {
     const Config &c = m_.cfg;
     const Block &b = m_.blocks.at(size_t(layer));
     const int64_t D = c.dim, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
@@ -119,6 +119,7 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
 
     rmsnorm_rows(xb.data(), x, b.attn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::AttnIn, xb.data(), T, D);
+    if (stop_after && *stop_after == Tap::AttnIn) return;
     b.lin[kQ].apply(ctx_, xb.data(), T, q.data());
     // Keys and values go straight into the cache rows of their positions.
     b.lin[kK].apply(ctx_, xb.data(), T, &kv.k[size_t(start * KVD)]);
@@ -131,17 +132,20 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
 
     attention(c, q.data(), kv, T, start, att_out.data());
     if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, QD);
+    if (stop_after && *stop_after == Tap::AttnOut) return;
     b.lin[kO].apply(ctx_, att_out.data(), T, proj.data());
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 
     rmsnorm_rows(xb.data(), x, b.ffn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::FfnIn, xb.data(), T, D);
+    if (stop_after && *stop_after == Tap::FfnIn) return;
     const int64_t H = c.hidden_dim;
     std::vector<float> g(size_t(T * H)), u(size_t(T * H));
     b.lin[kGate].apply(ctx_, xb.data(), T, g.data());
     b.lin[kUp].apply(ctx_, xb.data(), T, u.data());
     swiglu(g.data(), u.data(), T * H);
     if (tap) (*tap)(Tap::FfnMid, g.data(), T, H);
+    if (stop_after && *stop_after == Tap::FfnMid) return;
     b.lin[kDown].apply(ctx_, g.data(), T, proj.data());
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 }

@@ -33,8 +33,10 @@ public:
 
     // x [T x dim]: hidden states at positions start .. start+T-1, updated in place. Writes
     // those positions' keys/values into kv and attends over kv[0 .. position].
+    // With stop_after set, returns right after that tap was called (x is then left partly
+    // updated): calibration needs a block only up to the inputs it is collecting.
     void block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
-               const TapFn *tap = nullptr) const;
+               const TapFn *tap = nullptr, const Tap *stop_after = nullptr) const;
 
     // Embedding rows of tokens -> [T x dim].
     std::vector<float> embed(const std::vector<int32_t> &tokens) const;

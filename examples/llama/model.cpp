@@ -1,6 +1,8 @@
 #include "model.h"
 
 #include "error.h"
+#include "file_io.h"
+#include "half.h"
 
 #include <algorithm>
 #include <utility>
@@ -25,6 +27,8 @@ Linear &Linear::operator=(Linear &&o) noexcept {
         n_ = o.n_;
         k_ = o.k_;
         w_ = std::move(o.w_);
+        src_ = std::exchange(o.src_, nullptr);
+        src_dtype_ = o.src_dtype_;
         q_ = std::exchange(o.q_, nullptr);
         d_ = std::exchange(o.d_, nullptr);
         d_ctx_ = std::exchange(o.d_ctx_, nullptr);
@@ -36,7 +40,41 @@ void Linear::set_qlayer(gptq_qlayer *q) {
     gptq_qlayer_destroy(q_);
     q_ = q;
     release_dense();
+    release_source();
     std::vector<float>().swap(w_);
+}
+
+void Linear::release() {
+    set_qlayer(nullptr);
+}
+
+std::vector<float> &Linear::weight() {
+    release_dense();
+    if (w_.empty() && src_) {
+        w_ = matrix_to_f32(matrix());
+        release_source();
+    }
+    return w_;
+}
+
+gptq_matrix Linear::matrix() const {
+    if (!w_.empty() || !src_) return gptq_matrix{w_.data(), GPTQ_DTYPE_F32, n_, k_, k_};
+    return gptq_matrix{src_, src_dtype_, n_, k_, k_};
+}
+
+void Linear::set_source(const void *data, gptq_dtype dtype) {
+    release_dense();
+    std::vector<float>().swap(w_);
+    src_ = data;
+    src_dtype_ = dtype;
+}
+
+void Linear::release_source() {
+    if (!src_) return;
+    // Dropping the mapped pages keeps a model quantized block by block bounded.
+    const size_t es = src_dtype_ == GPTQ_DTYPE_F32 ? 4 : 2;
+    release_pages(src_, size_t(n_ * k_) * es);
+    src_ = nullptr;
 }
 
 void Linear::release_dense() const {
@@ -53,11 +91,21 @@ void Linear::apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const {
     }
     if (!d_ || d_ctx_ != ctx) {
         release_dense();
-        const gptq_matrix wm{w_.data(), GPTQ_DTYPE_F32, n_, k_, k_};
+        const gptq_matrix wm = matrix();
         check(ctx, gptq_dlayer_create(ctx, &wm, &d_), "dense layer");
         d_ctx_ = ctx;
     }
     check(ctx, gptq_matmul_dense(ctx, d_, &xm, y, n_), "dense matmul");
+}
+
+std::vector<float> matrix_to_f32(const gptq_matrix &m) {
+    std::vector<float> out(size_t(m.rows * m.cols));
+    const auto *h = static_cast<const uint16_t *>(m.data);
+    for (size_t i = 0; i < out.size(); ++i)
+        out[i] = m.dtype == GPTQ_DTYPE_F32   ? static_cast<const float *>(m.data)[i]
+                 : m.dtype == GPTQ_DTYPE_F16 ? half_to_float(h[i])
+                                             : bf16_to_float(h[i]);
+    return out;
 }
 
 void allocate_model(Model &m) {

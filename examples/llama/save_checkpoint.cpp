@@ -105,12 +105,14 @@ std::string checkpoint_dtype(const Model &m, const SaveOptions &opt) {
 
 std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::string &dir,
                                                    const SaveOptions &opt,
-                                                   const QuantConfig *planned) {
+                                                   const QuantConfig *planned, int first,
+                                                   int last) {
     if (m.cfg.rope != RopeStyle::Halves)
         fail(GPTQ_ERR_INVALID_ARGUMENT, "model must be converted to the HF layout before saving");
     if (opt.max_shard_bytes == 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "max shard size must be > 0");
     return std::make_unique<CheckpointWriter>(
-        dir, plan_checkpoint(m, planned, checkpoint_dtype(m, opt)), opt.max_shard_bytes);
+        dir, plan_checkpoint(m, planned, checkpoint_dtype(m, opt), first, last),
+        opt.max_shard_bytes);
 }
 
 void write_checkpoint_globals(CheckpointWriter &w, const Model &m) {
@@ -133,7 +135,7 @@ void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, 
         if (lin.quantized())
             write_quantized(w, ctx, name, lin, fmt);
         else
-            w.write_floats(name + ".weight", lin.weight().data(), lin.n() * lin.k());
+            w.write_matrix(name + ".weight", lin.matrix());
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include "error.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -31,18 +32,16 @@ const std::vector<std::vector<int>> &module_groups(bool true_sequential) {
     return true_sequential ? seq : all;
 }
 
-gptq_matrix f32_matrix(const std::vector<float> &w, int64_t rows, int64_t cols) {
-    return gptq_matrix{w.data(), GPTQ_DTYPE_F32, rows, cols, cols};
-}
 
 } // namespace
 
-double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vector<float> &w,
+double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix &wm,
                              const std::vector<float> &h) {
     gptq_qlayer_info info{};
     info.struct_size = sizeof info;
     check(ctx, gptq_qlayer_get_info(q, &info), "layer info");
     const int64_t n = info.n, k = info.k;
+    const std::vector<float> w = matrix_to_f32(wm);
     std::vector<float> d(size_t(n * k));
     check(ctx, gptq_qlayer_dequantize(q, d.data(), d.size()), "dequantize");
     for (size_t i = 0; i < d.size(); ++i) d[i] = w[i] - d[i];
@@ -112,7 +111,12 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             if (l.quantized()) fail(GPTQ_ERR_INVALID_ARGUMENT, "model is already quantized");
 
     QuantizeProgress prog;
-    prog.total = c.n_layers * kNumModules;
+    const int first = opt.first_layer;
+    const int last = opt.last_layer < 0 ? int(c.n_layers) : opt.last_layer;
+    if (first < 0 || first >= last || last > int(c.n_layers))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "layer range %d:%d is not within 0:%lld", first, last,
+             (long long)c.n_layers);
+    prog.total = (last - first) * kNumModules;
     std::vector<LayerRecord> records;
     Forward fwd(m, ctx);
 
@@ -120,13 +124,16 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
     std::vector<std::vector<float>> acts;
     for (const auto &seq : calib) acts.push_back(fwd.embed(seq));
     LayerKV kv;
-    auto run_block = [&](int l, std::vector<float> &x, const TapFn *tap) {
+    auto run_block = [&](int l, std::vector<float> &x, const TapFn *tap, const Tap *stop) {
         const int64_t T = int64_t(x.size()) / c.dim;
         kv.reserve(c, T);
-        fwd.block(l, x.data(), T, 0, kv, tap);
+        fwd.block(l, x.data(), T, 0, kv, tap, stop);
     };
 
-    for (int l = 0; l < int(c.n_layers); ++l) {
+    // Blocks before the range only carry the calibration activations forward.
+    for (int l = 0; l < first && !acts.empty(); ++l)
+        for (auto &x : acts) run_block(l, x, nullptr, nullptr);
+    for (int l = first; l < last; ++l) {
         Block &b = m.blocks[size_t(l)];
         for (const std::vector<int> &group : module_groups(opt.true_sequential)) {
             // One Hessian per distinct input of the group.
@@ -148,9 +155,12 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                     hessian_s += seconds_since(th);
                 };
                 const auto tf = Clock::now();
+                // The block runs only up to the last input this group needs.
+                Tap last = Tap::AttnIn;
+                for (int mod : group) last = std::max(last, tap_of(mod));
                 for (const auto &x0 : acts) {
                     std::vector<float> x = x0;  // the block's output is not needed here
-                    run_block(l, x, &tap);
+                    run_block(l, x, &tap, &last);
                 }
                 prog.hessian_s += hessian_s;
                 prog.forward_s += seconds_since(tf) - hessian_s;
@@ -165,7 +175,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 rec.k = lin.k();
                 gptq_quant_params p = opt.params;
                 p.layer_name = name.c_str();
-                const gptq_matrix w = f32_matrix(lin.weight(), lin.n(), lin.k());
+                const gptq_matrix w = lin.matrix();
                 const gptq_hessian *h = hess[int(tap_of(mod))].get();
                 const auto t0 = Clock::now();
                 gptq_qlayer *q = nullptr;
@@ -186,14 +196,14 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 if (h) {
                     std::vector<float> hm(size_t(lin.k() * lin.k()));
                     check(ctx, gptq_hessian_get(h, hm.data(), hm.size()), "hessian_get");
-                    rec.rel_error = relative_output_error(ctx, stored.get(), lin.weight(), hm);
+                    rec.rel_error = relative_output_error(ctx, stored.get(), w, hm);
                     if (opt.rtn) {
                         rec.rtn_rel_error = rec.rel_error;
                     } else if (opt.compare_rtn) {
                         gptq_qlayer *r = nullptr;
                         check(ctx, gptq_quantize_rtn(ctx, &p, &w, &r), name.c_str());
                         QLayerPtr rtn(through_checkpoint_layout(ctx, r, fmt));
-                        rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), lin.weight(), hm);
+                        rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), w, hm);
                     }
                 }
                 prog.metrics_s += seconds_since(tm);
@@ -205,14 +215,14 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 if (progress) progress(prog);
             }
         }
+        // The quantized block's outputs feed the next block.
+        const auto tf = Clock::now();
+        if (l + 1 < last)
+            for (auto &x : acts) run_block(l, x, nullptr, nullptr);
+        prog.forward_s += seconds_since(tf);
         const auto tw = Clock::now();
         if (opt.block_done) opt.block_done(l);
         prog.write_s = seconds_since(tw);
-        // The quantized block's outputs feed the next block.
-        const auto tf = Clock::now();
-        if (l + 1 < int(c.n_layers))
-            for (auto &x : acts) run_block(l, x, nullptr);
-        prog.forward_s += seconds_since(tf);
         prog.block_done = true;
         if (progress) progress(prog);
         prog.block_done = false;

@@ -18,9 +18,12 @@ struct QuantizeOptions {
     bool true_sequential = true;
     // Also round each layer to nearest on the same Hessian, for the GPTQ-vs-RTN table.
     bool compare_rtn = true;
-    // Called when every linear layer of a block is quantized (its layers are final), e.g. to
-    // write them out while the next block runs.
+    // Called when a block is quantized and its output computed (the block is no longer
+    // needed), e.g. to write it out and free it.
     std::function<void(int layer)> block_done;
+    // Blocks [first_layer, last_layer) are quantized (last_layer -1: to the end); the blocks
+    // before only run forward, the blocks after are not touched.
+    int first_layer = 0, last_layer = -1;
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 
@@ -55,7 +58,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const QuantizeProgressFn &progress = nullptr);
 
 // tr(D H D^T) / tr(W H W^T) with D = W - dequant(q); H [k x k].
-double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vector<float> &w,
+double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix &w,
                              const std::vector<float> &h);
 
 // Rebuilds q from its checkpoint tensors (fp16 scales, zeros in fmt): the layer a reader of

@@ -15,9 +15,23 @@ StreamResult quantize_to_checkpoint(Model &m, gptq_ctx *ctx,
     planned.bits = opt.params.bits;
     planned.group_size = opt.params.group_size;
     const gptq_zeros_format fmt = opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
-    auto writer = begin_checkpoint(m, out, so, &planned);
+    const int n_layers = int(m.cfg.n_layers);
+    const int first = opt.first_layer, last = opt.last_layer < 0 ? n_layers : opt.last_layer;
+    auto writer = begin_checkpoint(m, out, so, &planned, first, last);
     write_checkpoint_globals(*writer, m);
-    opt.block_done = [&](int l) { write_checkpoint_block(*writer, m, ctx, l, fmt); };
+    // Each block is freed once written: the quantized layers are in the file, and a lazily
+    // loaded block gives its mapped pages back.
+    auto write_and_free = [&](int l) {
+        write_checkpoint_block(*writer, m, ctx, l, fmt);
+        for (Linear &lin : m.blocks[size_t(l)].lin) lin.release();
+    };
+    // Blocks after the range are final already; the ones before are needed for calibration.
+    for (int l = last; l < n_layers; ++l) write_and_free(l);
+    opt.block_done = [&](int l) {
+        write_and_free(l);
+        if (l == first)
+            for (int b = 0; b < first; ++b) write_and_free(b);
+    };
     StreamResult r;
     r.records = quantize_model(m, ctx, calib, opt, progress);
     if (before_publish) before_publish(r.records);

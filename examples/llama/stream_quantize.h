@@ -17,7 +17,10 @@ struct StreamResult {
     std::vector<std::string> shards;  // file names of the written shards
 };
 
-// m must be in HF layout with fp32 linear layers; see quantize_model for the other arguments.
+// m must be in HF layout with floating-point linear layers (lazy views welcome); see
+// quantize_model for the other arguments (opt's layer range included: blocks outside it are
+// written unquantized). Every block is written and freed as soon as it is final, so m's
+// linear layers are all released (empty) afterwards.
 // `before_publish`, if set, runs after the last block and before the directory is published
 // (reports, heatmaps: a failure there still leaves no output).
 StreamResult quantize_to_checkpoint(Model &m, gptq_ctx *ctx,

@@ -58,10 +58,12 @@ void write_random_model(const std::string &dir) {
     }
     SafeTensorsWriter a, b;
     nlohmann::json map = nlohmann::json::object();
+    int64_t total = 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
         const auto &t = tensors[i];
         int64_t n = 1;
         for (int64_t d : t.second) n *= d;
+        total += 2 * n;
         const bool norm = t.first.find("norm") != std::string::npos;
         std::vector<float> v(static_cast<size_t>(n));
         for (float &x : v) x = norm ? 1.0f + 0.1f * normal(rng) : 0.05f * normal(rng);
@@ -72,7 +74,7 @@ void write_random_model(const std::string &dir) {
     a.write(join_path(dir, "model-00001-of-00002.safetensors"));
     b.write(join_path(dir, "model-00002-of-00002.safetensors"));
     e2e::write_bytes(join_path(dir, "model.safetensors.index.json"),
-                     nlohmann::json{{"metadata", {{"total_size", 0}}}, {"weight_map", map}}.dump());
+                     nlohmann::json{{"metadata", {{"total_size", total}}}, {"weight_map", map}}.dump());
     const nlohmann::json cfg = {{"model_type", "llama"},
                                 {"hidden_size", kDim},
                                 {"intermediate_size", kHidden},
@@ -102,8 +104,8 @@ struct Fixture {
         write_random_model(src);
     }
     ~Fixture() { e2e::remove_tree(root); }
-    Model load() const {
-        Model m = load_hf(src, e2e::shared_ctx());
+    Model load(bool lazy = false) const {
+        Model m = load_hf(src, e2e::shared_ctx(), lazy);
         to_hf_layout(m);
         return m;
     }
@@ -188,7 +190,7 @@ void test_stream_equals_whole_write(void **) {
     assert_true(file_exists(join_path(ref, "model.safetensors")));
     assert_false(file_exists(join_path(ref, "model.safetensors.index.json")));
 
-    Model b = fx.load();
+    Model b = fx.load(true);  // streaming input too: bf16 views of the mapped shards
     SaveOptions so;
     so.max_shard_bytes = 40000;  // the model is ~120 KB packed: several shards
     const StreamResult r =
@@ -229,7 +231,7 @@ struct FaultAt {
 };
 
 void run_rtn(const Fixture &fx, const std::string &out, int bits) {
-    Model m = fx.load();
+    Model m = fx.load(true);
     QuantizeOptions o = gptq_options(bits);
     o.rtn = true;
     SaveOptions so;
@@ -319,6 +321,27 @@ void test_sigint_removes_staging(void **) {
     }
 }
 
+// --layers A:B: only blocks [A, B) are quantized; the others are written as they were stored.
+void test_layer_range(void **) {
+    Fixture fx;
+    const std::string out = join_path(fx.root, "out");
+    Model m = fx.load(true);
+    QuantizeOptions o = gptq_options(4);
+    o.first_layer = 1;
+    o.last_layer = 2;
+    const StreamResult r = quantize_to_checkpoint(m, e2e::shared_ctx(), fx.calib, o, out, SaveOptions());
+    assert_int_equal(r.records.size(), kNumModules);
+    for (const LayerRecord &rec : r.records) assert_int_equal(rec.layer, 1);
+    const Model back = load_hf(out, e2e::shared_ctx());
+    for (int l = 0; l < kLayers; ++l)
+        for (const Linear &lin : back.blocks[size_t(l)].lin) assert_true(lin.quantized() == (l == 1));
+    const auto src = checkpoint_tensors(fx.src), got = checkpoint_tensors(out);
+    for (const char *name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.2.mlp.down_proj.weight",
+                             "model.embed_tokens.weight", "lm_head.weight"})
+        assert_true(src.at(name) == got.at(name));
+    assert_true(got.count("model.layers.1.mlp.down_proj.qweight") == 1);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -327,6 +350,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_stream_equals_whole_write),
         cmocka_unit_test(test_failure_at_every_step),
         cmocka_unit_test(test_sigint_removes_staging),
+        cmocka_unit_test(test_layer_range),
     };
     const int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
     e2e::destroy_shared_ctx();
