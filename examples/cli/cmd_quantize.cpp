@@ -54,6 +54,7 @@ CommandSpec spec() {
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
                    {"quiet", "", "no progress bar and no per-layer table", ""},
                    {"layers", "A:B", "quantize only blocks A..B-1 (others are written unquantized)", ""},
+                   {"act-dtype", "NAME", "calibration activations kept between blocks as f32, f16 or bf16", "f32"},
                    {"calib-random", "", "random token ids instead of --calib text (benchmarks): --calib-tokens in --seq-len sequences", ""},
                    {"max-shard-size", "SIZE", "largest output shard (bytes, or with KB/MB/GB, KiB/MiB/GiB)", "4GB"}}};
     for (const OptionSpec &o : backend_options()) s.options.push_back(o);
@@ -120,6 +121,11 @@ int cmd_quantize(int argc, char **argv) {
     const bool quiet = a.has("quiet");
     if (!opt.rtn && !a.has("calib") && !a.has("calib-random"))
         fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE (or --calib-random)");
+    const std::string act = a.get("act-dtype");
+    if (act == "f32") opt.act_dtype = GPTQ_DTYPE_F32;
+    else if (act == "f16") opt.act_dtype = GPTQ_DTYPE_F16;
+    else if (act == "bf16") opt.act_dtype = GPTQ_DTYPE_BF16;
+    else fail(GPTQ_ERR_INVALID_ARGUMENT, "--act-dtype: '%s' is not f32, f16 or bf16", act.c_str());
     if (a.has("layers")) {
         const std::string r = a.get("layers");
         char *end = nullptr;

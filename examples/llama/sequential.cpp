@@ -1,6 +1,7 @@
 #include "sequential.h"
 
 #include "error.h"
+#include "half.h"
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +34,47 @@ const std::vector<std::vector<int>> &module_groups(bool true_sequential) {
 }
 
 
+// The calibration activations entering the current block, one [T x dim] matrix per sequence,
+// kept in fp32 or rounded to f16/bf16 (half the memory) between blocks.
+class ActivationStore {
+public:
+    explicit ActivationStore(gptq_dtype d) : dtype_(d) {}
+    bool empty() const { return size() == 0; }
+    size_t size() const { return dtype_ == GPTQ_DTYPE_F32 ? f32_.size() : h16_.size(); }
+    void push(const std::vector<float> &x) {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            f32_.push_back(x);
+        } else {
+            h16_.emplace_back(x.size());
+            store(h16_.size() - 1, x);
+        }
+    }
+    void load(size_t i, std::vector<float> &x) const {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            x = f32_[i];
+            return;
+        }
+        const std::vector<uint16_t> &h = h16_[i];
+        x.resize(h.size());
+        for (size_t j = 0; j < h.size(); ++j)
+            x[j] = dtype_ == GPTQ_DTYPE_F16 ? half_to_float(h[j]) : bf16_to_float(h[j]);
+    }
+    void store(size_t i, const std::vector<float> &x) {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            f32_[i] = x;
+            return;
+        }
+        std::vector<uint16_t> &h = h16_[i];
+        for (size_t j = 0; j < h.size(); ++j)
+            h[j] = dtype_ == GPTQ_DTYPE_F16 ? float_to_half(x[j]) : float_to_bf16(x[j]);
+    }
+
+private:
+    gptq_dtype dtype_;
+    std::vector<std::vector<float>> f32_;
+    std::vector<std::vector<uint16_t>> h16_;
+};
+
 } // namespace
 
 double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix &wm,
@@ -45,21 +87,22 @@ double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_mat
     std::vector<float> d(size_t(n * k));
     check(ctx, gptq_qlayer_dequantize(q, d.data(), d.size()), "dequantize");
     for (size_t i = 0; i < d.size(); ++i) d[i] = w[i] - d[i];
-    // Both traces as sum over (r, i) of M[r][i] * (M H)[r][i]: the products run as GEMMs on
-    // the context (H is symmetric, so M H^T = M H), the final sums in double.
-    struct DenseDeleter {
-        void operator()(gptq_dlayer *p) const { gptq_dlayer_destroy(p); }
-    };
-    gptq_dlayer *hd = nullptr;
+    // Both traces as sum over (r, i) of M[r][i] * (H M^T)[i][r] (H is symmetric): M becomes
+    // a dense layer on the context and H its input, so the product is a GEMM there and the
+    // copy the library keeps is M's n x k rather than H's k x k; the final sums in double.
+    std::vector<float> hmt(size_t(k * n));
     const gptq_matrix hm{h.data(), GPTQ_DTYPE_F32, k, k, k};
-    check(ctx, gptq_dlayer_create(ctx, &hm, &hd), "Hessian as a dense layer");
-    std::unique_ptr<gptq_dlayer, DenseDeleter> hold(hd);
-    std::vector<float> mh(size_t(n * k));
     auto trace = [&](const std::vector<float> &m) {
+        gptq_dlayer *md = nullptr;
         const gptq_matrix mm{m.data(), GPTQ_DTYPE_F32, n, k, k};
-        check(ctx, gptq_matmul_dense(ctx, hd, &mm, mh.data(), k), "M H product");
+        check(ctx, gptq_dlayer_create(ctx, &mm, &md), "weight as a dense layer");
+        const gptq_status st = gptq_matmul_dense(ctx, md, &hm, hmt.data(), n);
+        gptq_dlayer_destroy(md);
+        check(ctx, st, "H M^T product");
         double sum = 0.0;
-        for (size_t i = 0; i < m.size(); ++i) sum += double(m[i]) * double(mh[i]);
+        for (int64_t i = 0; i < k; ++i)
+            for (int64_t r = 0; r < n; ++r)
+                sum += double(m[size_t(r * k + i)]) * double(hmt[size_t(i * n + r)]);
         return sum;
     };
     const double num = trace(d), den = trace(w);
@@ -121,8 +164,9 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
     Forward fwd(m, ctx);
 
     // Activations entering the current block, one matrix [T x dim] per sequence.
-    std::vector<std::vector<float>> acts;
-    for (const auto &seq : calib) acts.push_back(fwd.embed(seq));
+    ActivationStore acts(opt.act_dtype);
+    for (const auto &seq : calib) acts.push(fwd.embed(seq));
+    std::vector<float> x;  // the one fp32 working copy, reused for every sequence and block
     LayerKV kv;
     auto run_block = [&](int l, std::vector<float> &x, const TapFn *tap, const Tap *stop) {
         const int64_t T = int64_t(x.size()) / c.dim;
@@ -131,8 +175,14 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
     };
 
     // Blocks before the range only carry the calibration activations forward.
-    for (int l = 0; l < first && !acts.empty(); ++l)
-        for (auto &x : acts) run_block(l, x, nullptr, nullptr);
+    auto advance = [&](int l) {  // every sequence through block l, stored back
+        for (size_t i = 0; i < acts.size(); ++i) {
+            acts.load(i, x);
+            run_block(l, x, nullptr, nullptr);
+            acts.store(i, x);
+        }
+    };
+    for (int l = 0; l < first && !acts.empty(); ++l) advance(l);
     for (int l = first; l < last; ++l) {
         Block &b = m.blocks[size_t(l)];
         for (const std::vector<int> &group : module_groups(opt.true_sequential)) {
@@ -158,8 +208,8 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 // The block runs only up to the last input this group needs.
                 Tap last = Tap::AttnIn;
                 for (int mod : group) last = std::max(last, tap_of(mod));
-                for (const auto &x0 : acts) {
-                    std::vector<float> x = x0;  // the block's output is not needed here
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    acts.load(i, x);  // the block's output is not needed here
                     run_block(l, x, &tap, &last);
                 }
                 prog.hessian_s += hessian_s;
@@ -218,7 +268,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
         // The quantized block's outputs feed the next block.
         const auto tf = Clock::now();
         if (l + 1 < last)
-            for (auto &x : acts) run_block(l, x, nullptr, nullptr);
+            advance(l);
         prog.forward_s += seconds_since(tf);
         const auto tw = Clock::now();
         if (opt.block_done) opt.block_done(l);

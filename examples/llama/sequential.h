@@ -24,6 +24,9 @@ struct QuantizeOptions {
     // Blocks [first_layer, last_layer) are quantized (last_layer -1: to the end); the blocks
     // before only run forward, the blocks after are not touched.
     int first_layer = 0, last_layer = -1;
+    // dtype the calibration activations are kept in between blocks (F16/BF16 halve their
+    // memory at the price of rounding them).
+    gptq_dtype act_dtype = GPTQ_DTYPE_F32;
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 

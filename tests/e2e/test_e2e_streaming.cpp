@@ -342,6 +342,24 @@ void test_layer_range(void **) {
     assert_true(got.count("model.layers.1.mlp.down_proj.qweight") == 1);
 }
 
+// --act-dtype bf16: activations rounded between blocks. The layers see slightly different
+// inputs, so the result is close to (not equal to) the fp32 run: same rel. error to 10 %.
+void test_bf16_activations(void **) {
+    Fixture fx;
+    Model a = fx.load(true), b = fx.load(true);
+    QuantizeOptions o = gptq_options(4);
+    const auto ra = quantize_model(a, e2e::shared_ctx(), fx.calib, o);
+    o.act_dtype = GPTQ_DTYPE_BF16;
+    const auto rb = quantize_model(b, e2e::shared_ctx(), fx.calib, o);
+    assert_int_equal(ra.size(), rb.size());
+    bool any_differs = false;
+    for (size_t i = 0; i < ra.size(); ++i) {
+        assert_true(std::fabs(rb[i].rel_error - ra[i].rel_error) <= 0.1 * ra[i].rel_error);
+        any_differs |= rb[i].rel_error != ra[i].rel_error;
+    }
+    assert_true(any_differs);  // the option is not ignored
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -351,6 +369,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_failure_at_every_step),
         cmocka_unit_test(test_sigint_removes_staging),
         cmocka_unit_test(test_layer_range),
+        cmocka_unit_test(test_bf16_activations),
     };
     const int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
     e2e::destroy_shared_ctx();
