@@ -26,9 +26,12 @@ CommandSpec spec() {
     CommandSpec s{"quantize", "MODEL -o OUT [options]",
                   "Quantizes every linear layer of MODEL (llama2.c .bin or Hugging Face directory)\n"
                   "block by block with GPTQ, calibrating each block on the outputs of the\n"
-                  "already-quantized blocks, and writes OUT/model.safetensors (GPTQ layout),\n"
-                  "config.json and quantize_config.json. Embeddings and lm_head stay unquantized.",
-                  {{"output", "DIR", "output directory (created if missing)", ""},
+                  "already-quantized blocks, and writes OUT/model.safetensors (GPTQ layout; shards\n"
+                  "+ index past --max-shard-size), config.json and quantize_config.json. Each block\n"
+                  "is written as soon as it is quantized, into OUT.tmp-XXXXXX, renamed to OUT at the\n"
+                  "end (an existing checkpoint OUT is replaced whole; an error leaves it untouched).\n"
+                  "Embeddings and lm_head stay unquantized.",
+                  {{"output", "DIR", "output directory (replaced whole if it holds a checkpoint)", ""},
                    {"method", "NAME", "gptq, or rtn (round to nearest, no calibration)", "gptq"},
                    {"bits", "N", "bits per weight: 2, 3, 4 or 8", "4"},
                    {"group-size", "N", "columns per quantization group; -1 = one group per row", "128"},
