@@ -158,6 +158,16 @@ GPTQ_PC_BEGIN(PackZerosPC)
 GPTQ_PC_END(PackZerosPC)
 #endif
 
+#if defined(GPTQ_PC_ALL) || defined(GPTQ_PC_MATMUL_DENSE)
+GPTQ_PC_BEGIN(MatmulDensePC)
+    u32 m;        // rows of X and Y
+    u32 n;        // output features (rows of W)
+    u32 k;        // input features
+    u32 x_dtype;  // GPTQ_X_*
+    u32 w_dtype;  // GPTQ_X_* (the same codes)
+GPTQ_PC_END(MatmulDensePC)
+#endif
+
 #undef u32
 #undef f32
 #undef GPTQ_PC_BEGIN

@@ -557,6 +557,89 @@ private:
     gptq_matrix x_;
 };
 
+// ------------------------------------------------------------------ cases: dense layers
+
+struct DLayerDel {
+    void operator()(gptq_dlayer *d) const { gptq_dlayer_destroy(d); }
+};
+using DLayer = std::unique_ptr<gptq_dlayer, DLayerDel>;
+
+// gptq_dlayer_create: on failure the out parameter is NULL; a later product is exact.
+class DLayerCreate final : public Case {
+public:
+    using Case::Case;
+    void setup() override {
+        Case::setup();
+        out_ = sentinel<gptq_dlayer>();
+    }
+    gptq_status call() override {
+        const gptq_matrix w = f32_matrix(g.w, N, K);
+        return gptq_dlayer_create(ctx_.get(), &w, &out_);
+    }
+    void check_failed() override {
+        EXPECT(out_ == nullptr, "out was not set to NULL");
+        EXPECT_OK(ctx_.get(), call());
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(out_ && out_ != sentinel<gptq_dlayer>(), "no dense layer");
+        DLayer own(out_);
+        out_ = nullptr;
+        EXPECT(gptq_dlayer_rows(own.get()) == N && gptq_dlayer_cols(own.get()) == K, "shape");
+    }
+    void teardown() override {
+        if (out_ != sentinel<gptq_dlayer>()) gptq_dlayer_destroy(out_);
+        out_ = nullptr;
+        Case::teardown();
+    }
+
+private:
+    gptq_dlayer *out_ = nullptr;
+};
+
+// gptq_matmul_dense: a failed product leaves the layer usable, and the output of a later
+// (or a recovered) call equals the unarmed reference bit for bit.
+class MatmulDense final : public Case {
+public:
+    MatmulDense(int threads, int64_t m, gptq_dtype dtype)
+        : Case(threads),
+          x_(dtype == GPTQ_DTYPE_F32 ? f32_matrix(g.x, m, K) : f16_matrix(g.x16, m, K)),
+          out_(size_t(m * N), -1.0f) {
+        setup();
+        EXPECT_OK(ctx_.get(), call());
+        ref_ = out_;
+        teardown();
+    }
+    void setup() override {
+        Case::setup();
+        const gptq_matrix w = f32_matrix(g.w, N, K);
+        gptq_dlayer *d = nullptr;
+        EXPECT_OK(ctx_.get(), gptq_dlayer_create(ctx_.get(), &w, &d));
+        d_.reset(d);
+        std::fill(out_.begin(), out_.end(), -1.0f);
+    }
+    gptq_status call() override {
+        return gptq_matmul_dense(ctx_.get(), d_.get(), &x_, out_.data(), 0);
+    }
+    void check_failed() override {
+        std::fill(out_.begin(), out_.end(), -1.0f);
+        EXPECT_OK(ctx_.get(), call());
+        check_succeeded();
+    }
+    void check_succeeded() override {
+        EXPECT(same_bits(out_, ref_), "the output differs from the reference run");
+    }
+    void teardown() override {
+        d_.reset();
+        Case::teardown();
+    }
+
+private:
+    gptq_matrix x_;
+    DLayer d_;
+    std::vector<float> out_, ref_;
+};
+
 // ------------------------------------------------------------------ data
 
 std::vector<uint16_t> to_f16(const std::vector<float> &v) {
@@ -703,6 +786,19 @@ void test_matmul(void **) {
     });
 }
 
+void test_dense(void **) {
+    run_checked([] {
+        DLayerCreate c1(1), ct(kThreads);
+        sweep("gptq_dlayer_create", c1);
+        sweep("gptq_dlayer_create", ct);
+        MatmulDense m1(1, 1, GPTQ_DTYPE_F32), m64h(1, MX, GPTQ_DTYPE_F16),
+            m64t(kThreads, MX, GPTQ_DTYPE_F32);
+        sweep("gptq_matmul_dense M=1", m1);
+        sweep("gptq_matmul_dense M=64 F16", m64h);
+        sweep("gptq_matmul_dense M=64", m64t);
+    });
+}
+
 // The library clears the message on success: a stale one would be blamed on a later call.
 void test_success_clears_last_error(void **) {
     run_checked([] {
@@ -793,6 +889,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_qlayer_from_packed),
         cmocka_unit_test(test_qlayer_reads),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_dense),
         cmocka_unit_test(test_success_clears_last_error),
     };
     return cmocka_run_group_tests(tests, setup_group, nullptr);

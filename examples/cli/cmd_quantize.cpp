@@ -7,14 +7,18 @@
 #include "eval.h"
 #include "file_io.h"
 #include "loaders.h"
+#include "memory_report.h"
 #include "path_checks.h"
 #include "quant_report.h"
 #include "sequential.h"
+#include "stream_quantize.h"
 
 #include <cctype>
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 
 namespace cli {
 
@@ -26,9 +30,12 @@ CommandSpec spec() {
     CommandSpec s{"quantize", "MODEL -o OUT [options]",
                   "Quantizes every linear layer of MODEL (llama2.c .bin or Hugging Face directory)\n"
                   "block by block with GPTQ, calibrating each block on the outputs of the\n"
-                  "already-quantized blocks, and writes OUT/model.safetensors (GPTQ layout),\n"
-                  "config.json and quantize_config.json. Embeddings and lm_head stay unquantized.",
-                  {{"output", "DIR", "output directory (created if missing)", ""},
+                  "already-quantized blocks, and writes OUT/model.safetensors (GPTQ layout; shards\n"
+                  "+ index past --max-shard-size), config.json and quantize_config.json. Each block\n"
+                  "is written as soon as it is quantized, into OUT.tmp-XXXXXX, renamed to OUT at the\n"
+                  "end (an existing checkpoint OUT is replaced whole; an error leaves it untouched).\n"
+                  "Embeddings and lm_head stay unquantized.",
+                  {{"output", "DIR", "output directory (replaced whole if it holds a checkpoint)", ""},
                    {"method", "NAME", "gptq, or rtn (round to nearest, no calibration)", "gptq"},
                    {"bits", "N", "bits per weight: 2, 3, 4 or 8", "4"},
                    {"group-size", "N", "columns per quantization group; -1 = one group per row", "128"},
@@ -55,7 +62,11 @@ CommandSpec spec() {
                    {"quiet", "", "no progress bar and no per-layer table", ""},
                    {"nsamples", "N", "calibrate on N random windows of --seq-len tokens (default 2048, capped by the model) of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "128"},
                    {"seed", "S", "random seed of the calibration windows", "0"},
-                   {"force-seq-len", "", "allow --seq-len beyond the model's context", ""}}};
+                   {"force-seq-len", "", "allow --seq-len beyond the model's context", ""},
+                   {"layers", "A:B", "quantize only blocks A..B-1 (others are written unquantized)", ""},
+                   {"act-dtype", "NAME", "calibration activations kept between blocks as f32, f16 or bf16", "f32"},
+                   {"calib-random", "", "random token ids instead of --calib text (benchmarks): --calib-tokens in --seq-len sequences", ""},
+                   {"max-shard-size", "SIZE", "largest output shard (bytes, or with KB/MB/GB, KiB/MiB/GiB)", "4GB"}}};
     s.options.push_back({"format", "NAME",
                          "checkpoint_format of the zero points: v1 (\"gptq\") or v2 (\"gptq_v2\"); "
                          "auto = v1 for --sym, v2 otherwise (see README for which reader takes which)",
@@ -74,9 +85,33 @@ CommandSpec spec() {
     return s;
 }
 
+// "4GB" -> 4e9, "512MiB" -> 2^29, "1000" -> 1000.
+uint64_t parse_size(const std::string &text) {
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3},
+                 {"MB", 1e6},     {"GB", 1e9},        {"B", 1.0}};
+    char *end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    double mult = 1.0;
+    const std::string rest = end ? std::string(end) : "";
+    if (!rest.empty()) {
+        mult = 0.0;
+        for (const auto &u : units)
+            if (rest == u.suffix) mult = u.mult;
+    }
+    const double bytes = v * mult;
+    if (end == text.c_str() || mult == 0.0 || !(bytes >= 1.0) || bytes > 1e18)
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--max-shard-size: '%s' is not a size such as 4GB",
+             text.c_str());
+    return uint64_t(bytes);
+}
+
 // Every option read and checked before anything is loaded: a mistake costs nothing.
 struct CheckedArgs {
     llama::QuantizeOptions opt;
+    llama::SaveOptions save;
     std::string model_path, out, method;
 };
 
@@ -127,8 +162,28 @@ CheckedArgs check_args(const Args &a) {
         dtype != "fp16" && dtype != "float16" && dtype != "bf16")
         fail(GPTQ_ERR_INVALID_ARGUMENT, "--dtype: '%s' is not auto, f32, f16 or bf16", a.get("dtype").c_str());
 
-    if (!opt.rtn && !a.has("calib"))
-        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE (calibration text)");
+    if (!opt.rtn && !a.has("calib") && !a.has("calib-random"))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "--method gptq needs --calib FILE (calibration text; or --calib-random)");
+    const std::string act = a.get("act-dtype");
+    if (act == "f32") opt.act_dtype = GPTQ_DTYPE_F32;
+    else if (act == "f16") opt.act_dtype = GPTQ_DTYPE_F16;
+    else if (act == "bf16") opt.act_dtype = GPTQ_DTYPE_BF16;
+    else fail(GPTQ_ERR_INVALID_ARGUMENT, "--act-dtype: '%s' is not f32, f16 or bf16", act.c_str());
+    if (a.has("layers")) {
+        const std::string r = a.get("layers");
+        char *end = nullptr;
+        const long first = std::strtol(r.c_str(), &end, 10);
+        if (*end != ':' || end == r.c_str())
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--layers: '%s' is not A:B", r.c_str());
+        const char *b = end + 1;
+        const long last = std::strtol(b, &end, 10);
+        if (*end != '\0' || end == b || first < 0 || last <= first || last > INT32_MAX)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--layers: '%s' is not A:B with 0 <= A < B", r.c_str());
+        opt.first_layer = int(first);
+        opt.last_layer = int(last);
+    }
+    c.save.dtype = a.get("dtype");
+    c.save.max_shard_bytes = parse_size(a.get("max-shard-size"));
     if (a.has("calib")) {
         require_input_file(a.get("calib"), "--calib");
         // A multi-document text in document mode must name its calibration documents; the
@@ -174,11 +229,21 @@ int cmd_quantize(int argc, char **argv) {
 
     const auto t0 = std::chrono::steady_clock::now();
     CtxPtr ctx = make_context(a);
-    llama::Model m = load_model_checked(model_path, ctx.get());
+    // Hugging Face weights stay memory-mapped in their stored dtype until their block runs.
+    llama::Model m = load_model_checked(model_path, ctx.get(), /*lazy=*/true);
     if (m.quant.quantized) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s is already quantized", model_path.c_str());
     std::string tok_path;
     std::vector<std::vector<int32_t>> calib;
-    if (a.has("calib")) {
+    if (a.has("calib-random")) {
+        const int64_t seq_len = a.get_int("seq-len") > 0 ? a.get_int("seq-len") : m.cfg.seq_len;
+        const int64_t total = a.get_int("calib-tokens");
+        if (total < seq_len || seq_len <= 0)
+            fail(GPTQ_ERR_INVALID_ARGUMENT, "--calib-random needs --calib-tokens >= --seq-len > 0");
+        std::mt19937 rng(1);
+        calib.assign(size_t(total / seq_len), std::vector<int32_t>(size_t(seq_len)));
+        for (auto &sq : calib)
+            for (int32_t &t : sq) t = int32_t(rng() % uint32_t(m.cfg.vocab_size));
+    } else if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
         const auto tokp = llama::load_tokenizer(tok_path, m.cfg.vocab_size);
         const llama::Tokenizer &tok = *tokp;
@@ -216,27 +281,50 @@ int cmd_quantize(int argc, char **argv) {
     if (!quiet)
         std::fprintf(stderr, "backend: %s (%s)\n", gptq_backend_name(gptq_ctx_backend(ctx.get())),
                      gptq_ctx_device_name(ctx.get()));
-    llama::ProgressBar bar(method, m.cfg.n_layers * llama::kNumModules);
-    const auto records = llama::quantize_model(
-        m, ctx.get(), calib, opt, [&](const llama::QuantizeProgress &pr) {
-            if (quiet) return;
-            bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
-                                    llama::module_short_name(pr.module));
-        });
-    if (!quiet) {
-        bar.finish();
-        llama::print_layer_table(stdout, records, opt.rtn);
-    }
-    if (a.has("heatmap")) llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
-
-    llama::SaveOptions so;
-    so.dtype = a.get("dtype");
+    llama::SaveOptions so = c.save;
     so.tokenizer_path = tok_path;
     if (llama::is_directory(model_path)) so.source_dir = model_path;
-    llama::save_checkpoint(m, ctx.get(), out, so);
+    if (!quiet) {
+        int64_t tokens = 0;
+        for (const auto &sq : calib) tokens += int64_t(sq.size());
+        const int64_t seq = calib.empty() ? 0 : int64_t(calib[0].size());
+        std::fprintf(stderr, "memory: estimated peak %s (now %s resident at most)\n",
+                     human_bytes(int64_t(llama::estimate_peak_bytes(m, tokens, seq))).c_str(),
+                     human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
+    }
+    const int64_t n_quantized =
+        (opt.last_layer < 0 ? m.cfg.n_layers : opt.last_layer) - opt.first_layer;
+    llama::ProgressBar bar(method, n_quantized * llama::kNumModules);
+    auto progress = [&](const llama::QuantizeProgress &pr) {
+        if (quiet) return;
+        if (pr.block_done) {
+            std::fprintf(stderr,
+                         "\rlayer %d: forward %.1f s, hessian %.1f s, quantize %.1f s, "
+                         "metrics %.1f s, write %.1f s\n",
+                         pr.layer, pr.forward_s, pr.hessian_s, pr.quantize_s, pr.metrics_s,
+                         pr.write_s);
+            return;
+        }
+        bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
+                                llama::module_short_name(pr.module));
+    };
+    auto report = [&](const std::vector<llama::LayerRecord> &records) {
+        if (!quiet) {
+            bar.finish();
+            llama::print_layer_table(stdout, records, opt.rtn);
+        }
+        if (a.has("heatmap"))
+            llama::write_error_heatmap(a.get("heatmap"), records, int(m.cfg.n_layers));
+    };
+    const llama::StreamResult res =
+        llama::quantize_to_checkpoint(m, ctx.get(), calib, opt, out, so, progress, report);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const int64_t bytes = llama::file_size(llama::join_path(out, "model.safetensors"));
-    std::printf("wrote %s: %s, %.2f s\n", out.c_str(), human_bytes(bytes).c_str(), secs);
+    int64_t bytes = 0;
+    for (const std::string &f : res.shards) bytes += llama::file_size(llama::join_path(out, f));
+    const size_t shards = res.shards.size();
+    std::printf("wrote %s: %s in %d shard%s, %.2f s, peak RSS %s\n", out.c_str(),
+                human_bytes(bytes).c_str(), int(shards), shards == 1 ? "" : "s", secs,
+                human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
     return 0;
 }
 

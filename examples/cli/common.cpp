@@ -69,9 +69,9 @@ std::string json_error_text(const std::exception &e) {
     return m;
 }
 
-llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx) {
+llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx, bool lazy) {
     try {
-        return llama::load_model(path, ctx);
+        return llama::load_model(path, ctx, lazy);
     } catch (const nlohmann::json::exception &e) {
         fail(GPTQ_ERR_FORMAT,
              "%s: unexpected content in its JSON (config.json, quantize_config.json or a "

@@ -28,7 +28,7 @@ CtxPtr make_context(const Args &a);
 // detect_model_kind + a "model: PATH (kind)" line on stderr unless quiet.
 ModelKind identify_model(const std::string &path, bool quiet);
 // llama::load_model with the JSON library's exceptions turned into a sentence naming PATH.
-llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx);
+llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx, bool lazy = false);
 // The JSON library's message without its "[json.exception.type_error.302] " tag.
 std::string json_error_text(const std::exception &e);
 

@@ -4,6 +4,8 @@
 
 #include "model.h"
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace llama {
@@ -12,26 +14,35 @@ struct SaveOptions {
     // dtype of unquantized tensors (embeddings, norms, lm_head, fp32 linears):
     // "auto" keeps the source dtype, else "F32", "F16" or "BF16".
     std::string dtype = "auto";
-    // The tokenizer used (see copy_tokenizer); empty: none.
+    // The tokenizer used (its files are copied into the checkpoint); empty: none.
     std::string tokenizer_path;
     // The source model directory: its tokenizer and generation files are copied alongside
-    // (see copy_model_dir_extras). Empty: none.
+    // (tokenizer and generation_config files). Empty: none.
     std::string source_dir;
+    // Shards of at most this many bytes (a larger tensor gets a shard of its own).
+    uint64_t max_shard_bytes = uint64_t(4) << 30;
 };
 
+class CheckpointWriter;
+
 // The model must be in HF layout (see convert.h); ctx is the one its layers belong to.
-// Each file is replaced atomically.
+// The directory is written aside and published whole (checkpoint_writer.h): a reader sees
+// the old checkpoint or the complete new one, and a failure leaves no partial output.
 void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
                      const SaveOptions &opt);
 
-// Copies tokenizer.json, tokenizer_config.json, tokenizer.model, special_tokens_map.json,
-// generation_config.json and a llama2.c tokenizer.bin from directory `from` (those present) into `to`, so `to` is a
-// complete model directory. Does nothing when `from` is empty or not a directory.
-void copy_model_dir_extras(const std::string &from, const std::string &to);
-
-// Puts the tokenizer at `path` into checkpoint directory `dir`: a llama2.c file as
-// tokenizer.bin, a tokenizer.json with its sibling files, a directory's tokenizer files.
-void copy_tokenizer(const std::string &path, const std::string &dir);
+// The same in pieces, for writing while quantizing: begin (planned: the quantization every
+// linear layer will get, or null for the model as it is), the global tensors and each block
+// once final in any order, then finish (config files, tokenizer, publish).
+std::string checkpoint_dtype(const Model &m, const SaveOptions &opt);
+std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::string &dir,
+                                                   const SaveOptions &opt,
+                                                   const QuantConfig *planned, int first = 0,
+                                                   int last = -1);
+void write_checkpoint_globals(CheckpointWriter &w, const Model &m);
+void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int layer,
+                            gptq_zeros_format fmt);
+void finish_checkpoint(CheckpointWriter &w, const Model &m, const SaveOptions &opt);
 
 // The quantization_config / quantize_config.json object of a quantized model.
 nlohmann::json quantize_config_json(const QuantConfig &q);

@@ -69,6 +69,14 @@ std::string join_path(const std::string &dir, const std::string &name) {
     return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
+void release_pages(const void *p, size_t bytes) {
+    if (!p || bytes == 0) return;
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t b = reinterpret_cast<uintptr_t>(p) / page * page;
+    const uintptr_t e = reinterpret_cast<uintptr_t>(p) + bytes;
+    ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
+}
+
 void make_directory(const std::string &path) {
     if (is_directory(path)) return;
     if (::mkdir(path.c_str(), 0777) != 0 && errno != EEXIST)

@@ -44,4 +44,8 @@ void write_file_atomic(const std::string &path, const std::vector<Chunk> &chunks
 
 void make_directory(const std::string &path);
 
+// Gives back the pages of [p, p + bytes) inside a read-only file mapping (MADV_DONTNEED):
+// they are dropped from the resident set and re-read from the file if touched again.
+void release_pages(const void *p, size_t bytes);
+
 } // namespace llama

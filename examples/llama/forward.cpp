@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include "error.h"
+#include "host_parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -90,13 +91,64 @@ void norm_heads(float *v, int64_t n_heads, int64_t head_dim, const std::vector<f
     for (int64_t h = 0; h < n_heads; ++h) rmsnorm(v + h * head_dim, v + h * head_dim, w.data(), head_dim, eps);
 }
 
+// rmsnorm of each of T rows of width n, rows split over the host threads.
+void rmsnorm_rows(float *out, const float *x, const float *w, int64_t T, int64_t n, float eps) {
+    parallel_ranges(T, 4.0 * double(T * n), [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) rmsnorm(out + t * n, x + t * n, w, n, eps);
+    });
+}
+
+// Causal grouped-query attention of T query rows at positions start.. over kv[0 .. pos]:
+// att_out [T x q_dim]. Every (row, head) pair is independent: they are split over the host
+// threads, each with its own score buffer.
+void attention(const Config &c, const float *q, const LayerKV &kv, int64_t T, int64_t start,
+               float *att_out) {
+    const int64_t QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const float scale = 1.0f / std::sqrt(float(HD));
+    const double work = 4.0 * double(T) * double(start + T) * double(c.n_heads * HD);
+    parallel_ranges(T * c.n_heads, work, [&](int64_t p0, int64_t p1) {
+        std::vector<float> score(size_t(start + T));
+        for (int64_t p = p0; p < p1; ++p) {
+            const int64_t t = p / c.n_heads, h = p % c.n_heads;
+            const int64_t pos = start + t;
+            const float *qh = &q[t * QD + h * HD];
+            const int64_t kvh = h / group;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s <= pos; ++s) {
+                score[size_t(s)] = dot(qh, &kv.k[size_t(s * KVD + kvh * HD)], HD) * scale;
+                mx = std::max(mx, score[size_t(s)]);
+            }
+            float sum = 0.0f;
+            for (int64_t s = 0; s <= pos; ++s) {
+                score[size_t(s)] = std::exp(score[size_t(s)] - mx);
+                sum += score[size_t(s)];
+            }
+            float *oh = &att_out[t * QD + h * HD];
+            std::fill(oh, oh + HD, 0.0f);
+            for (int64_t s = 0; s <= pos; ++s) {
+                const float a = score[size_t(s)] / sum;
+                const float *vs = &kv.v[size_t(s * KVD + kvh * HD)];
+                for (int64_t i = 0; i < HD; ++i) oh[i] += a * vs[i];
+            }
+        }
+    });
+}
+
+// g = silu(g) * u elementwise, split over the host threads.
+void swiglu(float *g, const float *u, int64_t count) {
+    parallel_ranges(count, 20.0 * double(count), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    });
+}
+
 } // namespace
 
 Forward::Forward(const Model &model, gptq_ctx *ctx)
     : m_(model), ctx_(ctx), inv_freq_(rope_inv_freq(model.cfg)) {}
 
 void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
-                    const TapFn *tap) const {
+                    const TapFn *tap, const Tap *stop_after) const {
     const Config &c = m_.cfg;
     const Block &b = m_.blocks.at(size_t(layer));
     const int64_t D = c.dim, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
@@ -110,8 +162,9 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
     std::vector<float> xb(size_t(T * D)), q(size_t(T * QD)), att_out(size_t(T * QD));
     std::vector<float> proj(size_t(T * std::max(D, KVD)));
 
-    for (int64_t t = 0; t < T; ++t) rmsnorm(&xb[t * D], x + t * D, b.attn_norm.data(), D, c.norm_eps);
+    rmsnorm_rows(xb.data(), x, b.attn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::AttnIn, xb.data(), T, D);
+    if (stop_after && *stop_after == Tap::AttnIn) return;
     b.lin[kQ].apply(ctx_, xb.data(), T, q.data());
     // Keys and values go straight into the cache rows of their positions.
     b.lin[kK].apply(ctx_, xb.data(), T, &kv.k[size_t(start * KVD)]);
@@ -129,51 +182,25 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
         apply_rope(kt, c.n_kv_heads, HD, start + t, inv_freq_, c.rope);
     }
 
-    const int64_t group = c.n_heads / c.n_kv_heads;
-    const float scale = 1.0f / std::sqrt(float(HD));
-    std::vector<float> score(size_t(start + T));
-    for (int64_t t = 0; t < T; ++t) {
-        const int64_t pos = start + t;
-        for (int64_t h = 0; h < c.n_heads; ++h) {
-            const float *qh = &q[t * QD + h * HD];
-            const int64_t kvh = h / group;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s <= pos; ++s) {
-                const float *ks = &kv.k[size_t(s * KVD + kvh * HD)];
-                float dot = 0.0f;
-                for (int64_t i = 0; i < HD; ++i) dot += qh[i] * ks[i];
-                score[s] = dot * scale;
-                mx = std::max(mx, score[s]);
-            }
-            float sum = 0.0f;
-            for (int64_t s = 0; s <= pos; ++s) {
-                score[s] = std::exp(score[s] - mx);
-                sum += score[s];
-            }
-            float *oh = &att_out[t * QD + h * HD];
-            std::fill(oh, oh + HD, 0.0f);
-            for (int64_t s = 0; s <= pos; ++s) {
-                const float a = score[s] / sum;
-                const float *vs = &kv.v[size_t(s * KVD + kvh * HD)];
-                for (int64_t i = 0; i < HD; ++i) oh[i] += a * vs[i];
-            }
-        }
-    }
+    attention(c, q.data(), kv, T, start, att_out.data());
     if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, QD);
+    if (stop_after && *stop_after == Tap::AttnOut) return;
     b.lin[kO].apply(ctx_, att_out.data(), T, proj.data());
     add_bias(proj.data(), T, b.bias[kO]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 
-    for (int64_t t = 0; t < T; ++t) rmsnorm(&xb[t * D], x + t * D, b.ffn_norm.data(), D, c.norm_eps);
+    rmsnorm_rows(xb.data(), x, b.ffn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::FfnIn, xb.data(), T, D);
+    if (stop_after && *stop_after == Tap::FfnIn) return;
     const int64_t H = c.hidden_dim;
     std::vector<float> g(size_t(T * H)), u(size_t(T * H));
     b.lin[kGate].apply(ctx_, xb.data(), T, g.data());
     b.lin[kUp].apply(ctx_, xb.data(), T, u.data());
     add_bias(g.data(), T, b.bias[kGate]);
     add_bias(u.data(), T, b.bias[kUp]);
-    for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    swiglu(g.data(), u.data(), T * H);
     if (tap) (*tap)(Tap::FfnMid, g.data(), T, H);
+    if (stop_after && *stop_after == Tap::FfnMid) return;
     b.lin[kDown].apply(ctx_, g.data(), T, proj.data());
     add_bias(proj.data(), T, b.bias[kDown]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
@@ -192,18 +219,14 @@ std::vector<float> Forward::embed(const std::vector<int32_t> &tokens) const {
 
 std::vector<float> Forward::head(const float *x, int64_t T) const {
     const Config &c = m_.cfg;
-    const std::vector<float> &w = m_.classifier();
-    std::vector<float> xn(size_t(c.dim)), out(size_t(T * c.vocab_size));
-    for (int64_t t = 0; t < T; ++t) {
-        rmsnorm(xn.data(), x + t * c.dim, m_.final_norm.data(), c.dim, c.norm_eps);
-        float *o = &out[size_t(t * c.vocab_size)];
-        for (int64_t v = 0; v < c.vocab_size; ++v) {
-            const float *wv = &w[size_t(v * c.dim)];
-            float acc = 0.0f;
-            for (int64_t i = 0; i < c.dim; ++i) acc += wv[i] * xn[i];
-            o[v] = acc;
-        }
+    std::vector<float> xn(size_t(T * c.dim)), out(size_t(T * c.vocab_size));
+    rmsnorm_rows(xn.data(), x, m_.final_norm.data(), T, c.dim, c.norm_eps);
+    if (!head_) {
+        const gptq_matrix wm{m_.classifier().data(), GPTQ_DTYPE_F32, c.vocab_size, c.dim, c.dim};
+        check(ctx_, gptq_dlayer_create(ctx_, &wm, &head_), "classifier");
     }
+    const gptq_matrix xm{xn.data(), GPTQ_DTYPE_F32, T, c.dim, c.dim};
+    check(ctx_, gptq_matmul_dense(ctx_, head_, &xm, out.data(), c.vocab_size), "classifier");
     return out;
 }
 

@@ -27,11 +27,16 @@ struct LayerKV {
 class Forward {
 public:
     Forward(const Model &model, gptq_ctx *ctx);
+    ~Forward() { gptq_dlayer_destroy(head_); }
+    Forward(const Forward &) = delete;
+    Forward &operator=(const Forward &) = delete;
 
     // x [T x dim]: hidden states at positions start .. start+T-1, updated in place. Writes
     // those positions' keys/values into kv and attends over kv[0 .. position].
+    // With stop_after set, returns right after that tap was called (x is then left partly
+    // updated): calibration needs a block only up to the inputs it is collecting.
     void block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
-               const TapFn *tap = nullptr) const;
+               const TapFn *tap = nullptr, const Tap *stop_after = nullptr) const;
 
     // Embedding rows of tokens -> [T x dim].
     std::vector<float> embed(const std::vector<int32_t> &tokens) const;
@@ -50,6 +55,7 @@ private:
     const Model &m_;
     gptq_ctx *ctx_;
     std::vector<double> inv_freq_;  // RoPE frequencies [head_dim / 2]
+    mutable gptq_dlayer *head_ = nullptr;  // the classifier on ctx_, made by the first head()
 };
 
 void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);

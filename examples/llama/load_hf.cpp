@@ -133,6 +133,21 @@ void read_vector(const TensorSet &ts, const std::string &name, std::vector<float
     dst = tensor_to_f32(t);
 }
 
+// Points lin at the stored tensor instead of copying it (lazy loading). False when the tensor
+// is not a float type or not aligned for its element type; it is then read as fp32.
+bool view_linear(const TensorSet &ts, const std::string &name, const std::vector<int64_t> &shape,
+                 Linear &lin) {
+    const TensorInfo &t = ts.get(name);
+    expect_shape(t, shape);
+    const gptq_dtype d = t.dtype == "F32"   ? GPTQ_DTYPE_F32
+                         : t.dtype == "F16" ? GPTQ_DTYPE_F16
+                         : t.dtype == "BF16" ? GPTQ_DTYPE_BF16
+                                             : gptq_dtype(-1);
+    if (int(d) < 0 || reinterpret_cast<uintptr_t>(t.data) % t.elem_size != 0) return false;
+    lin.set_source(t.data, d);
+    return true;
+}
+
 QuantConfig read_quant_config(const json &q, const std::string &src) {
     QuantConfig qc;
     qc.quantized = true;
@@ -264,7 +279,7 @@ std::array<bool, kNumModules> read_architecture(const json &j, const std::string
 
 } // namespace
 
-Model load_hf(const std::string &dir, gptq_ctx *ctx) {
+Model load_hf(const std::string &dir, gptq_ctx *ctx, bool lazy) {
     const std::string cfg_path = join_path(dir, "config.json");
     const json j = read_json(cfg_path);
     const std::string &src = cfg_path;
@@ -300,12 +315,19 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
         m.quant = read_quant_config(read_json(qp), qp);
     }
 
-    TensorSet ts(dir);
+    auto storage = std::make_shared<TensorSet>(dir);
+    const TensorSet &ts = *storage;
+    if (lazy) m.storage = storage;
     const int64_t D = c.dim, V = c.vocab_size;
     m.source_dtype = ts.get("model.embed_tokens.weight").dtype;
     read_vector(ts, "model.embed_tokens.weight", m.embed, {V, D});
     read_vector(ts, "model.norm.weight", m.final_norm, {D});
     if (!c.tied_embeddings) read_vector(ts, "lm_head.weight", m.lm_head, {V, D});
+    if (lazy) {  // now held in fp32: the mapped copies need not stay resident
+        release_pages(ts.get("model.embed_tokens.weight").data, ts.get("model.embed_tokens.weight").nbytes);
+        if (!c.tied_embeddings)
+            release_pages(ts.get("lm_head.weight").data, ts.get("lm_head.weight").nbytes);
+    }
     m.blocks.resize(size_t(c.n_layers));
     const int64_t shapes[kNumModules][2] = {
         {c.q_dim(), D}, {c.kv_dim(), D}, {c.kv_dim(), D}, {D, c.q_dim()},
@@ -325,8 +347,9 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
             if (m.quant.quantized && ts.find(name + ".qweight")) {
                 read_quantized(ts, name, m.quant, ctx, b.lin[size_t(mod)]);
             } else {
-                read_vector(ts, name + ".weight", b.lin[size_t(mod)].weight(),
-                            {shapes[mod][0], shapes[mod][1]});
+                const std::vector<int64_t> shape{shapes[mod][0], shapes[mod][1]};
+                if (!lazy || !view_linear(ts, name + ".weight", shape, b.lin[size_t(mod)]))
+                    read_vector(ts, name + ".weight", b.lin[size_t(mod)].weight(), shape);
             }
             std::vector<float> &bias = b.bias[size_t(mod)];
             if (biased[size_t(mod)] || ts.find(name + ".bias"))
@@ -354,8 +377,8 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx) {
     return m;
 }
 
-Model load_model(const std::string &path, gptq_ctx *ctx) {
-    if (is_directory(path)) return load_hf(path, ctx);
+Model load_model(const std::string &path, gptq_ctx *ctx, bool lazy) {
+    if (is_directory(path)) return load_hf(path, ctx, lazy);
     return load_llama2c(path);
 }
 

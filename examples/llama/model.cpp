@@ -1,6 +1,8 @@
 #include "model.h"
 
 #include "error.h"
+#include "file_io.h"
+#include "half.h"
 
 #include <algorithm>
 #include <utility>
@@ -21,10 +23,15 @@ std::string module_hf_name(int layer, int m) {
 Linear &Linear::operator=(Linear &&o) noexcept {
     if (this != &o) {
         gptq_qlayer_destroy(q_);
+        gptq_dlayer_destroy(d_);
         n_ = o.n_;
         k_ = o.k_;
         w_ = std::move(o.w_);
+        src_ = std::exchange(o.src_, nullptr);
+        src_dtype_ = o.src_dtype_;
         q_ = std::exchange(o.q_, nullptr);
+        d_ = std::exchange(o.d_, nullptr);
+        d_ctx_ = std::exchange(o.d_ctx_, nullptr);
     }
     return *this;
 }
@@ -32,45 +39,73 @@ Linear &Linear::operator=(Linear &&o) noexcept {
 void Linear::set_qlayer(gptq_qlayer *q) {
     gptq_qlayer_destroy(q_);
     q_ = q;
+    release_dense();
+    release_source();
     std::vector<float>().swap(w_);
 }
 
+void Linear::release() {
+    set_qlayer(nullptr);
+}
+
+std::vector<float> &Linear::weight() {
+    release_dense();
+    if (w_.empty() && src_) {
+        w_ = matrix_to_f32(matrix());
+        release_source();
+    }
+    return w_;
+}
+
+gptq_matrix Linear::matrix() const {
+    if (!w_.empty() || !src_) return gptq_matrix{w_.data(), GPTQ_DTYPE_F32, n_, k_, k_};
+    return gptq_matrix{src_, src_dtype_, n_, k_, k_};
+}
+
+void Linear::set_source(const void *data, gptq_dtype dtype) {
+    release_dense();
+    std::vector<float>().swap(w_);
+    src_ = data;
+    src_dtype_ = dtype;
+}
+
+void Linear::release_source() {
+    if (!src_) return;
+    // Dropping the mapped pages keeps a model quantized block by block bounded.
+    const size_t es = src_dtype_ == GPTQ_DTYPE_F32 ? 4 : 2;
+    release_pages(src_, size_t(n_ * k_) * es);
+    src_ = nullptr;
+}
+
+void Linear::release_dense() const {
+    gptq_dlayer_destroy(d_);
+    d_ = nullptr;
+    d_ctx_ = nullptr;
+}
+
 void Linear::apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const {
+    const gptq_matrix xm{x, GPTQ_DTYPE_F32, m, k_, k_};
     if (q_) {
-        gptq_matrix xm{x, GPTQ_DTYPE_F32, m, k_, k_};
         check(ctx, gptq_matmul_q(ctx, q_, &xm, y, n_), "quantized matmul");
         return;
     }
-    // Plain fp32 product; each output sums its k terms in column order, like llama2.c's
-    // matmul, on both paths below (so prefill and decode agree).
-    if (m < 4) {
-        // Decode: dot products along rows of W, no copy.
-        for (int64_t i = 0; i < m; ++i) {
-            const float *xi = x + i * k_;
-            for (int64_t r = 0; r < n_; ++r) {
-                const float *wr = &w_[size_t(r * k_)];
-                float acc = 0.0f;
-                for (int64_t c = 0; c < k_; ++c) acc += wr[c] * xi[c];
-                y[i * n_ + r] = acc;
-            }
-        }
-        return;
+    if (!d_ || d_ctx_ != ctx) {
+        release_dense();
+        const gptq_matrix wm = matrix();
+        check(ctx, gptq_dlayer_create(ctx, &wm, &d_), "dense layer");
+        d_ctx_ = ctx;
     }
-    // Prefill: over a transposed copy of W the innermost loop runs along contiguous outputs
-    // and vectorizes without reassociating any sum.
-    std::vector<float> wt(size_t(n_ * k_));
-    for (int64_t r = 0; r < n_; ++r)
-        for (int64_t c = 0; c < k_; ++c) wt[size_t(c * n_ + r)] = w_[size_t(r * k_ + c)];
-    for (int64_t i = 0; i < m; ++i) {
-        const float *xi = x + i * k_;
-        float *yi = y + i * n_;
-        std::fill(yi, yi + n_, 0.0f);
-        for (int64_t c = 0; c < k_; ++c) {
-            const float xc = xi[c];
-            const float *wc = &wt[size_t(c * n_)];
-            for (int64_t r = 0; r < n_; ++r) yi[r] += wc[r] * xc;
-        }
-    }
+    check(ctx, gptq_matmul_dense(ctx, d_, &xm, y, n_), "dense matmul");
+}
+
+std::vector<float> matrix_to_f32(const gptq_matrix &m) {
+    std::vector<float> out(size_t(m.rows * m.cols));
+    const auto *h = static_cast<const uint16_t *>(m.data);
+    for (size_t i = 0; i < out.size(); ++i)
+        out[i] = m.dtype == GPTQ_DTYPE_F32   ? static_cast<const float *>(m.data)[i]
+                 : m.dtype == GPTQ_DTYPE_F16 ? half_to_float(h[i])
+                                             : bf16_to_float(h[i]);
+    return out;
 }
 
 void allocate_model(Model &m) {

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,12 +51,19 @@ enum Module { kQ, kK, kV, kO, kGate, kUp, kDown, kNumModules };
 const char *module_short_name(int m);  // "q_proj", ..., "down_proj"
 std::string module_hf_name(int layer, int m);  // "model.layers.3.self_attn.q_proj"
 
-// A linear layer y = W x: either fp32 W [n x k] or a libgptq quantized layer.
+// A linear layer y = W x: either a floating-point W [n x k] or a libgptq quantized layer.
+// The floating-point weight is an fp32 vector, or a view of the stored tensor (F32/F16/BF16,
+// memory-mapped by a lazy loader) that is converted only when fp32 is asked for. It runs as a
+// libgptq dense layer (gptq_matmul_dense), made on the first apply() and kept resident on that
+// context until the weight changes.
 class Linear {
 public:
     Linear() = default;
     Linear(int64_t n, int64_t k) : n_(n), k_(k) {}
-    ~Linear() { gptq_qlayer_destroy(q_); }
+    ~Linear() {
+        gptq_qlayer_destroy(q_);
+        gptq_dlayer_destroy(d_);
+    }
     Linear(Linear &&o) noexcept { *this = std::move(o); }
     Linear &operator=(Linear &&o) noexcept;
     Linear(const Linear &) = delete;
@@ -63,20 +71,38 @@ public:
 
     int64_t n() const { return n_; }
     int64_t k() const { return k_; }
-    std::vector<float> &weight() { return w_; }
+    // Mutable access converts a stored view to fp32 (and releases the view) and drops the
+    // resident dense copy, which would no longer match.
+    std::vector<float> &weight();
+    // The fp32 vector; empty while the weight is only a stored view (see matrix()).
     const std::vector<float> &weight() const { return w_; }
+    // The floating-point weight as it is held (fp32 vector or stored view), row stride k.
+    gptq_matrix matrix() const;
+    // A view of the stored tensor [n x k] (row-major, dtype); the memory must outlive the
+    // layer or the next weight()/set_qlayer()/release().
+    void set_source(const void *data, gptq_dtype dtype);
     const gptq_qlayer *qlayer() const { return q_; }
     bool quantized() const { return q_ != nullptr; }
-    // Takes ownership; drops the fp32 weight.
+    // Takes ownership; drops the floating-point weight.
     void set_qlayer(gptq_qlayer *q);
+    // Drops everything (after the layer was written out): the layer is then empty.
+    void release();
 
     // Y [m x n] = X [m x k] W^T. ctx must be the one the qlayer was made with.
     void apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const;
+    // Frees the resident dense copy (the weight stays); the next apply() remakes it.
+    void release_dense() const;
 
 private:
     int64_t n_ = 0, k_ = 0;
     std::vector<float> w_;
+    const void *src_ = nullptr;  // stored view, when w_ is empty
+    gptq_dtype src_dtype_ = GPTQ_DTYPE_F32;
     gptq_qlayer *q_ = nullptr;
+    mutable gptq_dlayer *d_ = nullptr;   // resident copy of the weight on d_ctx_
+    mutable gptq_ctx *d_ctx_ = nullptr;
+
+    void release_source();
 };
 
 struct Block {
@@ -111,9 +137,13 @@ struct Model {
     QuantConfig quant;
     std::string source_dtype = "F32";  // dtype of the unquantized tensors as read
     nlohmann::json hf_config;          // original config.json when read from HF, else null
+    std::shared_ptr<const void> storage;  // mapped files that lazy layers point into
 
     const std::vector<float> &classifier() const { return cfg.tied_embeddings ? embed : lm_head; }
 };
+
+// Contiguous fp32 copy of a weight view (F32/F16/BF16, row stride == cols).
+std::vector<float> matrix_to_f32(const gptq_matrix &m);
 
 // Allocates a model's tensors (zeros) for cfg, for loaders.
 void allocate_model(Model &m);

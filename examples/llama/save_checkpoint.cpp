@@ -1,8 +1,9 @@
 #include "checkpoint.h"
 
+#include "checkpoint_writer.h"
+
 #include "error.h"
 #include "file_io.h"
-#include "safetensors.h"
 
 #include <cctype>
 #include <cmath>
@@ -29,13 +30,6 @@ const char *torch_dtype(const std::string &d) {
     return d == "F32" ? "float32" : d == "F16" ? "float16" : "bfloat16";
 }
 
-void add_float(SafeTensorsWriter &w, const std::string &name, const std::vector<int64_t> &shape,
-               const float *data, const std::string &dtype) {
-    if (dtype == "F32") w.add_f32(name, shape, data);
-    else if (dtype == "F16") w.add_f16_from_f32(name, shape, data);
-    else w.add_bf16_from_f32(name, shape, data);
-}
-
 // Short decimal for floats such as damp_percent (0.01f would print as 0.009999999776).
 double tidy(float v) {
     char buf[32];
@@ -43,8 +37,8 @@ double tidy(float v) {
     return std::strtod(buf, nullptr);
 }
 
-void add_quantized(SafeTensorsWriter &w, gptq_ctx *ctx, const std::string &name,
-                   const Linear &lin, gptq_zeros_format fmt) {
+void write_quantized(CheckpointWriter &w, gptq_ctx *ctx, const std::string &name,
+                     const Linear &lin, gptq_zeros_format fmt) {
     const gptq_qlayer *q = lin.qlayer();
     gptq_qlayer_info info{};
     info.struct_size = sizeof info;
@@ -58,11 +52,10 @@ void add_quantized(SafeTensorsWriter &w, gptq_ctx *ctx, const std::string &name,
     check(ctx, gptq_qlayer_get_qzeros(q, fmt, qzeros.data(), qzeros.size()), what.c_str());
     check(ctx, gptq_qlayer_get_scales_f16(q, scales.data(), scales.size()), what.c_str());
     check(ctx, gptq_qlayer_get_g_idx(q, g_idx.data(), g_idx.size()), what.c_str());
-    w.add_i32(name + ".qweight", {info.qweight_rows, info.qweight_cols}, qweight.data());
-    w.add_i32(name + ".qzeros", {info.qzeros_rows, info.qzeros_cols}, qzeros.data());
-    w.add(name + ".scales", "F16", {info.scales_rows, info.scales_cols}, scales.data(),
-          scales.size() * 2);
-    w.add_i32(name + ".g_idx", {info.g_idx_len}, g_idx.data());
+    w.write(name + ".qweight", qweight.data(), qweight.size() * 4);
+    w.write(name + ".qzeros", qzeros.data(), qzeros.size() * 4);
+    w.write(name + ".scales", scales.data(), scales.size() * 2);
+    w.write(name + ".g_idx", g_idx.data(), g_idx.size() * 4);
 }
 
 json config_json(const Model &m, const std::string &dtype) {
@@ -91,10 +84,6 @@ json config_json(const Model &m, const std::string &dtype) {
     return j;
 }
 
-void write_text(const std::string &path, const std::string &text) {
-    write_file_atomic(path, {{text.data(), text.size()}});
-}
-
 } // namespace
 
 json quantize_config_json(const QuantConfig &q) {
@@ -111,81 +100,111 @@ json quantize_config_json(const QuantConfig &q) {
                           {"method", q.method}}}};
 }
 
-void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
-                     const SaveOptions &opt) {
-    const Config &c = m.cfg;
-    if (c.rope != RopeStyle::Halves)
-        fail(GPTQ_ERR_INVALID_ARGUMENT, "model must be converted to the HF layout before saving");
-    const std::string dtype = normalize_dtype(opt.dtype, m.source_dtype);
-    make_directory(dir);
-
-    SafeTensorsWriter w;
-    add_float(w, "model.embed_tokens.weight", {c.vocab_size, c.dim}, m.embed.data(), dtype);
-    for (int l = 0; l < int(c.n_layers); ++l) {
-        const Block &b = m.blocks[size_t(l)];
-        const std::string pre = "model.layers." + std::to_string(l) + ".";
-        add_float(w, pre + "input_layernorm.weight", {c.dim}, b.attn_norm.data(), dtype);
-        add_float(w, pre + "post_attention_layernorm.weight", {c.dim}, b.ffn_norm.data(), dtype);
-        if (!b.q_norm.empty()) {
-            add_float(w, pre + "self_attn.q_norm.weight", {c.head_dim}, b.q_norm.data(), dtype);
-            add_float(w, pre + "self_attn.k_norm.weight", {c.head_dim}, b.k_norm.data(), dtype);
-        }
-        for (int mod = 0; mod < kNumModules; ++mod) {
-            const Linear &lin = b.lin[size_t(mod)];
-            const std::string name = module_hf_name(l, mod);
-            if (lin.quantized()) {
-                if (!m.quant.quantized)
-                    fail(GPTQ_ERR_INTERNAL, "'%s' is quantized but the model has no quant config",
-                         name.c_str());
-                add_quantized(w, ctx, name, lin, m.quant.zeros_format);
-            } else {
-                add_float(w, name + ".weight", {lin.n(), lin.k()}, lin.weight().data(), dtype);
-            }
-            const std::vector<float> &bias = b.bias[size_t(mod)];
-            if (!bias.empty()) add_float(w, name + ".bias", {lin.n()}, bias.data(), dtype);
-        }
-    }
-    add_float(w, "model.norm.weight", {c.dim}, m.final_norm.data(), dtype);
-    if (!c.tied_embeddings)
-        add_float(w, "lm_head.weight", {c.vocab_size, c.dim}, m.lm_head.data(), dtype);
-    w.set_metadata("format", "pt");
-    w.write(join_path(dir, "model.safetensors"));
-
-    write_text(join_path(dir, "config.json"), config_json(m, dtype).dump(2) + "\n");
-    const std::string qc = join_path(dir, "quantize_config.json");
-    if (m.quant.quantized) write_text(qc, quantize_config_json(m.quant).dump(2) + "\n");
-    copy_model_dir_extras(opt.source_dir, dir);
-    copy_tokenizer(opt.tokenizer_path, dir);
+std::string checkpoint_dtype(const Model &m, const SaveOptions &opt) {
+    return normalize_dtype(opt.dtype, m.source_dtype);
 }
 
-void copy_tokenizer(const std::string &path, const std::string &dir) {
+std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::string &dir,
+                                                   const SaveOptions &opt,
+                                                   const QuantConfig *planned, int first,
+                                                   int last) {
+    if (m.cfg.rope != RopeStyle::Halves)
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "model must be converted to the HF layout before saving");
+    if (opt.max_shard_bytes == 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "max shard size must be > 0");
+    return std::make_unique<CheckpointWriter>(
+        dir, plan_checkpoint(m, planned, checkpoint_dtype(m, opt), first, last),
+        opt.max_shard_bytes);
+}
+
+void write_checkpoint_globals(CheckpointWriter &w, const Model &m) {
+    const Config &c = m.cfg;
+    w.write_floats("model.embed_tokens.weight", m.embed.data(), c.vocab_size * c.dim);
+    w.write_floats("model.norm.weight", m.final_norm.data(), c.dim);
+    if (!c.tied_embeddings) w.write_floats("lm_head.weight", m.lm_head.data(), c.vocab_size * c.dim);
+}
+
+void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int l,
+                            gptq_zeros_format fmt) {
+    const Config &c = m.cfg;
+    const Block &b = m.blocks[size_t(l)];
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    w.write_floats(pre + "input_layernorm.weight", b.attn_norm.data(), c.dim);
+    w.write_floats(pre + "post_attention_layernorm.weight", b.ffn_norm.data(), c.dim);
+    if (!b.q_norm.empty()) {
+        w.write_floats(pre + "self_attn.q_norm.weight", b.q_norm.data(), c.head_dim);
+        w.write_floats(pre + "self_attn.k_norm.weight", b.k_norm.data(), c.head_dim);
+    }
+    for (int mod = 0; mod < kNumModules; ++mod) {
+        const Linear &lin = b.lin[size_t(mod)];
+        const std::string name = module_hf_name(l, mod);
+        if (lin.quantized())
+            write_quantized(w, ctx, name, lin, fmt);
+        else
+            w.write_matrix(name + ".weight", lin.matrix());
+        const std::vector<float> &bias = b.bias[size_t(mod)];
+        if (!bias.empty()) w.write_floats(name + ".bias", bias.data(), int64_t(bias.size()));
+    }
+}
+
+namespace {
+
+// Copies the files of `names` that exist in directory `from` into the checkpoint.
+void copy_files(CheckpointWriter &w, const std::string &from,
+                std::initializer_list<const char *> names) {
+    if (from.empty() || !is_directory(from)) return;
+    for (const char *f : names) {
+        const std::string src = join_path(from, f);
+        if (file_exists(src)) w.write_text(f, read_text_file(src));
+    }
+}
+
+// What makes the checkpoint a complete model directory: tokenizer and generation files.
+void copy_model_dir_extras(CheckpointWriter &w, const std::string &from) {
+    copy_files(w, from,
+               {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+                "special_tokens_map.json", "generation_config.json", "tokenizer.bin"});
+}
+
+// The tokenizer the run used: a directory's tokenizer files, a tokenizer.json with its
+// siblings (tokenizer_config.json carries BOS/EOS settings), or a llama2.c file as
+// tokenizer.bin.
+void copy_tokenizer(CheckpointWriter &w, const std::string &path) {
     if (path.empty()) return;
     if (is_directory(path)) {
-        copy_model_dir_extras(path, dir);
+        copy_model_dir_extras(w, path);
         return;
     }
     const bool hf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
     if (hf) {
-        // Its siblings (tokenizer_config.json: BOS/EOS settings) belong with it.
         const size_t slash = path.find_last_of('/');
-        copy_model_dir_extras(slash == std::string::npos ? "." : path.substr(0, slash), dir);
+        copy_files(w, slash == std::string::npos ? "." : path.substr(0, slash),
+                   {"tokenizer_config.json", "special_tokens_map.json"});
     }
-    const std::string bytes = read_text_file(path);
-    write_file_atomic(join_path(dir, hf ? "tokenizer.json" : "tokenizer.bin"),
-                      {{bytes.data(), bytes.size()}});
+    w.write_text(hf ? "tokenizer.json" : "tokenizer.bin", read_text_file(path));
 }
 
-void copy_model_dir_extras(const std::string &from, const std::string &to) {
-    if (from.empty() || !is_directory(from)) return;
-    static const char *const kFiles[] = {"tokenizer.json",          "tokenizer_config.json",
-                                         "tokenizer.model",         "special_tokens_map.json",
-                                         "generation_config.json",  "tokenizer.bin"};
-    for (const char *f : kFiles) {
-        const std::string src = join_path(from, f);
-        if (!file_exists(src)) continue;
-        const std::string bytes = read_text_file(src);
-        write_file_atomic(join_path(to, f), {{bytes.data(), bytes.size()}});
-    }
+} // namespace
+
+void finish_checkpoint(CheckpointWriter &w, const Model &m, const SaveOptions &opt) {
+    w.write_text("config.json", config_json(m, checkpoint_dtype(m, opt)).dump(2) + "\n");
+    if (m.quant.quantized)
+        w.write_text("quantize_config.json", quantize_config_json(m.quant).dump(2) + "\n");
+    copy_model_dir_extras(w, opt.source_dir);
+    copy_tokenizer(w, opt.tokenizer_path);
+    w.commit();
+}
+
+void save_checkpoint(const Model &m, gptq_ctx *ctx, const std::string &dir,
+                     const SaveOptions &opt) {
+    for (const Block &b : m.blocks)
+        for (const Linear &lin : b.lin)
+            if (lin.quantized() && !m.quant.quantized)
+                fail(GPTQ_ERR_INTERNAL, "a layer is quantized but the model has no quant config");
+    auto w = begin_checkpoint(m, dir, opt, nullptr);
+    write_checkpoint_globals(*w, m);
+    for (int l = 0; l < int(m.cfg.n_layers); ++l)
+        write_checkpoint_block(*w, m, ctx, l, m.quant.zeros_format);
+    finish_checkpoint(*w, m, opt);
 }
 
 } // namespace llama

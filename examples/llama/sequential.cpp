@@ -1,7 +1,9 @@
 #include "sequential.h"
 
 #include "error.h"
+#include "half.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -10,6 +12,10 @@ namespace llama {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 struct HessianDeleter {
     void operator()(gptq_hessian *h) const { gptq_hessian_destroy(h); }
@@ -27,37 +33,79 @@ const std::vector<std::vector<int>> &module_groups(bool true_sequential) {
     return true_sequential ? seq : all;
 }
 
-gptq_matrix f32_matrix(const std::vector<float> &w, int64_t rows, int64_t cols) {
-    return gptq_matrix{w.data(), GPTQ_DTYPE_F32, rows, cols, cols};
-}
+
+// The calibration activations entering the current block, one [T x dim] matrix per sequence,
+// kept in fp32 or rounded to f16/bf16 (half the memory) between blocks.
+class ActivationStore {
+public:
+    explicit ActivationStore(gptq_dtype d) : dtype_(d) {}
+    bool empty() const { return size() == 0; }
+    size_t size() const { return dtype_ == GPTQ_DTYPE_F32 ? f32_.size() : h16_.size(); }
+    void push(const std::vector<float> &x) {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            f32_.push_back(x);
+        } else {
+            h16_.emplace_back(x.size());
+            store(h16_.size() - 1, x);
+        }
+    }
+    void load(size_t i, std::vector<float> &x) const {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            x = f32_[i];
+            return;
+        }
+        const std::vector<uint16_t> &h = h16_[i];
+        x.resize(h.size());
+        for (size_t j = 0; j < h.size(); ++j)
+            x[j] = dtype_ == GPTQ_DTYPE_F16 ? half_to_float(h[j]) : bf16_to_float(h[j]);
+    }
+    void store(size_t i, const std::vector<float> &x) {
+        if (dtype_ == GPTQ_DTYPE_F32) {
+            f32_[i] = x;
+            return;
+        }
+        std::vector<uint16_t> &h = h16_[i];
+        for (size_t j = 0; j < h.size(); ++j)
+            h[j] = dtype_ == GPTQ_DTYPE_F16 ? float_to_half(x[j]) : float_to_bf16(x[j]);
+    }
+
+private:
+    gptq_dtype dtype_;
+    std::vector<std::vector<float>> f32_;
+    std::vector<std::vector<uint16_t>> h16_;
+};
 
 } // namespace
 
-double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vector<float> &w,
+double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix &wm,
                              const std::vector<float> &h) {
     gptq_qlayer_info info{};
     info.struct_size = sizeof info;
     check(ctx, gptq_qlayer_get_info(q, &info), "layer info");
     const int64_t n = info.n, k = info.k;
-    std::vector<float> dq(size_t(n * k));
-    check(ctx, gptq_qlayer_dequantize(q, dq.data(), dq.size()), "dequantize");
-    // Both traces as sums over rows of r H r^T, accumulated in double.
-    double num = 0.0, den = 0.0;
-    std::vector<double> d(static_cast<size_t>(k));
-    for (int64_t r = 0; r < n; ++r) {
-        const float *wr = &w[size_t(r * k)];
-        for (int64_t i = 0; i < k; ++i) d[size_t(i)] = double(wr[i]) - double(dq[size_t(r * k + i)]);
-        for (int64_t i = 0; i < k; ++i) {
-            const float *hi = &h[size_t(i * k)];
-            double sw = 0.0, sd = 0.0;
-            for (int64_t j = 0; j < k; ++j) {
-                sw += double(hi[j]) * double(wr[j]);
-                sd += double(hi[j]) * d[size_t(j)];
-            }
-            num += d[size_t(i)] * sd;
-            den += double(wr[i]) * sw;
-        }
-    }
+    const std::vector<float> w = matrix_to_f32(wm);
+    std::vector<float> d(size_t(n * k));
+    check(ctx, gptq_qlayer_dequantize(q, d.data(), d.size()), "dequantize");
+    for (size_t i = 0; i < d.size(); ++i) d[i] = w[i] - d[i];
+    // Both traces as sum over (r, i) of M[r][i] * (H M^T)[i][r] (H is symmetric): M becomes
+    // a dense layer on the context and H its input, so the product is a GEMM there and the
+    // copy the library keeps is M's n x k rather than H's k x k; the final sums in double.
+    std::vector<float> hmt(size_t(k * n));
+    const gptq_matrix hm{h.data(), GPTQ_DTYPE_F32, k, k, k};
+    auto trace = [&](const std::vector<float> &m) {
+        gptq_dlayer *md = nullptr;
+        const gptq_matrix mm{m.data(), GPTQ_DTYPE_F32, n, k, k};
+        check(ctx, gptq_dlayer_create(ctx, &mm, &md), "weight as a dense layer");
+        const gptq_status st = gptq_matmul_dense(ctx, md, &hm, hmt.data(), n);
+        gptq_dlayer_destroy(md);
+        check(ctx, st, "H M^T product");
+        double sum = 0.0;
+        for (int64_t i = 0; i < k; ++i)
+            for (int64_t r = 0; r < n; ++r)
+                sum += double(m[size_t(r * k + i)]) * double(hmt[size_t(i * n + r)]);
+        return sum;
+    };
+    const double num = trace(d), den = trace(w);
     return den > 0.0 ? num / den : 0.0;
 }
 
@@ -107,21 +155,36 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             if (l.quantized()) fail(GPTQ_ERR_INVALID_ARGUMENT, "model is already quantized");
 
     QuantizeProgress prog;
-    prog.total = c.n_layers * kNumModules;
+    const int first = opt.first_layer;
+    const int last = opt.last_layer < 0 ? int(c.n_layers) : opt.last_layer;
+    if (first < 0 || first >= last || last > int(c.n_layers))
+        fail(GPTQ_ERR_INVALID_ARGUMENT, "layer range %d:%d is not within 0:%lld", first, last,
+             (long long)c.n_layers);
+    prog.total = (last - first) * kNumModules;
     std::vector<LayerRecord> records;
     Forward fwd(m, ctx);
 
     // Activations entering the current block, one matrix [T x dim] per sequence.
-    std::vector<std::vector<float>> acts;
-    for (const auto &seq : calib) acts.push_back(fwd.embed(seq));
+    ActivationStore acts(opt.act_dtype);
+    for (const auto &seq : calib) acts.push(fwd.embed(seq));
+    std::vector<float> x;  // the one fp32 working copy, reused for every sequence and block
     LayerKV kv;
-    auto run_block = [&](int l, std::vector<float> &x, const TapFn *tap) {
+    auto run_block = [&](int l, std::vector<float> &x, const TapFn *tap, const Tap *stop) {
         const int64_t T = int64_t(x.size()) / c.dim;
         kv.reserve(c, T);
-        fwd.block(l, x.data(), T, 0, kv, tap);
+        fwd.block(l, x.data(), T, 0, kv, tap, stop);
     };
 
-    for (int l = 0; l < int(c.n_layers); ++l) {
+    // Blocks before the range only carry the calibration activations forward.
+    auto advance = [&](int l) {  // every sequence through block l, stored back
+        for (size_t i = 0; i < acts.size(); ++i) {
+            acts.load(i, x);
+            run_block(l, x, nullptr, nullptr);
+            acts.store(i, x);
+        }
+    };
+    for (int l = 0; l < first && !acts.empty(); ++l) advance(l);
+    for (int l = first; l < last; ++l) {
         Block &b = m.blocks[size_t(l)];
         for (const std::vector<int> &group : module_groups(opt.true_sequential)) {
             // One Hessian per distinct input of the group.
@@ -134,20 +197,29 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 hess[t].reset(h);
             }
             if (!acts.empty()) {
+                double hessian_s = 0.0;
                 const TapFn tap = [&](Tap t, const float *x, int64_t rows, int64_t cols) {
                     if (!hess[int(t)]) return;
+                    const auto th = Clock::now();
                     const gptq_matrix xm{x, GPTQ_DTYPE_F32, rows, cols, cols};
                     const gptq_status st = gptq_hessian_add(hess[int(t)].get(), &xm);
+                    hessian_s += seconds_since(th);
                     if (st == GPTQ_OK) return;
                     // Name the layer whose inputs failed (e.g. NaN from a broken embedding).
                     for (int mod : group)
                         if (tap_of(mod) == t)
                             check(ctx, st, ("inputs of " + module_hf_name(l, mod)).c_str());
                 };
-                for (const auto &x0 : acts) {
-                    std::vector<float> x = x0;  // the block's output is not needed here
-                    run_block(l, x, &tap);
+                const auto tf = Clock::now();
+                // The block runs only up to the last input this group needs.
+                Tap last = Tap::AttnIn;
+                for (int mod : group) last = std::max(last, tap_of(mod));
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    acts.load(i, x);  // the block's output is not needed here
+                    run_block(l, x, &tap, &last);
                 }
+                prog.hessian_s += hessian_s;
+                prog.forward_s += seconds_since(tf) - hessian_s;
             }
             for (int mod : group) {
                 Linear &lin = b.lin[size_t(mod)];
@@ -159,7 +231,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 rec.k = lin.k();
                 gptq_quant_params p = opt.params;
                 p.layer_name = name.c_str();
-                const gptq_matrix w = f32_matrix(lin.weight(), lin.n(), lin.k());
+                const gptq_matrix w = lin.matrix();
                 const gptq_hessian *h = hess[int(tap_of(mod))].get();
                 const auto t0 = Clock::now();
                 gptq_qlayer *q = nullptr;
@@ -174,20 +246,23 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                     rec.damp_retries = rep.damp_retries;
                 }
                 QLayerPtr stored(through_checkpoint_layout(ctx, q, fmt));
-                rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+                rec.seconds = seconds_since(t0);
+                prog.quantize_s += rec.seconds;
+                const auto tm = Clock::now();
                 if (h) {
                     std::vector<float> hm(size_t(lin.k() * lin.k()));
                     check(ctx, gptq_hessian_get(h, hm.data(), hm.size()), "hessian_get");
-                    rec.rel_error = relative_output_error(ctx, stored.get(), lin.weight(), hm);
+                    rec.rel_error = relative_output_error(ctx, stored.get(), w, hm);
                     if (opt.rtn) {
                         rec.rtn_rel_error = rec.rel_error;
                     } else if (opt.compare_rtn) {
                         gptq_qlayer *r = nullptr;
                         check(ctx, gptq_quantize_rtn(ctx, &p, &w, &r), name.c_str());
                         QLayerPtr rtn(through_checkpoint_layout(ctx, r, fmt));
-                        rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), lin.weight(), hm);
+                        rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), w, hm);
                     }
                 }
+                prog.metrics_s += seconds_since(tm);
                 lin.set_qlayer(stored.release());
                 records.push_back(rec);
                 ++prog.done;
@@ -197,8 +272,17 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             }
         }
         // The quantized block's outputs feed the next block.
-        if (l + 1 < int(c.n_layers))
-            for (auto &x : acts) run_block(l, x, nullptr);
+        const auto tf = Clock::now();
+        if (l + 1 < last)
+            advance(l);
+        prog.forward_s += seconds_since(tf);
+        const auto tw = Clock::now();
+        if (opt.block_done) opt.block_done(l);
+        prog.write_s = seconds_since(tw);
+        prog.block_done = true;
+        if (progress) progress(prog);
+        prog.block_done = false;
+        prog.forward_s = prog.hessian_s = prog.quantize_s = prog.metrics_s = prog.write_s = 0.0;
     }
 
     m.quant.quantized = true;

@@ -20,6 +20,15 @@ struct QuantizeOptions {
     bool compare_rtn = true;
     // checkpoint_format of the stored zero points; 0: v1 ("gptq") when sym, else v2.
     gptq_zeros_format zeros_format = gptq_zeros_format(0);
+    // Called when a block is quantized and its output computed (the block is no longer
+    // needed), e.g. to write it out and free it.
+    std::function<void(int layer)> block_done;
+    // Blocks [first_layer, last_layer) are quantized (last_layer -1: to the end); the blocks
+    // before only run forward, the blocks after are not touched.
+    int first_layer = 0, last_layer = -1;
+    // dtype the calibration activations are kept in between blocks (F16/BF16 halve their
+    // memory at the price of rounding them).
+    gptq_dtype act_dtype = GPTQ_DTYPE_F32;
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 
@@ -37,6 +46,11 @@ struct LayerRecord {
 struct QuantizeProgress {
     int64_t done = 0, total = 0;  // modules
     int layer = 0, module = 0;
+    // Seconds spent so far in the current block, by phase: the calibration forward passes
+    // (without the Hessian accumulation), gptq_hessian_add, quantization (GPTQ or RTN and
+    // the checkpoint round trip), the error metrics of the table, and block_done (writing).
+    double forward_s = 0.0, hessian_s = 0.0, quantize_s = 0.0, metrics_s = 0.0, write_s = 0.0;
+    bool block_done = false;  // this call reports the end of block `layer`
 };
 using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
 
@@ -49,7 +63,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const QuantizeProgressFn &progress = nullptr);
 
 // tr(D H D^T) / tr(W H W^T) with D = W - dequant(q); H [k x k].
-double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const std::vector<float> &w,
+double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix &w,
                              const std::vector<float> &h);
 
 // Rebuilds q from its checkpoint tensors (fp16 scales, zeros in fmt): the layer a reader of

@@ -10,8 +10,8 @@
  * - Every object is an opaque handle created by a gptq_*_create / gptq_*_from_* function
  *   that returns a gptq_status and writes an out parameter (set to NULL on failure).
  *   Every gptq_*_destroy accepts NULL.
- * - gptq_hessian and gptq_qlayer belong to the gptq_ctx they were created with; the ctx must
- *   outlive them. Destroy them before the ctx.
+ * - gptq_hessian, gptq_qlayer and gptq_dlayer belong to the gptq_ctx they were created with;
+ *   the ctx must outlive them. Destroy them before the ctx.
  * - The library never keeps or modifies caller memory: input arrays are read during the call
  *   only, output arrays are written during the call only.
  * - Strings returned by the library (status strings, error messages, device names) are owned
@@ -336,6 +336,29 @@ GPTQ_API gptq_status gptq_matmul_q4(gptq_ctx *ctx, const gptq_qlayer *q, const g
  * it); new code may use either. */
 GPTQ_API gptq_status gptq_matmul_q(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_matrix *x,
                                    float *y, int64_t ldy);
+
+/* ---------------------------------------------------------------- dense layers */
+
+/* An unquantized weight W [N x K] resident on the context's backend (device memory on GPU
+ * backends), the counterpart of gptq_qlayer for layers that stay in floating point (the
+ * calibration forward pass, lm_head). It belongs to its ctx like a qlayer; destroy it first. */
+typedef struct gptq_dlayer gptq_dlayer;
+
+/* Copies W [N x K] (F32, F16 or BF16, any row stride; the caller's array is not kept). W is
+ * kept in its dtype where the backend can read it directly (CPU, Vulkan) and converted to
+ * fp32 otherwise (CUDA). GPTQ_ERR_NON_FINITE for NaN/Inf in W. */
+GPTQ_API gptq_status gptq_dlayer_create(gptq_ctx *ctx, const gptq_matrix *w, gptq_dlayer **out);
+GPTQ_API void gptq_dlayer_destroy(gptq_dlayer *d);
+/* N (output features) and K (input features) of d; 0 for NULL. */
+GPTQ_API int64_t gptq_dlayer_rows(const gptq_dlayer *d);
+GPTQ_API int64_t gptq_dlayer_cols(const gptq_dlayer *d);
+
+/* Y [M x N] = X [M x K] * W^T with fp32 accumulation (f16/bf16 W and X are widened exactly),
+ * the same conventions as gptq_matmul_q4: X is F32, F16 or BF16 with any row stride, Y is fp32
+ * with row stride ldy elements (0 means N). Error bound: |Y - exact| <= K * 2^-23 *
+ * sum_p |X[i,p] W[j,p]| (any summation order); backends differ only in that order. */
+GPTQ_API gptq_status gptq_matmul_dense(gptq_ctx *ctx, const gptq_dlayer *d, const gptq_matrix *x,
+                                       float *y, int64_t ldy);
 
 #ifdef __cplusplus
 }

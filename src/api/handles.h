@@ -40,6 +40,11 @@ struct gptq_qlayer {
     gptq::QLayer layer;
 };
 
+struct gptq_dlayer {
+    gptq_ctx *ctx = nullptr;
+    std::unique_ptr<gptq::DenseLayer> layer;
+};
+
 namespace gptq {
 
 // Message slot for calls without a context (gptq_ctx_create, NULL handles).

@@ -56,6 +56,21 @@ protected:
     bool given_ = false;  // set() was used: the stored matrix is already scaled
 };
 
+// A backend's resident copy of a dense weight W [n x k] (gptq_dlayer), kept in its stored
+// dtype (F32/F16/BF16) wherever the backend can read that dtype directly.
+class DenseLayer {
+public:
+    DenseLayer(int64_t n, int64_t k, gptq_dtype dtype) : n_(n), k_(k), dtype_(dtype) {}
+    virtual ~DenseLayer() = default;
+    int64_t n() const { return n_; }
+    int64_t k() const { return k_; }
+    gptq_dtype dtype() const { return dtype_; }
+
+private:
+    int64_t n_, k_;
+    gptq_dtype dtype_;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -82,6 +97,15 @@ public:
     // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * dequant(q)^T.
     virtual void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m,
                         int64_t ldx, float *y, int64_t ldy) = 0;
+
+    // Copies w [n x k] (dtype, row stride ldw; already checked finite) into a layer the
+    // backend owns (device memory on GPU backends).
+    virtual std::unique_ptr<DenseLayer> create_dense(const void *w, gptq_dtype dtype, int64_t n,
+                                                     int64_t k, int64_t ldw) = 0;
+    // y [m x n] (row stride ldy) = x [m x k] (dtype, row stride ldx) * W^T, fp32 accumulation.
+    // w was made by this backend's create_dense.
+    virtual void matmul_dense(const DenseLayer &w, const void *x, gptq_dtype dtype, int64_t m,
+                              int64_t ldx, float *y, int64_t ldy) = 0;
 
     // qzeros [n_groups][packed_len(n, bits)] of q in checkpoint layout, storing
     // (zero - zero_offset) masked to the code width (offset 1 for v1, 0 for v2). The default

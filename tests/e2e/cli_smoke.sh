@@ -45,4 +45,22 @@ echo "$out" | grep -Eq "^documents 23 tokens [0-9]+ nll [0-9.]+ perplexity [0-9.
 gen=$("$GPTQ" generate "$TMP/gptq" --prompt "Once upon a time" --steps 20 --backend "$BACKEND")
 echo "$gen"
 [ "${#gen}" -gt 30 ] || fail "generate produced too little text"
+# Streaming output: shards + index past --max-shard-size, replacing an existing checkpoint
+# whole, nothing staged left next to it; a directory holding other files is not replaced.
+"$GPTQ" quantize "$MODEL" --method rtn --bits 4 --group-size 32 --backend "$BACKEND" \
+  --max-shard-size 100KB -o "$TMP/rtn" --quiet >/dev/null
+[ -f "$TMP/rtn/model.safetensors.index.json" ] && [ ! -f "$TMP/rtn/model.safetensors" ] ||
+  fail "sharded output"
+ls "$TMP/rtn" | grep -q "^model-00001-of-000" || fail "shard names"
+"$GPTQ" eval "$TMP/rtn" --text "$TEXT" --eval-docs 23:24 --backend "$BACKEND" --quiet \
+  >/dev/null || fail "sharded checkpoint loads"
+if ls "$TMP" | grep -q "\.tmp-\|\.old-"; then fail "staging directory left behind"; fi
+mkdir "$TMP/foreign"
+echo notes > "$TMP/foreign/notes.txt"
+set +e
+"$GPTQ" quantize "$MODEL" --method rtn --backend "$BACKEND" -o "$TMP/foreign" --quiet \
+  >/dev/null 2>"$TMP/err"; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "not a checkpoint file" "$TMP/err" && [ -f "$TMP/foreign/notes.txt" ] ||
+  fail "a directory with other files must not be replaced"
 echo "cli smoke test passed"

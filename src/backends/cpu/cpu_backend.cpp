@@ -1,5 +1,6 @@
 // The CPU reference backend: wires the Hessian accumulator, the GPTQ loop and the quantized
 // matmul to one persistent thread pool per context.
+#include "backends/cpu/cpu_dense.h"
 #include "backends/cpu/cpu_hessian.h"
 #include "backends/cpu/cpu_matmul.h"
 #include "backends/cpu/cpu_output_error.h"
@@ -50,6 +51,16 @@ public:
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override {
         cpu::cpu_matmul(q, x, dtype, m, ldx, y, ldy, &pool_);
+    }
+
+    std::unique_ptr<DenseLayer> create_dense(const void *w, gptq_dtype dtype, int64_t n, int64_t k,
+                                             int64_t ldw) override {
+        return cpu::make_dense(w, dtype, n, k, ldw);
+    }
+
+    void matmul_dense(const DenseLayer &w, const void *x, gptq_dtype dtype, int64_t m,
+                      int64_t ldx, float *y, int64_t ldy) override {
+        cpu::dense_matmul(w, x, dtype, m, ldx, y, ldy, &pool_);
     }
 
 private:

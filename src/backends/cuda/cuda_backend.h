@@ -31,6 +31,10 @@ public:
                                  const HessianState &h) override;
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
+    std::unique_ptr<DenseLayer> create_dense(const void *w, gptq_dtype dtype, int64_t n, int64_t k,
+                                             int64_t ldw) override;
+    void matmul_dense(const DenseLayer &w, const void *x, gptq_dtype dtype, int64_t m,
+                      int64_t ldx, float *y, int64_t ldy) override;
 
     // Makes this backend's device current on the calling thread (the current device is
     // per thread, and a context may move between threads).

@@ -1,5 +1,6 @@
 #include "backends/vulkan/vk_backend.h"
 
+#include "backends/vulkan/vk_dense.h"
 #include "backends/vulkan/vk_hessian.h"
 #include "backends/vulkan/vk_matmul.h"
 #include "backends/vulkan/vk_quantize.h"
@@ -49,6 +50,16 @@ void VulkanBackend::matmul(const QLayer &q, const void *x, gptq_dtype dtype, int
 
 void VulkanBackend::pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst) {
     device_pack_qzeros(*ctx_, q, zero_offset, dst);
+}
+
+std::unique_ptr<DenseLayer> VulkanBackend::create_dense(const void *w, gptq_dtype dtype,
+                                                        int64_t n, int64_t k, int64_t ldw) {
+    return make_dense(ctx_, w, dtype, n, k, ldw);
+}
+
+void VulkanBackend::matmul_dense(const DenseLayer &w, const void *x, gptq_dtype dtype, int64_t m,
+                                 int64_t ldx, float *y, int64_t ldy) {
+    dense_matmul(*ctx_, w, x, dtype, m, ldx, y, ldy);
 }
 
 std::vector<uint8_t> VulkanBackend::pipeline_cache() const {

@@ -30,6 +30,10 @@ public:
     void matmul(const QLayer &q, const void *x, gptq_dtype dtype, int64_t m, int64_t ldx,
                 float *y, int64_t ldy) override;
     void pack_qzeros(const QLayer &q, int zero_offset, int32_t *dst) override;
+    std::unique_ptr<DenseLayer> create_dense(const void *w, gptq_dtype dtype, int64_t n, int64_t k,
+                                             int64_t ldw) override;
+    void matmul_dense(const DenseLayer &w, const void *x, gptq_dtype dtype, int64_t m,
+                      int64_t ldx, float *y, int64_t ldy) override;
     std::vector<uint8_t> pipeline_cache() const override;
 
     Context &context() { return *ctx_; }

@@ -61,6 +61,7 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         create(Kernel::TrailingUpdate, "trailing_update", 3, {});
         create(Kernel::PackCodes, "pack_codes", 3, {});
         create(Kernel::PackZeros, "pack_zeros", 2, {});
+        create(Kernel::MatmulDense, "matmul_dense", 3, {});
     } catch (...) {
         destroy();
         throw;

@@ -29,6 +29,7 @@ enum class Kernel : int {
     TrailingUpdate,
     PackCodes,
     PackZeros,
+    MatmulDense,
     Count
 };
 
