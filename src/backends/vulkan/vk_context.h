@@ -1,11 +1,14 @@
-// Per-gptq_ctx Vulkan state: the device, the pipelines built once for it, and the stage
-// timings of the last operation when profiling is on (bench/). Shared (shared_ptr) by the
+// Per-gptq_ctx Vulkan state: the device (with its memory arena), the pipelines built once
+// for it, the reusable frames and staging ring of its operations, and the stage timings of
+// the last operation when profiling is on (bench/). Shared (shared_ptr) by the
 // backend, its Hessian states and its resident layers, so none outlives the device.
 #pragma once
 
 #include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_frames.h"
 #include "backends/vulkan/vk_pipelines.h"
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,12 +27,27 @@ enum class GemvKernel { Auto, PerFeature, Subgroup };
 
 struct Context {
     Context(int device_index, const void *cache, size_t cache_size)
-        : device(device_index), pipelines(device, cache, cache_size) {}
+        : device(device_index), pipelines(device, cache, cache_size), frames(device),
+          staging(device) {}
     Device device;
     Pipelines pipelines;
-    bool profiling = false;
-    GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel            // record timestamps (when the queue supports them)
+    FramePool frames;
+    StagingRing staging;
+    bool profiling = false;  // record timestamps (when the queue supports them)
+    GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
+
+    // Grow-only device buffer `slot`, reused by every call of an operation (the matmul's
+    // activations and outputs), so steady-state calls allocate nothing.
+    const Buffer &scratch_buffer(size_t slot, size_t bytes, const char *what) {
+        if (scratch.size() <= slot) scratch.resize(slot + 1);
+        if (scratch[slot].size() < bytes) {
+            scratch[slot] = Buffer();
+            scratch[slot] = Buffer(device, bytes, Buffer::DeviceLocal, what);
+        }
+        return scratch[slot];
+    }
+    std::deque<Buffer> scratch;  // a deque: growing it keeps earlier references valid
 };
 
 } // namespace gptq::vk

@@ -60,13 +60,13 @@ void matmul_on_device(const std::shared_ptr<Context> &ctx, const void *owner, co
     for (int64_t r0 = 0; r0 < m; r0 += rows_per) {
         const int64_t rows = std::min(rows_per, m - r0);
         const size_t xbytes = (size_t(rows * k) * es + 3) / 4 * 4;
-        Buffer xb(dev, xbytes, Buffer::DeviceLocal, "the activations");
-        Buffer yb(dev, size_t(rows * n) * 4, Buffer::DeviceLocal, "the output");
-        std::vector<uint8_t> img(xbytes, 0);
-        pack_activation_rows(static_cast<const uint8_t *>(x) + size_t(r0 * ldx) * es, dtype, rows,
-                             k, ldx, img.data());
+        const Buffer &xb = ctx->scratch_buffer(0, xbytes, "the activations");
+        const Buffer &yb = ctx->scratch_buffer(1, size_t(rows * n) * 4, "the output");
         Recorder rec(*ctx);
-        rec.upload(xb, img.data(), img.size());
+        auto *img = static_cast<uint8_t *>(rec.upload_area(xb, xbytes));
+        if (xbytes > size_t(rows * k) * es) std::memset(img + xbytes - 4, 0, 4);  // pad word
+        pack_activation_rows(static_cast<const uint8_t *>(x) + size_t(r0 * ldx) * es, dtype, rows,
+                             k, ldx, img);
         rec.barrier();
         const MatmulPC pc{uint32_t(rows), uint32_t(n), uint32_t(k), uint32_t(L.qrows),
                           uint32_t(q.bits), uint32_t(dtype)};
