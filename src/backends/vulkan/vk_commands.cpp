@@ -180,6 +180,7 @@ void Recorder::submit() {
                                 VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
           "vkGetQueryPoolResults");
     const double ns = ctx_.device.props().limits.timestampPeriod;
+    ctx_.device_ms += double(ts.back() - ts.front()) * ns * 1e-6;
     for (size_t i = 0; i < marks_.size(); ++i) {
         const double ms = double(ts[i + 1] - ts[i]) * ns * 1e-6;
         bool found = false;

@@ -36,6 +36,7 @@ struct Context {
     bool profiling = false;  // record timestamps (when the queue supports them)
     GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
+    double device_ms = 0.0;  // device time of profiled submits: first to last timestamp
 
     // Grow-only device buffer `slot`, reused by every call of an operation (the matmul's
     // activations and outputs), so steady-state calls allocate nothing.
