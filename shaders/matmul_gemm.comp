@@ -7,15 +7,10 @@
 #include "push_constants.glsl"
 #include "common.glsl"
 #include "packed.glsl"
+#include "matmul_io.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
 
-layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
-layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
-layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
-layout(std430, binding = 3) readonly buffer GIdx { int g_idx[]; };
-layout(std430, binding = 4) readonly buffer X { uint x[]; };
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };
 
 const uint TM = 64u, TN = 64u, TK = 32u;
 shared float xs[TK * TM];  // [kk][mm]
@@ -34,7 +29,7 @@ void main() {
         for (uint e = t; e < TK * TM; e += 256u) {
             const uint mm = e / TK, kk = e % TK;
             const uint m = m0 + mm, k = k0 + kk;
-            xs[kk * TM + mm] = (m < pc.m && k < pc.k) ? GPTQ_LOAD_X(x, m * pc.k + k, pc.dtype) : 0.0;
+            xs[kk * TM + mm] = (m < pc.m && k < pc.k) ? x_at(m, k) : 0.0;
         }
         {   // 4 invocations per output feature, 8 codes each
             const uint nn = t / 4u, part = t % 4u, n = n0 + nn;
@@ -47,7 +42,7 @@ void main() {
                 const uint kk = part * 8u + jj, k = k0 + kk;
                 float v = 0.0;
                 if (n < pc.n && k < pc.k) {
-                    const uint g = uint(g_idx[k]);
+                    const uint g = uint(gpos[k]);
                     v = scales[g * pc.n + n] *
                         float(int(run_code(w, kk, pc.bits)) - zeros[g * pc.n + n]);
                 }

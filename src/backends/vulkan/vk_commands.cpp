@@ -48,7 +48,8 @@ void Recorder::release() {
     ring_ = false;
 }
 
-void Recorder::dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs, const void *pc,
+void Recorder::dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<const Buffer *> bufs,
+                            const void *pc,
                             size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz) {
     const Pipelines &p = ctx_.pipelines;
     if (bufs.size() != p.n_bindings(k) || pc_size > 128)
@@ -75,7 +76,7 @@ void Recorder::dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs
         ++i;
     }
     vkUpdateDescriptorSets(ctx_.device.handle(), i, writes, 0, nullptr);
-    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline(k));
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(k), 0, 1, &set, 0,
                             nullptr);
     vkCmdPushConstants(cmd_, p.layout(k), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(pc_size), pc);

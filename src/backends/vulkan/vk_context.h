@@ -9,8 +9,10 @@
 #include "backends/vulkan/vk_pipelines.h"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -22,8 +24,16 @@ struct StageTime {
 };
 
 // Which small-m matmul kernel to use: one invocation per output feature, or a subgroup per
-// feature with a subgroup reduction over k (few features, long k).
+// feature with a subgroup reduction over k (few features, long k). Auto measures both on
+// the first call of a shape and keeps the faster.
 enum class GemvKernel { Auto, PerFeature, Subgroup };
+struct GemvShape {
+    int64_t n, k;
+    int rows, bits;
+    bool operator<(const GemvShape &o) const {
+        return std::tie(n, k, rows, bits) < std::tie(o.n, o.k, o.rows, o.bits);
+    }
+};
 
 struct Context {
     Context(int device_index, const void *cache, size_t cache_size)
@@ -35,6 +45,7 @@ struct Context {
     StagingRing staging;
     bool profiling = false;  // record timestamps (when the queue supports them)
     GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
+    std::map<GemvShape, GemvKernel> gemv_choice;  // Auto's measured choice per shape
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
     double device_ms = 0.0;  // device time of profiled submits: first to last timestamp
 

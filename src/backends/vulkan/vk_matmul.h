@@ -1,5 +1,6 @@
-// Quantized matmul on the device. A layer's packed weights, scales, zeros and g_idx are
-// uploaded once and cached in QLayer::device; every call then moves only X and Y.
+// Quantized matmul on the device. A layer's packed weights, scales, zeros and position
+// tables are uploaded once and cached in QLayer::device; every call then moves only X and
+// Y, through the context's scratch buffers and staging ring (no allocation per call).
 #pragma once
 
 #include "backends/vulkan/vk_buffer.h"
@@ -10,12 +11,17 @@
 
 namespace gptq::vk {
 
+// The device copy of a layer, its k positions sorted by group (an act-order layer's rows of
+// qweight are reordered once here; X is read through `order`), see shaders/matmul_io.glsl.
 class ResidentLayer final : public DeviceLayer {
 public:
     ResidentLayer(std::shared_ptr<Context> ctx, const QLayer &q);
     std::shared_ptr<Context> ctx;  // keeps the device alive as long as the buffers
-    Buffer qweight, scales, zeros, g_idx;
+    Buffer qweight, scales, zeros, gpos, order;
     int64_t qrows = 0;
+    // Every 32-position run lies in one group (group size a multiple of 32, or one group per
+    // row): the fast GEMV kernels apply.
+    bool runs_aligned = false;
 };
 
 // The layer's device copy for this owner (a Backend*), uploading it on first use.

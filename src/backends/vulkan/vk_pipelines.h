@@ -1,17 +1,23 @@
-// Every compute pipeline of the backend, created once per context from the embedded SPIR-V
-// (with an optional pipeline-cache blob), plus the tile sizes the host needs to size its
-// dispatches (passed to the shaders as specialization constants, so both sides agree).
+// Every compute pipeline of the backend, built per context from the embedded SPIR-V (with an
+// optional pipeline-cache blob) on first use, plus the tile sizes the host needs to size its
+// dispatches. One table (kernel_table() in vk_pipelines.cpp) gives each kernel's shader,
+// bindings and specialization constants, built from the constants below, so host and
+// shader read every tile size from the same place. A kernel may also be built in variants
+// (other specialization constants, e.g. code width and row count of the matmul kernels).
 #pragma once
 
 #include "backends/vulkan/vk_device.h"
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <vector>
 
 namespace gptq::vk {
 
 enum class Kernel : int {
     MatmulGemv,
+    MatmulGemvRuns,
     MatmulGemvSubgroup,  // only created when the device has subgroup arithmetic
     MatmulGemm,
     HessianAccum,
@@ -35,7 +41,7 @@ enum class Kernel : int {
 // Specialization constants (constant_id 0, 1) of the kernels that take them.
 constexpr uint32_t kGemvWorkgroup = 64;
 constexpr uint32_t kGemvKChunk = 256;
-constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv*.comp
+constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv.comp, largest MROWS variant
 constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
 constexpr uint32_t kGemmTile = 64;        // TM = TN in matmul_gemm.comp
 constexpr uint32_t kHessianTile = 64;  // T of hessian_accum.comp
@@ -60,8 +66,13 @@ public:
     Pipelines(const Pipelines &) = delete;
     Pipelines &operator=(const Pipelines &) = delete;
 
-    VkPipeline pipeline(Kernel k) const { return entries_[int(k)].pipeline; }
-    bool has(Kernel k) const { return entries_[int(k)].pipeline != VK_NULL_HANDLE; }
+    // The kernel's pipeline with its table specialization, or with `spec` (built on first use).
+    VkPipeline pipeline(Kernel k) const;
+    VkPipeline pipeline(Kernel k, const std::vector<uint32_t> &spec) const;
+    // Whether the device can run the kernel (the subgroup GEMV needs subgroup arithmetic).
+    bool has(Kernel k) const { return entries_[int(k)].layout != VK_NULL_HANDLE; }
+    // The table's specialization constants of k.
+    const std::vector<uint32_t> &spec(Kernel k) const { return entries_[int(k)].spec; }
     // Features per workgroup of matmul_gemv_sg.comp (its NPW).
     uint32_t gemv_sg_features() const { return gemv_sg_features_; }
     VkPipelineLayout layout(Kernel k) const { return entries_[int(k)].layout; }
@@ -72,17 +83,22 @@ public:
 
 private:
     struct Entry {
+        const char *shader = nullptr;
         VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
         VkPipelineLayout layout = VK_NULL_HANDLE;
-        VkPipeline pipeline = VK_NULL_HANDLE;
+        VkShaderModule module = VK_NULL_HANDLE;  // kept for later variants
+        std::vector<uint32_t> spec;
+        std::map<std::vector<uint32_t>, VkPipeline> variants;
         uint32_t n_bindings = 0;
     };
     const Device &dev_;
     VkPipelineCache cache_ = VK_NULL_HANDLE;
     uint32_t gemv_sg_features_ = 1;
-    Entry entries_[int(Kernel::Count)];
+    mutable std::mutex mutex_;  // guards lazy creation
+    mutable Entry entries_[int(Kernel::Count)];
 
-    void create(Kernel k, const char *shader, uint32_t n_bindings, std::vector<uint32_t> spec);
+    void declare(Kernel k, const char *shader, uint32_t n_bindings, std::vector<uint32_t> spec);
+    VkPipeline build(Entry &e, const std::vector<uint32_t> &spec) const;
     void destroy();
 };
 
