@@ -5,10 +5,11 @@
 // the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
-//                [--matmul-only]
+//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup]
 //
 // --matmul-only skips the Hessian and quantization and multiplies a random 4-bit g128
-// act-order layer (how the matmul targets are measured at 4096 x 14336).
+// act-order layer (how the matmul targets are measured at 4096 x 14336). --gemv-* force one
+// GEMV kernel instead of the one measured fastest on the first call.
 // Defaults (1024 x 1024) finish in a couple of minutes on lavapipe; the reference
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
@@ -38,6 +39,7 @@ struct Args {
     int cpu_threads = 0;
     bool cpu = true;
     bool matmul_only = false;
+    gptq::vk::GemvKernel gemv = gptq::vk::GemvKernel::Auto;
 };
 
 Args parse(int argc, char **argv) {
@@ -59,10 +61,12 @@ Args parse(int argc, char **argv) {
         else if (s == "--cpu-threads") a.cpu_threads = int(next());
         else if (s == "--no-cpu") a.cpu = false;
         else if (s == "--matmul-only") a.matmul_only = true;
+        else if (s == "--gemv-per-feature") a.gemv = gptq::vk::GemvKernel::PerFeature;
+        else if (s == "--gemv-subgroup") a.gemv = gptq::vk::GemvKernel::Subgroup;
         else {
             std::fprintf(stderr,
                          "usage: bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] "
-                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only]\n");
+                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--gemv-per-feature | --gemv-subgroup]\n");
             std::exit(2);
         }
     }
@@ -242,6 +246,7 @@ int main(int argc, char **argv) {
         p.struct_size = sizeof p;
         p.backend = GPTQ_BACKEND_VULKAN;
         gptq::vk::VulkanBackend vk(p);
+        vk.context().gemv = a.gemv;
         const auto &dev = vk.context().device;
         std::printf("vulkan: %s (subgroup %u, storage-buffer range %llu, shared memory %u, "
                     "allocation count %u)\n",

@@ -23,10 +23,11 @@ struct StageTime {
     double ms = 0.0;
 };
 
-// Which small-m matmul kernel to use: one invocation per output feature, or a subgroup per
-// feature with a subgroup reduction over k (few features, long k). Auto measures both on
-// the first call of a shape and keeps the faster.
-enum class GemvKernel { Auto, PerFeature, Subgroup };
+// Which small-m matmul kernel to use: one invocation per output feature (X read from shared
+// memory, or broadcast by subgroup shuffles), or a subgroup per feature with a subgroup
+// reduction over k (few features, long k). Auto measures the candidates on the first call
+// of a shape and keeps the fastest.
+enum class GemvKernel { Auto, PerFeature, Shuffle, Subgroup };
 struct GemvShape {
     int64_t n, k;
     int rows, bits;

@@ -49,6 +49,9 @@ Device::Device(int index) {
         subgroup_arith_ = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
+        subgroup_shuffle_ = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                            (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                            (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
         queue_family_ = uint32_t(compute_family(phys_));
 
         uint32_t nf = 0;

@@ -32,6 +32,7 @@ public:
     // Subgroup size and whether compute shaders have subgroup arithmetic (subgroupAdd).
     uint32_t subgroup_size() const { return subgroup_size_; }
     bool has_subgroup_arithmetic() const { return subgroup_arith_; }
+    bool has_subgroup_shuffle() const { return subgroup_shuffle_; }
 
     // Storage-buffer bytes one binding may cover: maxStorageBufferRange, or less when
     // GPTQ_VULKAN_MAX_BUFFER_RANGE says so (tests of the split paths).
@@ -56,6 +57,7 @@ private:
     bool timestamps_ = false;
     uint32_t subgroup_size_ = 1;
     bool subgroup_arith_ = false;
+    bool subgroup_shuffle_ = false;
     uint64_t max_storage_range_ = 0;
     uint64_t max_allocation_size_ = 0;
     std::unique_ptr<MemoryArena> arena_;

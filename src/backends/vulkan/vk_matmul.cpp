@@ -133,10 +133,18 @@ struct Chunk {
             const uint32_t shared = ctx.device.props().limits.maxComputeSharedMemorySize;
             const uint32_t chunk = std::max<uint32_t>(
                 32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
-            rec.dispatch_variant(Kernel::MatmulGemvRuns, {kGemvWorkgroup, mrows, chunk, bits},
-                                 bufs, pc, groups(n, kGemvWorkgroup));
-            rec.barrier();
-            rec.mark("matmul_gemv_runs");
+            if (gemv == GemvKernel::Shuffle) {
+                rec.dispatch_variant(Kernel::MatmulGemvRunsShuffle,
+                                     {kGemvWorkgroup, mrows, chunk, bits, ctx.device.subgroup_size()},
+                                     bufs, pc, groups(n, kGemvWorkgroup));
+                rec.barrier();
+                rec.mark("matmul_gemv_runs_shuffle");
+            } else {
+                rec.dispatch_variant(Kernel::MatmulGemvRuns, {kGemvWorkgroup, mrows, chunk, bits},
+                                     bufs, pc, groups(n, kGemvWorkgroup));
+                rec.barrier();
+                rec.mark("matmul_gemv_runs");
+            }
         }
         const int id = rec.download(yb, 0, size_t(rows * n) * 4);
         rec.submit();
@@ -146,22 +154,34 @@ struct Chunk {
     }
 };
 
-// Auto: the first call of a shape runs both GEMV kernels and keeps the faster (measured,
-// whatever the device type); later calls of that shape use it.
+// The GEMV kernels this device can run on a run-aligned layer.
+std::vector<GemvKernel> gemv_candidates(const Context &ctx) {
+    std::vector<GemvKernel> v{GemvKernel::PerFeature};
+    if (ctx.pipelines.has(Kernel::MatmulGemvRunsShuffle)) v.push_back(GemvKernel::Shuffle);
+    if (ctx.pipelines.has(Kernel::MatmulGemvSubgroup)) v.push_back(GemvKernel::Subgroup);
+    return v;
+}
+
+// Auto: the first call of a shape runs every candidate kernel and keeps the fastest
+// (measured, whatever the device type); later calls of that shape use it. A forced kernel
+// the device lacks falls back to PerFeature.
 GemvKernel pick_gemv(Context &ctx, const Chunk &c) {
-    if (ctx.gemv != GemvKernel::Auto) return ctx.gemv;
-    if (!ctx.pipelines.has(Kernel::MatmulGemvSubgroup)) return GemvKernel::PerFeature;
+    const std::vector<GemvKernel> cands = gemv_candidates(ctx);
+    if (ctx.gemv != GemvKernel::Auto)
+        return std::find(cands.begin(), cands.end(), ctx.gemv) != cands.end()
+                   ? ctx.gemv : GemvKernel::PerFeature;
+    if (cands.size() == 1) return cands[0];
     const GemvShape shape{c.q.n, c.q.k, int(row_variant(c.rows)), c.q.bits};
     const auto it = ctx.gemv_choice.find(shape);
     if (it != ctx.gemv_choice.end()) return it->second;
     double best = 0.0;
-    GemvKernel choice = GemvKernel::PerFeature;
-    for (GemvKernel cand : {GemvKernel::Subgroup, GemvKernel::PerFeature}) {
+    GemvKernel choice = cands[0];
+    for (GemvKernel cand : cands) {
         c.run(cand);  // warm: builds the pipeline variant
         const auto t0 = std::chrono::steady_clock::now();
         c.run(cand);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (cand == GemvKernel::Subgroup || s < best) {
+        if (cand == cands[0] || s < best) {
             best = s;
             choice = cand;
         }

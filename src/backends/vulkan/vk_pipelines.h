@@ -18,6 +18,7 @@ namespace gptq::vk {
 enum class Kernel : int {
     MatmulGemv,
     MatmulGemvRuns,
+    MatmulGemvRunsShuffle,  // only with subgroup shuffles and a power-of-two subgroup size
     MatmulGemvSubgroup,  // only created when the device has subgroup arithmetic
     MatmulGemm,
     HessianAccum,
