@@ -44,7 +44,9 @@ constexpr uint32_t kGemvWorkgroup = 64;
 constexpr uint32_t kGemvKChunk = 256;
 constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv.comp, largest MROWS variant
 constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
-constexpr uint32_t kGemmTile = 64;        // TM = TN in matmul_gemm.comp
+constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
+constexpr uint32_t kGemmPerThread = 8;    // R: outputs per invocation per side
+constexpr uint32_t kGemmTile = kGemmThreads * kGemmPerThread;  // T
 constexpr uint32_t kHessianTile = 64;  // T of hessian_accum.comp
 constexpr uint32_t kCholBlock = 32;       // NB
 constexpr uint32_t kBlockWorkgroup = 32;  // rows per workgroup of gptq_block.comp
