@@ -51,19 +51,22 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
             declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 7,
                     {kGemvSgWorkgroup, 1, gemv_sg_features_, 4});
         declare(Kernel::MatmulGemm, "matmul_gemm", 7, {kGemmThreads, kGemmPerThread});
-        declare(Kernel::HessianAccum, "hessian_accum", 2, {});
+        declare(Kernel::HessianAccum, "hessian_accum", 2, {kTileThreads, kHessianPerThread, kTileStep});
         declare(Kernel::HessianScale, "hessian_scale", 2, {});
         declare(Kernel::GroupParams, "group_params", 5, {});
         declare(Kernel::PrepPermute, "prep_permute", 4, {});
         declare(Kernel::DampDiag, "damp_diag", 2, {});
         declare(Kernel::CholDiag, "chol_diag", 2, {kCholBlock});
         declare(Kernel::CholPanel, "chol_panel", 1, {kCholBlock});
-        declare(Kernel::CholUpdate, "chol_update", 1, {kCholBlock});
-        declare(Kernel::TriInvGemm, "tri_inv_gemm", 2, {});
+        declare(Kernel::CholUpdate, "chol_update", 1,
+                {kCholBlock, kTileThreads, kCholUpdatePerThread});
+        declare(Kernel::TriInvGemm, "tri_inv_gemm", 2,
+                {kTileThreads, kTriInvRowsPerThread, kTriInvColsPerThread, kTileStep});
         declare(Kernel::TriInvBlock, "tri_inv_block", 2, {});
         declare(Kernel::ToUpper, "to_upper", 1, {});
         declare(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
-        declare(Kernel::TrailingUpdate, "trailing_update", 3, {});
+        declare(Kernel::TrailingUpdate, "trailing_update", 3,
+                {kTileThreads, kTrailingPerThread, kTileStep});
         declare(Kernel::PackCodes, "pack_codes", 3, {});
         declare(Kernel::PackZeros, "pack_zeros", 2, {});
     } catch (...) {

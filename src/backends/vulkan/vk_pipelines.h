@@ -47,15 +47,24 @@ constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
 constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
 constexpr uint32_t kGemmPerThread = 8;    // R: outputs per invocation per side
 constexpr uint32_t kGemmTile = kGemmThreads * kGemmPerThread;  // T
-constexpr uint32_t kHessianTile = 64;  // T of hessian_accum.comp
+// The tiled kernels (hessian_accum, chol_update, trailing_update, tri_inv_gemm) run
+// kTileThreads x kTileThreads invocations, each owning a few outputs per side.
+constexpr uint32_t kTileThreads = 16;     // TS
+constexpr uint32_t kTileStep = 16;        // TT / TB / TP: reduction entries staged per step
+constexpr uint32_t kHessianPerThread = 4; // R of hessian_accum.comp
+constexpr uint32_t kHessianTile = kTileThreads * kHessianPerThread;  // T
 constexpr uint32_t kCholBlock = 32;       // NB
 constexpr uint32_t kBlockWorkgroup = 32;  // rows per workgroup of gptq_block.comp
 constexpr uint32_t kBlockSharedCols = 128;  // BMAX: blocks up to this width run in shared memory
-constexpr uint32_t kTrailingCols = 64;    // TC of trailing_update.comp
-constexpr uint32_t kTrailingRows = 64;    // TN
-constexpr uint32_t kTriInvBlock = 32;     // rows per blocked-inverse step (TR)
-constexpr uint32_t kTriInvCols = 64;      // TJ: columns per tri_inv_gemm workgroup
-constexpr uint32_t kCholUpdateTile = 64;  // T of chol_update.comp
+constexpr uint32_t kTrailingPerThread = 4;  // R of trailing_update.comp
+constexpr uint32_t kTrailingCols = kTileThreads * kTrailingPerThread;  // TC
+constexpr uint32_t kTrailingRows = kTileThreads * kTrailingPerThread;  // TN
+constexpr uint32_t kTriInvRowsPerThread = 2;  // RR of tri_inv_gemm.comp
+constexpr uint32_t kTriInvColsPerThread = 4;  // RC
+constexpr uint32_t kTriInvBlock = kTileThreads * kTriInvRowsPerThread;  // TR: rows per step
+constexpr uint32_t kTriInvCols = kTileThreads * kTriInvColsPerThread;   // TJ
+constexpr uint32_t kCholUpdatePerThread = 4;  // R of chol_update.comp
+constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
