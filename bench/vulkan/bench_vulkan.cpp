@@ -5,8 +5,10 @@
 // the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
-//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup]
+//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] | --probe
 //
+// --probe prints the Vulkan devices and exits 0 if device 0 is a real GPU, 77 if it is a
+// CPU implementation (lavapipe) or there is none (scripts/gpu_check.sh asks it).
 // --matmul-only skips the Hessian and quantization and multiplies a random 4-bit g128
 // act-order layer (how the matmul targets are measured at 4096 x 14336). --gemv-* force one
 // GEMV kernel instead of the one measured fastest on the first call.
@@ -14,6 +16,7 @@
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
 #include "backends/vulkan/vk_buffer.h"
+#include "backends/vulkan/vk_instance.h"
 #include "backends/vulkan/vk_memory.h"
 #include "core/backend.h"
 #include "core/error.h"
@@ -225,7 +228,18 @@ void print(const char *name, const Timing &t, const Args &a, bool vulkan) {
 
 } // namespace
 
+// --probe: exit 0 when usable device 0 is a real GPU, else 77.
+int probe() {
+    const int n = gptq::vk::count_usable_devices();
+    for (int i = 0; i < n; ++i)
+        std::printf("vulkan device %d: %s\n", i,
+                    gptq::vk::usable_device_is_hardware(i) ? "GPU" : "CPU implementation");
+    if (n == 0) std::printf("no usable Vulkan device\n");
+    return n > 0 && gptq::vk::usable_device_is_hardware(0) ? 0 : 77;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && std::strcmp(argv[1], "--probe") == 0) return probe();
     Args a = parse(argc, argv);
     if (!a.matmul_only) a.m = std::min(a.m, a.tokens);  // GEMM rows come from the calibration set
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress is visible while it runs
