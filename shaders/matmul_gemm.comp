@@ -16,6 +16,10 @@
 
 layout(constant_id = 0) const uint TS = 8;  // invocations per tile side
 layout(constant_id = 1) const uint R = 8;   // outputs per invocation per side
+// 1 when every 32-position run lies in one group (ResidentLayer::runs_aligned): the weight
+// tile then reads each feature's scale and zero once per step instead of per position.
+layout(constant_id = 2) const uint RUNS_ALIGNED = 0;
+layout(constant_id = 3) const uint BITS = 4;  // code width (the decode unrolls to shifts)
 layout(local_size_x_id = 0, local_size_y_id = 0) in;
 
 const uint T = TS * R, TK = 32u;
@@ -37,23 +41,33 @@ void main() {
             const uint m = m0 + mm, k = k0 + kk;
             xs[kk * T + mm] = (m < pc.m && k < pc.k) ? x_at(m, k) : 0.0;
         }
-        // The weight tile: one feature's 32-position run (its `bits` words) per invocation.
+        // The weight tile: one feature's 32-position run (its BITS words) per invocation.
         for (uint nn = t; nn < T; nn += NT) {
             const uint n = n0 + nn;
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
-                const uint row = (k0 / 32u) * pc.bits + b;
-                w[b] = (n < pc.n && b < pc.bits && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                const uint row = (k0 / 32u) * BITS + b;
+                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
             }
-            for (uint kk = 0u; kk < TK; ++kk) {
-                const uint k = k0 + kk;
-                float v = 0.0;
-                if (n < pc.n && k < pc.k) {
-                    const uint g = uint(gpos[k]);
-                    v = scales[g * pc.n + n] *
-                        float(int(run_code(w, kk, pc.bits)) - zeros[g * pc.n + n]);
+            if (RUNS_ALIGNED != 0u) {
+                const uint g = uint(gpos[k0]);
+                const bool ok = n < pc.n;
+                const float s = ok ? scales[g * pc.n + n] : 0.0;
+                const float z = ok ? float(zeros[g * pc.n + n]) : 0.0;
+                // Positions past k: code 0 and x 0 (staged above), so they add nothing.
+                [[unroll]] for (uint kk = 0u; kk < TK; ++kk)
+                    ws[kk * T + nn] = s * (float(run_code(w, kk, BITS)) - z);
+            } else {
+                for (uint kk = 0u; kk < TK; ++kk) {
+                    const uint k = k0 + kk;
+                    float v = 0.0;
+                    if (n < pc.n && k < pc.k) {
+                        const uint g = uint(gpos[k]);
+                        v = scales[g * pc.n + n] *
+                            float(int(run_code(w, kk, BITS)) - zeros[g * pc.n + n]);
+                    }
+                    ws[kk * T + nn] = v;
                 }
-                ws[kk * T + nn] = v;
             }
         }
         barrier();

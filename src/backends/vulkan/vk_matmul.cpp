@@ -115,7 +115,10 @@ struct Chunk {
                                                          &L.gpos,    &L.order,  &xb, &yb};
         const uint32_t bits = uint32_t(q.bits), mrows = row_variant(rows);
         if (rows > int64_t(kGemvMaxRows)) {
-            rec.dispatch(Kernel::MatmulGemm, bufs, pc, groups(n, kGemmTile), groups(rows, kGemmTile));
+            rec.dispatch_variant(Kernel::MatmulGemm,
+                                 {kGemmThreads, kGemmPerThread, uint32_t(L.runs_aligned), bits},
+                                 bufs,
+                                 pc, groups(n, kGemmTile), groups(rows, kGemmTile));
             rec.barrier();
             rec.mark("matmul_gemm");
         } else if (!L.runs_aligned) {

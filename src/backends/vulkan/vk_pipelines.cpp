@@ -50,7 +50,7 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         if (dev.has_subgroup_arithmetic())
             declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 7,
                     {kGemvSgWorkgroup, 1, gemv_sg_features_, 4});
-        declare(Kernel::MatmulGemm, "matmul_gemm", 7, {kGemmThreads, kGemmPerThread});
+        declare(Kernel::MatmulGemm, "matmul_gemm", 7, {kGemmThreads, kGemmPerThread, 0, 4});
         declare(Kernel::HessianAccum, "hessian_accum", 2, {kTileThreads, kHessianPerThread, kTileStep});
         declare(Kernel::HessianScale, "hessian_scale", 2, {});
         declare(Kernel::GroupParams, "group_params", 5, {});
