@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu_check.sh: the full GPU verdict in one command, for the first machine with a real GPU.
 #
-#   scripts/gpu_check.sh [--dry-run] [--build-dir DIR] [--jobs N] [--no-cuda] [--help]
+#   scripts/gpu_check.sh [--dry-run] [--build-dir DIR] [--jobs N] [--no-cuda]
+#                        [--time-scale F] [--help]
 #
 # 1. builds DIR (default build-gpu/) in Release with -DGPTQ_CUDA=ON (when nvcc exists and
 #    --no-cuda is not given) and the tests and benches;
@@ -12,7 +13,8 @@
 #    bench_matmul (--backend cuda and vulkan).
 # Every stage runs under `timeout` with its own budget; the budgets add up to 8 minutes
 # (configure 60 s, build 180 s, tests 120 s, benches 120 s), so the run ends within that
-# whatever hangs. The summary lists each stage's status and time.
+# whatever hangs (--time-scale F multiplies every budget, for slow or shared machines). The
+# summary lists each stage's status and time.
 #
 # Without a GPU (no Vulkan device other than a CPU implementation such as lavapipe, and no
 # CUDA device) stages 2 and 3 are skipped after the build and the exit status is 77.
@@ -30,6 +32,7 @@ dry_run=0
 build_dir=build-gpu
 jobs=$(nproc 2>/dev/null || echo 2)
 cuda=1
+time_scale=1
 while [[ $# -gt 0 ]]; do
     case $1 in
     --dry-run) dry_run=1 ;;
@@ -42,6 +45,10 @@ while [[ $# -gt 0 ]]; do
         jobs=$2
         shift ;;
     --no-cuda) cuda=0 ;;
+    --time-scale)
+        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "gpu_check: --time-scale needs a positive integer" >&2; exit 2; }
+        time_scale=$2
+        shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -68,7 +75,7 @@ t_start=$(date +%s)
 # stage <name> <seconds> <command...>: runs one stage under its time budget (or, with
 # --dry-run, prints it), records its status and wall time.
 stage() {
-    local name=$1 budget=$2
+    local name=$1 budget=$(($2 * time_scale))
     shift 2
     if [[ $dry_run -eq 1 ]]; then
         printf 'would run [%s, %ss]: %s\n' "$name" "$budget" "$*"
