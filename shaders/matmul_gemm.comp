@@ -82,6 +82,6 @@ void main() {
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint m = m0 + ty + TS * i, n = n0 + tx + TS * j;
-            if (m < pc.m && n < pc.n) y[m * pc.n + n] = acc[i][j];
+            if (m < pc.m && n < pc.n) store_y(m * pc.n + n, acc[i][j]);
         }
 }

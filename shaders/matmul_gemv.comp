@@ -71,5 +71,5 @@ void main() {
         }
     }
     if (live)
-        for (uint m = 0u; m < pc.m; ++m) y[m * pc.n + n] = acc[m];
+        for (uint m = 0u; m < pc.m; ++m) store_y(m * pc.n + n, acc[m]);
 }

@@ -89,5 +89,5 @@ void main() {
     }
     if (live)
         [[unroll]] for (uint m = 0u; m < MROWS; ++m)
-            if (m < pc.m) y[m * pc.n + n] = acc[m];
+            if (m < pc.m) store_y(m * pc.n + n, acc[m]);
 }

@@ -49,7 +49,7 @@ void main() {
         [[unroll]] for (uint m = 0u; m < MROWS; ++m) {
             if (m >= pc.m) break;
             const float sum = subgroupAdd(acc[m]);
-            if (subgroupElect()) y[m * pc.n + n] = sum;
+            if (subgroupElect()) store_y(m * pc.n + n, sum);
         }
     }
 }

@@ -7,6 +7,8 @@
 // s (q - z) (itself rounded once). The bound grows with k.
 #include "vk_test_common.h"
 
+#include "backends/vulkan/vk_matmul.h"
+
 using namespace vkt;
 
 namespace {
@@ -143,6 +145,26 @@ void test_resident_layer(void **) {
     assert_memory_equal(y1.data(), y2.data(), y1.size() * 4);
 }
 
+// With a storage-buffer range lowered below the layer's size (the _small_range CTest
+// variant sets GPTQ_VULKAN_MAX_BUFFER_RANGE), the layer is held in several slices and X/Y
+// in several chunks, and the product is still right (every other test of the program
+// checks the values in that configuration too).
+void test_sliced_layer(void **) {
+    const uint64_t range = backend().context().device.max_storage_range();
+    if (range >= (uint64_t(1) << 16)) skip();
+    Rng r(500);
+    gptq::QLayer q = random_layer(r, 96, 1000, 8, 64, true);
+    std::vector<float> x(size_t(3 * 1000)), y(size_t(3 * 96));
+    for (auto &v : x) v = float(r.normal());
+    backend().matmul(q, x.data(), GPTQ_DTYPE_F32, 3, 1000, y.data(), 96);
+    const auto *L = dynamic_cast<const gptq::vk::ResidentLayer *>(q.device.get());
+    assert_non_null(L);
+    assert_true(L->slices.size() > 1);
+    for (const auto &sl : L->slices) assert_true(uint64_t(sl.qrows) * 96 * 4 <= range);
+    check_case(3, 96, 1000, 8, 64, true, GPTQ_DTYPE_F32, 0, 501);
+    check_case(20, 96, 1000, 4, 128, false, GPTQ_DTYPE_BF16, 0, 502);  // GEMM, X in chunks
+}
+
 } // namespace
 
 int main() {
@@ -153,6 +175,7 @@ int main() {
         cmocka_unit_test(test_dtypes_and_strides),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_resident_layer),
+        cmocka_unit_test(test_sliced_layer),
     };
     return run("test_vk_matmul", tests, sizeof tests / sizeof tests[0]);
 }

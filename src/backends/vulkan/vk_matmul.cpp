@@ -30,7 +30,6 @@ uint32_t row_variant(int64_t rows) {
 ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(std::move(c)) {
     const Device &dev = ctx->device;
     const int64_t k = q.k, n = q.n;
-    qrows = int64_t(q.qweight.size()) / std::max<int64_t>(1, n);
     // Positions sorted by group, stable: identity unless the layer is act-order.
     std::vector<int32_t> ord(static_cast<size_t>(k));
     std::iota(ord.begin(), ord.end(), 0);
@@ -57,17 +56,45 @@ ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(
         pack_rows(moved.data(), k, n, q.bits, reordered.data());
         packed = &reordered;
     }
-    qweight = Buffer(dev, packed->size() * 4, Buffer::DeviceLocal, "the packed weight");
-    scales = Buffer(dev, q.scales.size() * 4, Buffer::DeviceLocal, "the scales");
-    zeros = Buffer(dev, q.zeros.size() * 4, Buffer::DeviceLocal, "the zero points");
-    gpos = Buffer(dev, gp.size() * 4, Buffer::DeviceLocal, "the position groups");
-    order = Buffer(dev, ord.size() * 4, Buffer::DeviceLocal, "the position order");
+    // Slices of whole runs, each buffer within the storage-buffer range (usually one slice).
+    const uint64_t range = dev.max_storage_range();
+    const auto fits = [&](int64_t p0, int64_t p1) {
+        const uint64_t rows = uint64_t(packed_len(p1 - p0, q.bits));
+        const uint64_t grps = uint64_t(gp[size_t(p1 - 1)] - gp[size_t(p0)] + 1);
+        return rows * uint64_t(n) * 4 <= range && grps * uint64_t(n) * 4 <= range &&
+               uint64_t(p1 - p0) * 4 <= range;
+    };
     Recorder rec(*ctx);
-    rec.upload(qweight, packed->data(), packed->size() * 4);
-    rec.upload(scales, q.scales.data(), q.scales.size() * 4);
-    rec.upload(zeros, q.zeros.data(), q.zeros.size() * 4);
-    rec.upload(gpos, gp.data(), gp.size() * 4);
-    rec.upload(order, ord.data(), ord.size() * 4);
+    for (int64_t p0 = 0; p0 < k;) {
+        int64_t p1 = p0;
+        while (p1 < k && fits(p0, std::min(k, p1 + 32))) p1 = std::min(k, p1 + 32);
+        if (p1 == p0)
+            fail(GPTQ_ERR_UNSUPPORTED,
+                 "Vulkan: 32 input features of this %lld-feature layer need more than the "
+                 "device's storage-buffer range (%llu bytes)",
+                 (long long)n, (unsigned long long)range);
+        Slice sl;
+        sl.k = p1 - p0;
+        sl.qrows = packed_len(sl.k, q.bits);
+        const int32_t g0 = gp[size_t(p0)], g1 = gp[size_t(p1 - 1)];
+        const size_t plane = size_t(g1 - g0 + 1) * size_t(n);
+        std::vector<int32_t> gs(gp.begin() + p0, gp.begin() + p1);
+        for (int32_t &g : gs) g -= g0;
+        sl.qweight = Buffer(dev, size_t(sl.qrows * n) * 4, Buffer::DeviceLocal, "the packed weight");
+        sl.scales = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the scales");
+        sl.zeros = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the zero points");
+        sl.gpos = Buffer(dev, gs.size() * 4, Buffer::DeviceLocal, "the position groups");
+        sl.order = Buffer(dev, size_t(sl.k) * 4, Buffer::DeviceLocal, "the position order");
+        // p0 is a multiple of 32, so the slice starts on a whole packed row.
+        rec.upload(sl.qweight, packed->data() + size_t(p0 / 32 * q.bits) * size_t(n),
+                   size_t(sl.qrows * n) * 4);
+        rec.upload(sl.scales, q.scales.data() + size_t(g0) * size_t(n), plane * 4);
+        rec.upload(sl.zeros, q.zeros.data() + size_t(g0) * size_t(n), plane * 4);
+        rec.upload(sl.gpos, gs.data(), gs.size() * 4);
+        rec.upload(sl.order, ord.data() + p0, size_t(sl.k) * 4);
+        slices.push_back(std::move(sl));
+        p0 = p1;
+    }
     rec.submit();
 }
 
@@ -98,6 +125,38 @@ struct Chunk {
     float *y;
     int64_t ldy;
 
+    // One slice's kernel (its output written, or added for slices after the first).
+    void dispatch(Recorder &rec, const ResidentLayer::Slice &sl, const MatmulPC &pc,
+                  GemvKernel gemv, uint32_t bits, uint32_t mrows, const Buffer &xb,
+                  const Buffer &yb) const {
+        const int64_t n = q.n;
+        const std::initializer_list<const Buffer *> bufs{&sl.qweight, &sl.scales, &sl.zeros,
+                                                         &sl.gpos,    &sl.order,  &xb, &yb};
+        if (rows > int64_t(kGemvMaxRows)) {
+            rec.dispatch_variant(Kernel::MatmulGemm,
+                                 {kGemmThreads, kGemmPerThread, uint32_t(L.runs_aligned), bits},
+                                 bufs, pc, groups(n, kGemmTile), groups(rows, kGemmTile));
+        } else if (!L.runs_aligned) {
+            rec.dispatch(Kernel::MatmulGemv, bufs, pc, groups(n, kGemvWorkgroup));
+        } else if (gemv == GemvKernel::Subgroup) {
+            const uint32_t npw = ctx.pipelines.gemv_sg_features();
+            rec.dispatch_variant(Kernel::MatmulGemvSubgroup, {kGemvSgWorkgroup, mrows, npw, bits},
+                                 bufs, pc, groups(n, npw));
+        } else {
+            // X rows staged in shared memory: keep within the device's shared-memory size.
+            const uint32_t shared = ctx.device.props().limits.maxComputeSharedMemorySize;
+            const uint32_t chunk = std::max<uint32_t>(
+                32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
+            if (gemv == GemvKernel::Shuffle)
+                rec.dispatch_variant(Kernel::MatmulGemvRunsShuffle,
+                                     {kGemvWorkgroup, mrows, chunk, bits, ctx.device.subgroup_size()},
+                                     bufs, pc, groups(n, kGemvWorkgroup));
+            else
+                rec.dispatch_variant(Kernel::MatmulGemvRuns, {kGemvWorkgroup, mrows, chunk, bits},
+                                     bufs, pc, groups(n, kGemvWorkgroup));
+        }
+    }
+
     void run(GemvKernel gemv) const {
         const int64_t n = q.n, k = q.k;
         const size_t es = dtype_bytes(dtype);
@@ -109,46 +168,19 @@ struct Chunk {
         if (xbytes > size_t(rows * k) * es) std::memset(img + xbytes - 4, 0, 4);  // pad word
         pack_activation_rows(x, dtype, rows, k, ldx, img);
         rec.barrier();
-        const MatmulPC pc{uint32_t(rows), uint32_t(n), uint32_t(k), uint32_t(L.qrows),
-                          uint32_t(q.bits), uint32_t(dtype)};
-        const std::initializer_list<const Buffer *> bufs{&L.qweight, &L.scales, &L.zeros,
-                                                         &L.gpos,    &L.order,  &xb, &yb};
         const uint32_t bits = uint32_t(q.bits), mrows = row_variant(rows);
-        if (rows > int64_t(kGemvMaxRows)) {
-            rec.dispatch_variant(Kernel::MatmulGemm,
-                                 {kGemmThreads, kGemmPerThread, uint32_t(L.runs_aligned), bits},
-                                 bufs,
-                                 pc, groups(n, kGemmTile), groups(rows, kGemmTile));
+        for (size_t i = 0; i < L.slices.size(); ++i) {
+            const ResidentLayer::Slice &sl = L.slices[i];
+            const MatmulPC pc{uint32_t(rows), uint32_t(n), uint32_t(sl.k), uint32_t(sl.qrows),
+                              bits, uint32_t(dtype), uint32_t(k), uint32_t(i > 0)};
+            dispatch(rec, sl, pc, gemv, bits, mrows, xb, yb);
             rec.barrier();
-            rec.mark("matmul_gemm");
-        } else if (!L.runs_aligned) {
-            rec.dispatch(Kernel::MatmulGemv, bufs, pc, groups(n, kGemvWorkgroup));
-            rec.barrier();
-            rec.mark("matmul_gemv");
-        } else if (gemv == GemvKernel::Subgroup) {
-            const uint32_t npw = ctx.pipelines.gemv_sg_features();
-            rec.dispatch_variant(Kernel::MatmulGemvSubgroup, {kGemvSgWorkgroup, mrows, npw, bits},
-                                 bufs, pc, groups(n, npw));
-            rec.barrier();
-            rec.mark("matmul_gemv_subgroup");
-        } else {
-            // X rows staged in shared memory: keep within the device's shared-memory size.
-            const uint32_t shared = ctx.device.props().limits.maxComputeSharedMemorySize;
-            const uint32_t chunk = std::max<uint32_t>(
-                32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
-            if (gemv == GemvKernel::Shuffle) {
-                rec.dispatch_variant(Kernel::MatmulGemvRunsShuffle,
-                                     {kGemvWorkgroup, mrows, chunk, bits, ctx.device.subgroup_size()},
-                                     bufs, pc, groups(n, kGemvWorkgroup));
-                rec.barrier();
-                rec.mark("matmul_gemv_runs_shuffle");
-            } else {
-                rec.dispatch_variant(Kernel::MatmulGemvRuns, {kGemvWorkgroup, mrows, chunk, bits},
-                                     bufs, pc, groups(n, kGemvWorkgroup));
-                rec.barrier();
-                rec.mark("matmul_gemv_runs");
-            }
         }
+        rec.mark(rows > int64_t(kGemvMaxRows) ? "matmul_gemm"
+                 : !L.runs_aligned            ? "matmul_gemv"
+                 : gemv == GemvKernel::Subgroup ? "matmul_gemv_subgroup"
+                 : gemv == GemvKernel::Shuffle  ? "matmul_gemv_runs_shuffle"
+                                                : "matmul_gemv_runs");
         const int id = rec.download(yb, 0, size_t(rows * n) * 4);
         rec.submit();
         const auto *src = static_cast<const float *>(rec.downloaded(id));
@@ -200,8 +232,15 @@ void matmul_on_device(const std::shared_ptr<Context> &ctx, const void *owner, co
                       int64_t ldy) {
     const ResidentLayer &L = resident_layer(ctx, owner, q);
     const size_t es = dtype_bytes(dtype);
+    // Rows per chunk: X and Y of a chunk each within one storage-buffer binding.
+    const int64_t range = int64_t(std::min<uint64_t>(ctx->device.max_storage_range(), INT64_MAX));
+    const int64_t row_bytes = std::max<int64_t>(q.k * int64_t(es), q.n * 4);
+    if (row_bytes > range)
+        fail(GPTQ_ERR_UNSUPPORTED,
+             "Vulkan: one row of X or Y (%lld bytes) exceeds the device's storage-buffer range "
+             "(%lld bytes)", (long long)row_bytes, (long long)range);
     const int64_t rows_per = std::max<int64_t>(
-        1, kMaxChunkElems / std::max<int64_t>(1, std::max(q.n, q.k)));
+        1, std::min(kMaxChunkElems / std::max<int64_t>(1, std::max(q.n, q.k)), range / row_bytes));
     for (int64_t r0 = 0; r0 < m; r0 += rows_per) {
         const int64_t rows = std::min(rows_per, m - r0);
         const Chunk c{*ctx, L, q, static_cast<const uint8_t *>(x) + size_t(r0 * ldx) * es,
