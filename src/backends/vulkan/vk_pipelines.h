@@ -65,6 +65,18 @@ constexpr uint32_t kTriInvBlock = kTileThreads * kTriInvRowsPerThread;  // TR: r
 constexpr uint32_t kTriInvCols = kTileThreads * kTriInvColsPerThread;   // TJ
 constexpr uint32_t kCholUpdatePerThread = 4;  // R of chol_update.comp
 constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
+// Shared memory of every kernel, from the same constants, within the 16 KiB that Vulkan
+// guarantees (maxComputeSharedMemorySize >= 16384), so no device rejects a pipeline; the
+// GEMV row variants size their X chunk from the device's actual limit.
+constexpr uint32_t kMinSharedBytes = 16384;
+static_assert(2 * kTileStep * kHessianTile * 4 <= kMinSharedBytes, "hessian_accum");
+static_assert(2 * kCholBlock * kCholUpdateTile * 4 <= kMinSharedBytes, "chol_update");
+static_assert(kCholBlock * kCholBlock * 4 <= kMinSharedBytes, "chol_diag, chol_panel");
+static_assert(2 * kTileStep * kTrailingCols * 4 <= kMinSharedBytes, "trailing_update");
+static_assert((kTriInvBlock + kTriInvCols) * kTileStep * 4 <= kMinSharedBytes, "tri_inv_gemm");
+static_assert(kBlockSharedCols * kBlockWorkgroup * 4 <= kMinSharedBytes, "gptq_block");
+static_assert(2 * 32 * kGemmTile * 4 <= kMinSharedBytes, "matmul_gemm");
+static_assert(kGemvMaxRows * kGemvKChunk * 4 <= kMinSharedBytes, "matmul_gemv");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
