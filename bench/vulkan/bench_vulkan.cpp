@@ -5,7 +5,7 @@
 // the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
-//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] | --probe
+//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G] | --probe
 //
 // --probe prints the Vulkan devices and exits 0 if device 0 is a real GPU, 77 if it is a
 // CPU implementation (lavapipe) or there is none (scripts/gpu_check.sh asks it).
@@ -44,6 +44,7 @@ struct Args {
     bool cpu = true;
     bool matmul_only = false;
     gptq::vk::GemvKernel gemv = gptq::vk::GemvKernel::Auto;
+    int group = 128;
 };
 
 Args parse(int argc, char **argv) {
@@ -67,10 +68,11 @@ Args parse(int argc, char **argv) {
         else if (s == "--matmul-only") a.matmul_only = true;
         else if (s == "--gemv-per-feature") a.gemv = gptq::vk::GemvKernel::PerFeature;
         else if (s == "--gemv-subgroup") a.gemv = gptq::vk::GemvKernel::Subgroup;
+        else if (s == "--group") a.group = int(next());
         else {
             std::fprintf(stderr,
                          "usage: bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] "
-                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--gemv-per-feature | --gemv-subgroup]\n");
+                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G]\n");
             std::exit(2);
         }
     }
@@ -151,7 +153,7 @@ gptq::QLayer random_layer(int64_t n, int64_t k, const gptq::QuantOptions &opt) {
 struct Timing {
     double hessian_ms = 0, quantize_ms = 0, gemv_ms = 0, gemm_ms = 0;
     double host_us = -1;  // per GEMV call: wall minus device timestamps (Vulkan only)
-    double host_cpu_us = -1;  // per GEMV call: CPU time of the calling thread
+    double host_cpu_us = -1;  // per GEMV call: CPU time of the calling thread (not profiled)
     double quantize_allocs = 0, quantize_buffers = 0, matmul_allocs = 0, matmul_buffers = 0;
 };
 
@@ -164,8 +166,10 @@ void bench_matmul(gptq::Backend &b, const Args &a, const gptq::QLayer &q,
     const uint64_t allocs0 = gptq::vk::device_memory_allocations();
     const uint64_t bufs0 = gptq::vk::buffers_created();
     double t0 = now_ms();
+    const double c0 = thread_cpu_ms();
     for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
     t.gemv_ms = (now_ms() - t0) / a.reps;
+    if (vk_ctx) t.host_cpu_us = (thread_cpu_ms() - c0) * 1e3 / a.reps;
     t0 = now_ms();
     for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
     t.gemm_ms = (now_ms() - t0) / a.reps;
@@ -177,10 +181,8 @@ void bench_matmul(gptq::Backend &b, const Args &a, const gptq::QLayer &q,
     vk_ctx->device_ms = 0.0;
     const int calls = std::max(a.reps, 20);
     t0 = now_ms();
-    const double c0 = thread_cpu_ms();
     for (int i = 0; i < calls; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
     const double wall = now_ms() - t0;
-    t.host_cpu_us = (thread_cpu_ms() - c0) * 1e3 / calls;
     if (vk_ctx->device_ms > 0.0) t.host_us = (wall - vk_ctx->device_ms) * 1e3 / calls;
     b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
     for (const auto &s : vk_ctx->stage_times)
@@ -265,9 +267,10 @@ int main(int argc, char **argv) {
     for (auto &v : w) v = 0.02f * nd(gen);
     gptq::QuantOptions opt;  // 4 bits, g128, act-order: the common checkpoint setting
     opt.desc_act = true;
+    opt.group_size = a.group;
 
-    std::printf("layer %lld x %lld, %lld calibration tokens, 4-bit g128 act-order\n",
-                (long long)a.n, (long long)a.k, (long long)a.tokens);
+    std::printf("layer %lld x %lld, %lld calibration tokens, 4-bit g%d act-order\n",
+                (long long)a.n, (long long)a.k, (long long)a.tokens, a.group);
     try {
         gptq_ctx_params p{};
         p.struct_size = sizeof p;
