@@ -14,16 +14,19 @@ layout(constant_id = 3) const uint BITS = 4;
 // 4..128). A dispatch whose subgroups turn out to have another size takes the shared-memory
 // path, so the result never depends on it.
 layout(constant_id = 4) const uint SG = 8;
+// Features per invocation (WG apart, so reads stay coalesced): each X value read serves NF
+// features, which matters where every shared-memory read is a gather (CPU implementations).
+layout(constant_id = 5) const uint NF = 1;
 layout(local_size_x_id = 0) in;
 
 shared float xs[MROWS * KCHUNK];
 
 #ifdef GPTQ_RUNS_SHUFFLE
-// part[m] += sum_j x[m][r + j] (code_j - z) for the 32 positions of a run, x taken from the
-// staged chunk SG positions per load: lane l loads position l of each window and the
-// others' values come to every lane by shuffles with constant lane indices. On a CPU
+// part[f][m] += sum_j x[m][r + j] (code_fj - z_f) for the 32 positions of a run, x taken
+// from the staged chunk SG positions per load: lane l loads position l of each window and
+// the others' values come to every lane by shuffles with constant lane indices. On a CPU
 // implementation this turns 32 scalar gathers per run and row into 32 / SG.
-void run_dot_shuffle(uint r, uint w[8], float z, inout float part[MROWS]) {
+void run_dot_shuffle(uint r, uint w[NF][8], float z[NF], inout float part[NF][MROWS]) {
     const uint lane = gl_SubgroupInvocationID;
     const uint WINS = SG >= 32u ? 1u : 32u / SG;
     [[unroll]] for (uint m = 0u; m < MROWS; ++m) {
@@ -31,25 +34,28 @@ void run_dot_shuffle(uint r, uint w[8], float z, inout float part[MROWS]) {
         [[unroll]] for (uint v = 0u; v < 8u; ++v)
             xv[v] = (v < WINS && lane < 32u) ? xs[m * KCHUNK + r + v * SG + lane] : 0.0;
         [[unroll]] for (uint j = 0u; j < 32u; ++j) {
-            const float wv = float(run_code(w, j, BITS)) - z;
-            part[m] = fma(subgroupShuffle(xv[j / SG], j % SG), wv, part[m]);
+            const float xj = subgroupShuffle(xv[j / SG], j % SG);
+            [[unroll]] for (uint f = 0u; f < NF; ++f)
+                part[f][m] = fma(xj, float(run_code(w[f], j, BITS)) - z[f], part[f][m]);
         }
     }
 }
 #endif
 
 void main() {
-    const bool live = gl_GlobalInvocationID.x < pc.n;
     // Lanes past the last feature keep running on the last feature's data (their result is
     // dropped): the shuffle path needs every lane of a subgroup.
-    const uint n = min(gl_GlobalInvocationID.x, pc.n - 1u);
+    const uint first = gl_WorkGroupID.x * WG * NF + gl_LocalInvocationID.x;
+    uint n[NF];
+    [[unroll]] for (uint f = 0u; f < NF; ++f) n[f] = min(first + f * WG, pc.n - 1u);
 #ifdef GPTQ_RUNS_SHUFFLE
     const bool shuffle = gl_SubgroupSize == SG;
 #else
     const bool shuffle = false;
 #endif
-    float acc[MROWS];
-    [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[m] = 0.0;
+    float acc[NF][MROWS];
+    [[unroll]] for (uint f = 0u; f < NF; ++f)
+        [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[f][m] = 0.0;
 
     for (uint k0 = 0u; k0 < pc.k; k0 += KCHUNK) {
         const uint kc = min(KCHUNK, pc.k - k0);
@@ -62,15 +68,19 @@ void main() {
         for (uint r = 0u; r < kc; r += 32u) {
             const uint run = (k0 + r) / 32u;
             const uint g = uint(gpos[k0 + r]);
-            const float s = scales[g * pc.n + n];
-            const float z = float(zeros[g * pc.n + n]);
-            uint w[8];
-            [[unroll]] for (uint b = 0u; b < 8u; ++b) {
-                const uint row = run * BITS + b;
-                w[b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+            float s[NF], z[NF];
+            uint w[NF][8];
+            [[unroll]] for (uint f = 0u; f < NF; ++f) {
+                s[f] = scales[g * pc.n + n[f]];
+                z[f] = float(zeros[g * pc.n + n[f]]);
+                [[unroll]] for (uint b = 0u; b < 8u; ++b) {
+                    const uint row = run * BITS + b;
+                    w[f][b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n[f]] : 0u;
+                }
             }
-            float part[MROWS];
-            [[unroll]] for (uint m = 0u; m < MROWS; ++m) part[m] = 0.0;
+            float part[NF][MROWS];
+            [[unroll]] for (uint f = 0u; f < NF; ++f)
+                [[unroll]] for (uint m = 0u; m < MROWS; ++m) part[f][m] = 0.0;
             // Positions past k hold code 0 and a staged x of 0: they add nothing.
 #ifdef GPTQ_RUNS_SHUFFLE
             if (shuffle) {
@@ -79,15 +89,23 @@ void main() {
 #endif
             {
                 [[unroll]] for (uint j = 0u; j < 32u; ++j) {
-                    const float wv = float(run_code(w, j, BITS)) - z;
-                    [[unroll]] for (uint m = 0u; m < MROWS; ++m)
-                        part[m] = fma(xs[m * KCHUNK + r + j], wv, part[m]);
+                    float wv[NF];
+                    [[unroll]] for (uint f = 0u; f < NF; ++f)
+                        wv[f] = float(run_code(w[f], j, BITS)) - z[f];
+                    [[unroll]] for (uint m = 0u; m < MROWS; ++m) {
+                        const float xj = xs[m * KCHUNK + r + j];
+                        [[unroll]] for (uint f = 0u; f < NF; ++f)
+                            part[f][m] = fma(xj, wv[f], part[f][m]);
+                    }
                 }
             }
-            [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[m] = fma(s, part[m], acc[m]);
+            [[unroll]] for (uint f = 0u; f < NF; ++f)
+                [[unroll]] for (uint m = 0u; m < MROWS; ++m)
+                    acc[f][m] = fma(s[f], part[f][m], acc[f][m]);
         }
     }
-    if (live)
-        [[unroll]] for (uint m = 0u; m < MROWS; ++m)
-            if (m < pc.m) store_y(m * pc.n + n, acc[m]);
+    [[unroll]] for (uint f = 0u; f < NF; ++f)
+        if (first + f * WG < pc.n)
+            [[unroll]] for (uint m = 0u; m < MROWS; ++m)
+                if (m < pc.m) store_y(m * pc.n + n[f], acc[f][m]);
 }

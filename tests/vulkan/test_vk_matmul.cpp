@@ -60,17 +60,20 @@ void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
     }
 }
 
-// Every small-m kernel: one invocation per feature (X from shared memory, or by subgroup
-// shuffles when the device has them), the k-split subgroup kernel (when the device has
-// subgroup arithmetic; lavapipe has both). Auto, which measures them, in test_gemv_auto.
+// Every small-m kernel: one invocation per feature, or several (Wide), with X from shared
+// memory or by subgroup shuffles (when the device has them), and the k-split subgroup
+// kernel (when the device has subgroup arithmetic; lavapipe has both). Auto, which measures
+// them, in test_gemv_auto.
 std::vector<gptq::vk::GemvKernel> gemv_kernels() {
     using gptq::vk::GemvKernel;
-    std::vector<GemvKernel> v{GemvKernel::PerFeature};
+    std::vector<GemvKernel> v{GemvKernel::PerFeature, GemvKernel::PerFeatureWide};
     const auto &p = backend().context().pipelines;
-    if (p.has(gptq::vk::Kernel::MatmulGemvRunsShuffle))
+    if (p.has(gptq::vk::Kernel::MatmulGemvRunsShuffle)) {
         v.push_back(GemvKernel::Shuffle);
-    else
+        v.push_back(GemvKernel::ShuffleWide);
+    } else {
         std::fprintf(stderr, "no subgroup shuffles: the shuffle GEMV is not tested\n");
+    }
     if (p.has(gptq::vk::Kernel::MatmulGemvSubgroup))
         v.push_back(GemvKernel::Subgroup);
     else

@@ -24,10 +24,11 @@ struct StageTime {
 };
 
 // Which small-m matmul kernel to use: one invocation per output feature (X read from shared
-// memory, or broadcast by subgroup shuffles), or a subgroup per feature with a subgroup
-// reduction over k (few features, long k). Auto measures the candidates on the first call
-// of a shape and keeps the fastest.
-enum class GemvKernel { Auto, PerFeature, Shuffle, Subgroup };
+// memory, or broadcast by subgroup shuffles), the same with several features per invocation
+// (Wide: each X read serves them all; fewer invocations), or a subgroup per feature with a
+// subgroup reduction over k (few features, long k). Auto measures the candidates on the
+// first call of a shape and keeps the fastest.
+enum class GemvKernel { Auto, PerFeature, Shuffle, PerFeatureWide, ShuffleWide, Subgroup };
 struct GemvShape {
     int64_t n, k;
     int rows, bits;

@@ -147,13 +147,13 @@ struct Chunk {
             const uint32_t shared = ctx.device.props().limits.maxComputeSharedMemorySize;
             const uint32_t chunk = std::max<uint32_t>(
                 32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
-            if (gemv == GemvKernel::Shuffle)
-                rec.dispatch_variant(Kernel::MatmulGemvRunsShuffle,
-                                     {kGemvWorkgroup, mrows, chunk, bits, ctx.device.subgroup_size()},
-                                     bufs, pc, groups(n, kGemvWorkgroup));
-            else
-                rec.dispatch_variant(Kernel::MatmulGemvRuns, {kGemvWorkgroup, mrows, chunk, bits},
-                                     bufs, pc, groups(n, kGemvWorkgroup));
+            const bool wide = gemv == GemvKernel::PerFeatureWide || gemv == GemvKernel::ShuffleWide;
+            const uint32_t nf = wide ? std::max<uint32_t>(1, kGemvWideOutputs / mrows) : 1;
+            const std::vector<uint32_t> spec{kGemvWorkgroup, mrows, chunk, bits,
+                                             ctx.device.subgroup_size(), nf};
+            const bool shuffle = gemv == GemvKernel::Shuffle || gemv == GemvKernel::ShuffleWide;
+            rec.dispatch_variant(shuffle ? Kernel::MatmulGemvRunsShuffle : Kernel::MatmulGemvRuns,
+                                 spec, bufs, pc, groups(n, kGemvWorkgroup * nf));
         }
     }
 
@@ -179,8 +179,9 @@ struct Chunk {
         rec.mark(rows > int64_t(kGemvMaxRows) ? "matmul_gemm"
                  : !L.runs_aligned            ? "matmul_gemv"
                  : gemv == GemvKernel::Subgroup ? "matmul_gemv_subgroup"
-                 : gemv == GemvKernel::Shuffle  ? "matmul_gemv_runs_shuffle"
-                                                : "matmul_gemv_runs");
+                 : gemv == GemvKernel::Shuffle || gemv == GemvKernel::ShuffleWide
+                     ? "matmul_gemv_runs_shuffle"
+                     : "matmul_gemv_runs");
         const int id = rec.download(yb, 0, size_t(rows * n) * 4);
         rec.submit();
         const auto *src = static_cast<const float *>(rec.downloaded(id));
@@ -191,8 +192,11 @@ struct Chunk {
 
 // The GEMV kernels this device can run on a run-aligned layer.
 std::vector<GemvKernel> gemv_candidates(const Context &ctx) {
-    std::vector<GemvKernel> v{GemvKernel::PerFeature};
-    if (ctx.pipelines.has(Kernel::MatmulGemvRunsShuffle)) v.push_back(GemvKernel::Shuffle);
+    std::vector<GemvKernel> v{GemvKernel::PerFeature, GemvKernel::PerFeatureWide};
+    if (ctx.pipelines.has(Kernel::MatmulGemvRunsShuffle)) {
+        v.push_back(GemvKernel::Shuffle);
+        v.push_back(GemvKernel::ShuffleWide);
+    }
     if (ctx.pipelines.has(Kernel::MatmulGemvSubgroup)) v.push_back(GemvKernel::Subgroup);
     return v;
 }

@@ -43,10 +43,11 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         const uint32_t sg = dev.subgroup_size();
         gemv_sg_features_ = std::max<uint32_t>(1, kGemvSgWorkgroup / sg);
         declare(Kernel::MatmulGemv, "matmul_gemv", 7, {kGemvWorkgroup, kGemvKChunk});
-        declare(Kernel::MatmulGemvRuns, "matmul_gemv_runs", 7, {kGemvWorkgroup, 1, kGemvKChunk, 4});
+        declare(Kernel::MatmulGemvRuns, "matmul_gemv_runs", 7,
+                {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
             declare(Kernel::MatmulGemvRunsShuffle, "matmul_gemv_runs_shuffle", 7,
-                    {kGemvWorkgroup, 1, kGemvKChunk, 4, sg});
+                    {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
         if (dev.has_subgroup_arithmetic())
             declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 7,
                     {kGemvSgWorkgroup, 1, gemv_sg_features_, 4});
