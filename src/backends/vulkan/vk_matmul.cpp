@@ -148,7 +148,9 @@ struct Chunk {
             const uint32_t chunk = std::max<uint32_t>(
                 32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
             const bool wide = gemv == GemvKernel::PerFeatureWide || gemv == GemvKernel::ShuffleWide;
-            const uint32_t nf = wide ? std::max<uint32_t>(1, kGemvWideOutputs / mrows) : 1;
+            const uint32_t nf =
+                wide ? std::max<uint32_t>(1, std::min(kGemvWideFeatures, kGemvWideOutputs / mrows))
+                     : 1;
             const std::vector<uint32_t> spec{kGemvWorkgroup, mrows, chunk, bits,
                                              ctx.device.subgroup_size(), nf};
             const bool shuffle = gemv == GemvKernel::Shuffle || gemv == GemvKernel::ShuffleWide;

@@ -42,7 +42,8 @@ enum class Kernel : int {
 // Specialization constants (constant_id 0, 1) of the kernels that take them.
 constexpr uint32_t kGemvWorkgroup = 64;
 constexpr uint32_t kGemvKChunk = 256;
-constexpr uint32_t kGemvWideOutputs = 8;  // NF x rows of the Wide matmul_gemv_runs* variants
+constexpr uint32_t kGemvWideOutputs = 16;  // NF x rows of the Wide matmul_gemv_runs* variants
+constexpr uint32_t kGemvWideFeatures = 8;  // at most this many features per invocation (NF)
 constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv.comp, largest MROWS variant
 constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
 constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
