@@ -7,10 +7,12 @@
 #include "push_constants.glsl"
 
 layout(constant_id = 0) const uint NB = 32;
-layout(local_size_x = 16, local_size_y = 16) in;
+layout(constant_id = 1) const uint TS = 16;  // invocations per tile side
+layout(constant_id = 2) const uint R = 4;    // outputs per invocation per side
+layout(local_size_x_id = 1, local_size_y_id = 1) in;
 layout(std430, binding = 0) buffer A { float a[]; };
 
-const uint T = 64u;
+const uint T = TS * R;
 shared float li[NB * T];  // [p][row i]
 shared float lj[NB * T];  // [p][row j]
 
@@ -19,26 +21,26 @@ void main() {
     if (bx > by) return;  // tile wholly above the diagonal
     const uint nb = pc.nb, kb = pc.kb, k = pc.k, base = kb + nb;
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
-    for (uint e = gl_LocalInvocationIndex; e < T * nb; e += 256u) {
+    for (uint e = gl_LocalInvocationIndex; e < T * nb; e += TS * TS) {
         const uint r = e / nb, p = e % nb;
         const uint ri = base + by * T + r, rj = base + bx * T + r;
         li[p * T + r] = ri < k ? a[ri * k + kb + p] : 0.0;
         lj[p * T + r] = rj < k ? a[rj * k + kb + p] : 0.0;
     }
     barrier();
-    float acc[4][4];
-    for (uint q = 0u; q < 4u; ++q)
-        for (uint s = 0u; s < 4u; ++s) acc[q][s] = 0.0;
+    float acc[R][R];
+    for (uint q = 0u; q < R; ++q)
+        for (uint s = 0u; s < R; ++s) acc[q][s] = 0.0;
     for (uint p = 0u; p < nb; ++p) {
-        float vi[4], vj[4];
-        for (uint q = 0u; q < 4u; ++q) vi[q] = li[p * T + ty + 16u * q];
-        for (uint s = 0u; s < 4u; ++s) vj[s] = lj[p * T + tx + 16u * s];
-        for (uint q = 0u; q < 4u; ++q)
-            for (uint s = 0u; s < 4u; ++s) acc[q][s] += vi[q] * vj[s];
+        float vi[R], vj[R];
+        for (uint q = 0u; q < R; ++q) vi[q] = li[p * T + ty + TS * q];
+        for (uint s = 0u; s < R; ++s) vj[s] = lj[p * T + tx + TS * s];
+        for (uint q = 0u; q < R; ++q)
+            for (uint s = 0u; s < R; ++s) acc[q][s] += vi[q] * vj[s];
     }
-    for (uint q = 0u; q < 4u; ++q)
-        for (uint s = 0u; s < 4u; ++s) {
-            const uint i = base + by * T + ty + 16u * q, j = base + bx * T + tx + 16u * s;
+    for (uint q = 0u; q < R; ++q)
+        for (uint s = 0u; s < R; ++s) {
+            const uint i = base + by * T + ty + TS * q, j = base + bx * T + tx + TS * s;
             if (i < k && j <= i) a[i * k + j] -= acc[q][s];
         }
 }

@@ -10,12 +10,15 @@
 #include "push_constants.glsl"
 #include "common.glsl"
 
-layout(local_size_x = 16, local_size_y = 16) in;
+layout(constant_id = 0) const uint TS = 16;  // invocations per tile side
+layout(constant_id = 1) const uint R = 4;    // outputs per invocation per side
+layout(constant_id = 2) const uint TT = 16;  // tokens staged per step
+layout(local_size_x_id = 0, local_size_y_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer X { uint x[]; };
 layout(std430, binding = 1) buffer C { float c[]; };
 
-const uint T = 64u, TT = 16u;
+const uint T = TS * R;
 shared float xa[TT * T];  // [token][i]
 shared float xb[TT * T];  // [token][j]
 
@@ -24,12 +27,12 @@ void main() {
     if (bi > bj) return;  // uniform across the workgroup: the mirror tile covers it
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     const uint t = gl_LocalInvocationIndex, k = pc.k;
-    float acc[4][4];
-    for (uint a = 0u; a < 4u; ++a)
-        for (uint b = 0u; b < 4u; ++b) acc[a][b] = 0.0;
+    float acc[R][R];
+    for (uint a = 0u; a < R; ++a)
+        for (uint b = 0u; b < R; ++b) acc[a][b] = 0.0;
     const uint start = pc.triangular != 0u ? bj * T : 0u;
     for (uint t0 = start; t0 < pc.n_tokens; t0 += TT) {
-        for (uint e = t; e < TT * T; e += 256u) {
+        for (uint e = t; e < TT * T; e += TS * TS) {
             const uint tok = t0 + e / T, col = e % T;
             const uint ci = bi * T + col, cj = bj * T + col;
             const bool ok = tok < pc.n_tokens;
@@ -38,17 +41,17 @@ void main() {
         }
         barrier();
         for (uint tt = 0u; tt < TT; ++tt) {
-            float va[4], vb[4];
-            for (uint a = 0u; a < 4u; ++a) va[a] = xa[tt * T + ty + 16u * a];
-            for (uint b = 0u; b < 4u; ++b) vb[b] = xb[tt * T + tx + 16u * b];
-            for (uint a = 0u; a < 4u; ++a)
-                for (uint b = 0u; b < 4u; ++b) acc[a][b] += va[a] * vb[b];
+            float va[R], vb[R];
+            for (uint a = 0u; a < R; ++a) va[a] = xa[tt * T + ty + TS * a];
+            for (uint b = 0u; b < R; ++b) vb[b] = xb[tt * T + tx + TS * b];
+            for (uint a = 0u; a < R; ++a)
+                for (uint b = 0u; b < R; ++b) acc[a][b] += va[a] * vb[b];
         }
         barrier();
     }
-    for (uint a = 0u; a < 4u; ++a)
-        for (uint b = 0u; b < 4u; ++b) {
-            const uint i = bi * T + ty + 16u * a, j = bj * T + tx + 16u * b;
+    for (uint a = 0u; a < R; ++a)
+        for (uint b = 0u; b < R; ++b) {
+            const uint i = bi * T + ty + TS * a, j = bj * T + tx + TS * b;
             if (i >= k || j >= k) continue;
             c[i * k + j] += acc[a][b];
             if (bi != bj) c[j * k + i] += acc[a][b];

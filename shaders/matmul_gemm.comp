@@ -1,71 +1,87 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Y [m x n] = X [m x k] * dequant(Q)^T for large m: 64 x 64 output tiles, k in steps of one
-// 32-code run; the weight tile is dequantized once into shared memory and reused by all
-// 64 rows of X. Each invocation accumulates a 4 x 4 block (strided by 16 to spread banks).
+#extension GL_EXT_control_flow_attributes : require
+// Y [m x n] = X [m x k] * dequant(Q)^T for large m: T x T output tiles (T = TS * R), k in
+// steps of one 32-position run. Each step stages X's tile and the dequantized weight tile in
+// shared memory (every packed word is decoded once per tile and reused by all T rows), then
+// each of the TS x TS invocations accumulates an R x R block, rows and columns strided by
+// TS. Per k it loads R + R values for R * R multiply-adds, which is what bounds a CPU
+// implementation (each shared-memory read is a gather there) as much as a GPU.
+// Shared memory: 2 * T * 32 floats (16 KiB at T = 64, Vulkan's guaranteed minimum).
 #define GPTQ_PC_MATMUL
 #include "push_constants.glsl"
 #include "common.glsl"
 #include "packed.glsl"
+#include "matmul_io.glsl"
 
-layout(local_size_x = 16, local_size_y = 16) in;
+layout(constant_id = 0) const uint TS = 8;  // invocations per tile side
+layout(constant_id = 1) const uint R = 8;   // outputs per invocation per side
+// 1 when every 32-position run lies in one group (ResidentLayer::runs_aligned): the weight
+// tile then reads each feature's scale and zero once per step instead of per position.
+layout(constant_id = 2) const uint RUNS_ALIGNED = 0;
+layout(constant_id = 3) const uint BITS = 4;  // code width (the decode unrolls to shifts)
+layout(local_size_x_id = 0, local_size_y_id = 0) in;
 
-layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
-layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
-layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
-layout(std430, binding = 3) readonly buffer GIdx { int g_idx[]; };
-layout(std430, binding = 4) readonly buffer X { uint x[]; };
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };
-
-const uint TM = 64u, TN = 64u, TK = 32u;
-shared float xs[TK * TM];  // [kk][mm]
-shared float ws[TK * TN];  // [kk][nn]
+const uint T = TS * R, TK = 32u;
+shared float xs[TK * T];  // [kk][mm]
+shared float ws[TK * T];  // [kk][nn]
 
 void main() {
-    const uint t = gl_LocalInvocationIndex;
+    const uint t = gl_LocalInvocationIndex, NT = TS * TS;
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
-    const uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN;
-    float acc[4][4];
-    for (uint i = 0u; i < 4u; ++i)
-        for (uint j = 0u; j < 4u; ++j) acc[i][j] = 0.0;
+    const uint m0 = gl_WorkGroupID.y * T, n0 = gl_WorkGroupID.x * T;
+    float acc[R][R];
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = 0.0;
 
     for (uint k0 = 0u; k0 < pc.k; k0 += TK) {
         barrier();
-        for (uint e = t; e < TK * TM; e += 256u) {
+        for (uint e = t; e < TK * T; e += NT) {
             const uint mm = e / TK, kk = e % TK;
             const uint m = m0 + mm, k = k0 + kk;
-            xs[kk * TM + mm] = (m < pc.m && k < pc.k) ? GPTQ_LOAD_X(x, m * pc.k + k, pc.dtype) : 0.0;
+            xs[kk * T + mm] = (m < pc.m && k < pc.k) ? x_at(m, k) : 0.0;
         }
-        {   // 4 invocations per output feature, 8 codes each
-            const uint nn = t / 4u, part = t % 4u, n = n0 + nn;
+        // The weight tile: one feature's 32-position run (its BITS words) per invocation.
+        for (uint nn = t; nn < T; nn += NT) {
+            const uint n = n0 + nn;
             uint w[8];
-            for (uint b = 0u; b < 8u; ++b) {
-                const uint row = (k0 / 32u) * pc.bits + b;
-                w[b] = (n < pc.n && b < pc.bits && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+            [[unroll]] for (uint b = 0u; b < 8u; ++b) {
+                const uint row = (k0 / 32u) * BITS + b;
+                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
             }
-            for (uint jj = 0u; jj < 8u; ++jj) {
-                const uint kk = part * 8u + jj, k = k0 + kk;
-                float v = 0.0;
-                if (n < pc.n && k < pc.k) {
-                    const uint g = uint(g_idx[k]);
-                    v = scales[g * pc.n + n] *
-                        float(int(run_code(w, kk, pc.bits)) - zeros[g * pc.n + n]);
+            if (RUNS_ALIGNED != 0u) {
+                const uint g = uint(gpos[k0]);
+                const bool ok = n < pc.n;
+                const float s = ok ? scales[g * pc.n + n] : 0.0;
+                const float z = ok ? float(zeros[g * pc.n + n]) : 0.0;
+                // Positions past k: code 0 and x 0 (staged above), so they add nothing.
+                [[unroll]] for (uint kk = 0u; kk < TK; ++kk)
+                    ws[kk * T + nn] = s * (float(run_code(w, kk, BITS)) - z);
+            } else {
+                for (uint kk = 0u; kk < TK; ++kk) {
+                    const uint k = k0 + kk;
+                    float v = 0.0;
+                    if (n < pc.n && k < pc.k) {
+                        const uint g = uint(gpos[k]);
+                        v = scales[g * pc.n + n] *
+                            float(int(run_code(w, kk, BITS)) - zeros[g * pc.n + n]);
+                    }
+                    ws[kk * T + nn] = v;
                 }
-                ws[kk * TN + nn] = v;
             }
         }
         barrier();
         for (uint kk = 0u; kk < TK; ++kk) {
-            float a[4], b[4];
-            for (uint i = 0u; i < 4u; ++i) a[i] = xs[kk * TM + ty + 16u * i];
-            for (uint j = 0u; j < 4u; ++j) b[j] = ws[kk * TN + tx + 16u * j];
-            for (uint i = 0u; i < 4u; ++i)
-                for (uint j = 0u; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+            float a[R], b[R];
+            [[unroll]] for (uint i = 0u; i < R; ++i) a[i] = xs[kk * T + ty + TS * i];
+            [[unroll]] for (uint j = 0u; j < R; ++j) b[j] = ws[kk * T + tx + TS * j];
+            [[unroll]] for (uint i = 0u; i < R; ++i)
+                [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
         }
     }
-    for (uint i = 0u; i < 4u; ++i)
-        for (uint j = 0u; j < 4u; ++j) {
-            const uint m = m0 + ty + 16u * i, n = n0 + tx + 16u * j;
-            if (m < pc.m && n < pc.n) y[m * pc.n + n] = acc[i][j];
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
+            const uint m = m0 + ty + TS * i, n = n0 + tx + TS * j;
+            if (m < pc.m && n < pc.n) store_y(m * pc.n + n, acc[i][j]);
         }
 }

@@ -3,23 +3,19 @@
 // Y [m x n] = X [m x k] * dequant(Q)^T for small m (decode, m <= 8). Memory-bound: one
 // invocation per output feature n streams that feature's packed codes once (adjacent
 // invocations read adjacent qweight words), dequantizes in registers and feeds all m rows;
-// X chunks are shared by the workgroup. g_idx is looked up per k, so act-order layers need
-// no permuted copy of the weight.
+// X chunks are shared by the workgroup. The group is looked up per position, so this kernel
+// serves layers whose groups do not align with 32-position runs (matmul_gemv_runs is the
+// fast path for the others).
 #define GPTQ_PC_MATMUL
 #include "push_constants.glsl"
 #include "common.glsl"
 #include "packed.glsl"
+#include "matmul_io.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint KCHUNK = 256;  // multiple of 32
 layout(local_size_x_id = 0) in;
 
-layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
-layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
-layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
-layout(std430, binding = 3) readonly buffer GIdx { int g_idx[]; };
-layout(std430, binding = 4) readonly buffer X { uint x[]; };
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };
 
 const uint MAXM = 8u;
 shared float xs[MAXM * KCHUNK];
@@ -35,7 +31,7 @@ void main() {
         barrier();
         for (uint e = gl_LocalInvocationID.x; e < pc.m * KCHUNK; e += WG) {
             const uint m = e / KCHUNK, kk = e % KCHUNK;
-            xs[e] = kk < kc ? GPTQ_LOAD_X(x, m * pc.k + k0 + kk, pc.dtype) : 0.0;
+            xs[e] = kk < kc ? x_at(m, k0 + kk) : 0.0;
         }
         barrier();
         if (!live) continue;
@@ -47,7 +43,7 @@ void main() {
                 const uint word = qweight[((k0 + r) / per) * pc.n + n];
                 const uint jn = min(per, kc - r);
                 for (uint j = 0u; j < jn; ++j) {
-                    const uint g = uint(g_idx[k0 + r + j]);
+                    const uint g = uint(gpos[k0 + r + j]);
                     const int code = int((word >> (pc.bits * j)) & mask);
                     const float wv = scales[g * pc.n + n] * float(code - zeros[g * pc.n + n]);
                     for (uint m = 0u; m < MAXM; ++m)
@@ -65,7 +61,7 @@ void main() {
             }
             const uint jn = min(32u, kc - r);
             for (uint j = 0u; j < jn; ++j) {
-                const uint g = uint(g_idx[k0 + r + j]);
+                const uint g = uint(gpos[k0 + r + j]);
                 const float s = scales[g * pc.n + n];
                 const int z = zeros[g * pc.n + n];
                 const float wv = s * float(int(run_code(w, j, pc.bits)) - z);
@@ -75,5 +71,5 @@ void main() {
         }
     }
     if (live)
-        for (uint m = 0u; m < pc.m; ++m) y[m * pc.n + n] = acc[m];
+        for (uint m = 0u; m < pc.m; ++m) store_y(m * pc.n + n, acc[m]);
 }

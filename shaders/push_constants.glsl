@@ -36,10 +36,12 @@
 GPTQ_PC_BEGIN(MatmulPC)
     u32 m;        // rows of X and Y
     u32 n;        // output features
-    u32 k;        // input features
+    u32 k;        // input features (positions of this slice of the layer)
     u32 qrows;    // rows of qweight (packed along k)
     u32 bits;     // 2, 3, 4, 8
     u32 dtype;    // GPTQ_X_*
+    u32 ldx;      // row stride of X in elements (the layer's k; k above may be one slice)
+    u32 accumulate;  // 1: Y += this slice's product (k split across slices), 0: Y =
 GPTQ_PC_END(MatmulPC)
 #endif
 

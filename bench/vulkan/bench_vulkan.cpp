@@ -1,18 +1,31 @@
 // Vulkan backend benchmark, next to the CPU backend in the same run: for one N x K layer,
 // the time of every quantization stage on the device (timestamp queries) plus wall times,
-// and the quantized matmul as GEMV (m = 1) and GEMM (m = --m) on both backends.
+// and the quantized matmul as GEMV (m = 1) and GEMM (m = --m) on both backends, the host
+// cost of one GEMV call (wall time minus the device's own timestamps, layer resident) and
+// the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
+//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G] | --probe
 //
+// --probe prints the Vulkan devices and exits 0 if device 0 is a real GPU, 77 if it is a
+// CPU implementation (lavapipe) or there is none (scripts/gpu_check.sh asks it).
+// --matmul-only skips the Hessian and quantization and multiplies a random 4-bit g128
+// act-order layer (how the matmul targets are measured at 4096 x 14336). --gemv-* force one
+// GEMV kernel instead of the one measured fastest on the first call.
 // Defaults (1024 x 1024) finish in a couple of minutes on lavapipe; the reference
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
+#include "backends/vulkan/vk_buffer.h"
+#include "backends/vulkan/vk_instance.h"
+#include "backends/vulkan/vk_memory.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/options.h"
 #include "core/pack.h"
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +42,9 @@ struct Args {
     int reps = 3;
     int cpu_threads = 0;
     bool cpu = true;
+    bool matmul_only = false;
+    gptq::vk::GemvKernel gemv = gptq::vk::GemvKernel::Auto;
+    int group = 128;
 };
 
 Args parse(int argc, char **argv) {
@@ -49,10 +65,14 @@ Args parse(int argc, char **argv) {
         else if (s == "--reps") a.reps = int(next());
         else if (s == "--cpu-threads") a.cpu_threads = int(next());
         else if (s == "--no-cpu") a.cpu = false;
+        else if (s == "--matmul-only") a.matmul_only = true;
+        else if (s == "--gemv-per-feature") a.gemv = gptq::vk::GemvKernel::PerFeature;
+        else if (s == "--gemv-subgroup") a.gemv = gptq::vk::GemvKernel::Subgroup;
+        else if (s == "--group") a.group = int(next());
         else {
             std::fprintf(stderr,
                          "usage: bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] "
-                         "[--cpu-threads T (0 = all)] [--no-cpu]\n");
+                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G]\n");
             std::exit(2);
         }
     }
@@ -61,6 +81,14 @@ Args parse(int argc, char **argv) {
         std::exit(2);
     }
     return a;
+}
+
+// CPU time of the calling thread: the host work of a call without the waits (on a shared
+// machine the wall-clock figure also counts time spent descheduled).
+double thread_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
 }
 
 double now_ms() {
@@ -95,14 +123,81 @@ gptq::QLayer to_qlayer(const gptq::QuantResult &r, const gptq::QuantOptions &opt
     return q;
 }
 
+// A random 4-bit layer in checkpoint layout (act-order g_idx from a random permutation).
+gptq::QLayer random_layer(int64_t n, int64_t k, const gptq::QuantOptions &opt) {
+    std::mt19937_64 gen(5);
+    gptq::QLayer q;
+    q.n = n;
+    q.k = k;
+    q.bits = opt.bits;
+    q.group_size = opt.group_size;
+    q.group_cols = opt.group_cols(k);
+    q.n_groups = opt.n_groups(k);
+    q.desc_act = opt.desc_act;
+    std::vector<uint8_t> codes(size_t(k * n));
+    for (auto &c : codes) c = uint8_t(gen() % (1u << opt.bits));
+    q.qweight.assign(size_t(gptq::packed_len(k, opt.bits) * n), 0);
+    gptq::pack_rows(codes.data(), k, n, opt.bits, q.qweight.data());
+    q.scales.resize(size_t(q.n_groups * n));
+    q.zeros.resize(size_t(q.n_groups * n));
+    for (auto &v : q.scales) v = 0.001f + float(gen() % 1000) * 1e-5f;
+    for (auto &z : q.zeros) z = int32_t(gen() % (1u << opt.bits));
+    q.perm.resize(size_t(k));
+    for (int64_t i = 0; i < k; ++i) q.perm[size_t(i)] = int32_t(i);
+    std::shuffle(q.perm.begin(), q.perm.end(), gen);
+    q.g_idx.resize(size_t(k));
+    for (int64_t i = 0; i < k; ++i) q.g_idx[size_t(q.perm[size_t(i)])] = int32_t(i / q.group_cols);
+    return q;
+}
+
 struct Timing {
     double hessian_ms = 0, quantize_ms = 0, gemv_ms = 0, gemm_ms = 0;
+    double host_us = -1;  // per GEMV call: wall minus device timestamps (Vulkan only)
+    double host_cpu_us = -1;  // per GEMV call: CPU time of the calling thread (not profiled)
+    double quantize_allocs = 0, quantize_buffers = 0, matmul_allocs = 0, matmul_buffers = 0;
 };
+
+void bench_matmul(gptq::Backend &b, const Args &a, const gptq::QLayer &q,
+                  const std::vector<float> &x, gptq::vk::Context *vk_ctx, Timing &t) {
+    std::vector<float> y(size_t(a.m * a.n));
+    const int64_t m = a.m;
+    b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);  // warm-up, uploads
+    b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
+    const uint64_t allocs0 = gptq::vk::device_memory_allocations();
+    const uint64_t bufs0 = gptq::vk::buffers_created();
+    double t0 = now_ms();
+    const double c0 = thread_cpu_ms();
+    for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
+    t.gemv_ms = (now_ms() - t0) / a.reps;
+    if (vk_ctx) t.host_cpu_us = (thread_cpu_ms() - c0) * 1e3 / a.reps;
+    t0 = now_ms();
+    for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
+    t.gemm_ms = (now_ms() - t0) / a.reps;
+    t.matmul_allocs = double(gptq::vk::device_memory_allocations() - allocs0) / (2 * a.reps);
+    t.matmul_buffers = double(gptq::vk::buffers_created() - bufs0) / (2 * a.reps);
+    if (!vk_ctx) return;
+    vk_ctx->profiling = true;
+    vk_ctx->stage_times.clear();
+    vk_ctx->device_ms = 0.0;
+    const int calls = std::max(a.reps, 20);
+    t0 = now_ms();
+    for (int i = 0; i < calls; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
+    const double wall = now_ms() - t0;
+    if (vk_ctx->device_ms > 0.0) t.host_us = (wall - vk_ctx->device_ms) * 1e3 / calls;
+    b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
+    for (const auto &s : vk_ctx->stage_times)
+        std::printf("    %-22s %10.3f ms (kernel only, summed)\n", s.stage.c_str(), s.ms);
+    vk_ctx->profiling = false;
+}
 
 Timing run(gptq::Backend &b, const Args &a, const std::vector<float> &x,
            const std::vector<float> &w, const gptq::QuantOptions &opt,
            gptq::vk::Context *vk_ctx) {
     Timing t;
+    if (a.matmul_only) {
+        bench_matmul(b, a, random_layer(a.n, a.k, opt), x, vk_ctx, t);
+        return t;
+    }
     auto h = b.create_hessian(a.k);
     double t0 = now_ms();
     h->add(x.data(), GPTQ_DTYPE_F32, a.tokens, a.k);
@@ -111,9 +206,13 @@ Timing run(gptq::Backend &b, const Args &a, const std::vector<float> &x,
     std::vector<float> wc = w;
     gptq::QuantResult r;
     if (vk_ctx) vk_ctx->profiling = true;
+    const uint64_t allocs0 = gptq::vk::device_memory_allocations();
+    const uint64_t bufs0 = gptq::vk::buffers_created();
     t0 = now_ms();
     b.quantize(opt, wc.data(), a.n, a.k, *h, &r);
     t.quantize_ms = now_ms() - t0;
+    t.quantize_allocs = double(gptq::vk::device_memory_allocations() - allocs0);
+    t.quantize_buffers = double(gptq::vk::buffers_created() - bufs0);
     if (vk_ctx) {
         std::printf("  device stages of quantize (timestamp queries):\n");
         for (const auto &s : vk_ctx->stage_times)
@@ -122,59 +221,69 @@ Timing run(gptq::Backend &b, const Args &a, const std::vector<float> &x,
     }
     std::printf("  loss %.6g, damping %.3g, dead columns %lld\n", r.loss, r.damp_used,
                 (long long)r.dead_columns);
-
-    const gptq::QLayer q = to_qlayer(r, opt);
-    std::vector<float> y(size_t(a.m * a.n));
-    b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);  // warm-up, uploads
-    t0 = now_ms();
-    for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
-    t.gemv_ms = (now_ms() - t0) / a.reps;
-    const int64_t m = std::min(a.m, a.tokens);
-    t0 = now_ms();
-    for (int i = 0; i < a.reps; ++i) b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
-    t.gemm_ms = (now_ms() - t0) / a.reps;
-    if (vk_ctx) {
-        vk_ctx->profiling = true;
-        vk_ctx->stage_times.clear();
-        b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
-        b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
-        for (const auto &s : vk_ctx->stage_times)
-            std::printf("    %-22s %10.3f ms (kernel only)\n", s.stage.c_str(), s.ms);
-        vk_ctx->profiling = false;
-    }
+    bench_matmul(b, a, to_qlayer(r, opt), x, vk_ctx, t);
     return t;
 }
 
-void print(const char *name, const Timing &t, const Args &a) {
-    const double flops = 2.0 * double(std::min(a.m, a.tokens)) * double(a.n) * double(a.k);
+void print(const char *name, const Timing &t, const Args &a, bool vulkan) {
+    const double flops = 2.0 * double(a.m) * double(a.n) * double(a.k);
     std::printf("%-8s hessian %9.1f ms | quantize %9.1f ms | matmul_q4 GEMV m=1 %8.3f ms | "
                 "GEMM m=%lld %8.2f ms (%.2f GFLOP/s)\n",
-                name, t.hessian_ms, t.quantize_ms, t.gemv_ms, (long long)std::min(a.m, a.tokens),
-                t.gemm_ms, flops / (t.gemm_ms * 1e6));
+                name, t.hessian_ms, t.quantize_ms, t.gemv_ms, (long long)a.m, t.gemm_ms,
+                flops / (t.gemm_ms * 1e6));
+    if (!vulkan) return;
+    if (t.host_us >= 0)
+        std::printf("%-8s host cost per GEMV call: %.1f us wall - device timestamps, %.1f us "
+                    "CPU time of the calling thread\n",
+                    name, t.host_us, t.host_cpu_us);
+    std::printf("%-8s device allocations: quantize %.0f vkAllocateMemory / %.0f buffers; "
+                "matmul %.2f / %.2f per call\n",
+                name, t.quantize_allocs, t.quantize_buffers, t.matmul_allocs, t.matmul_buffers);
 }
 
 } // namespace
 
+// --probe: exit 0 when usable device 0 is a real GPU, else 77.
+int probe() {
+    const int n = gptq::vk::count_usable_devices();
+    for (int i = 0; i < n; ++i)
+        std::printf("vulkan device %d: %s\n", i,
+                    gptq::vk::usable_device_is_hardware(i) ? "GPU" : "CPU implementation");
+    if (n == 0) std::printf("no usable Vulkan device\n");
+    return n > 0 && gptq::vk::usable_device_is_hardware(0) ? 0 : 77;
+}
+
 int main(int argc, char **argv) {
-    const Args a = parse(argc, argv);
+    if (argc == 2 && std::strcmp(argv[1], "--probe") == 0) return probe();
+    Args a = parse(argc, argv);
+    if (!a.matmul_only) a.m = std::min(a.m, a.tokens);  // GEMM rows come from the calibration set
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress is visible while it runs
     std::mt19937_64 gen(1);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> x(size_t(a.tokens * a.k)), w(size_t(a.n * a.k));
+    if (a.matmul_only) a.tokens = std::max(a.tokens, a.m);
+    std::vector<float> x(size_t(a.tokens * a.k)), w(size_t(a.matmul_only ? 0 : a.n * a.k));
     for (int64_t t = 0; t < a.tokens; ++t)
         for (int64_t c = 0; c < a.k; ++c) x[size_t(t * a.k + c)] = nd(gen) * (1.0f + float(c % 13));
     for (auto &v : w) v = 0.02f * nd(gen);
     gptq::QuantOptions opt;  // 4 bits, g128, act-order: the common checkpoint setting
     opt.desc_act = true;
+    opt.group_size = a.group;
 
-    std::printf("layer %lld x %lld, %lld calibration tokens, 4-bit g128 act-order\n",
-                (long long)a.n, (long long)a.k, (long long)a.tokens);
+    std::printf("layer %lld x %lld, %lld calibration tokens, 4-bit g%d act-order\n",
+                (long long)a.n, (long long)a.k, (long long)a.tokens, a.group);
     try {
         gptq_ctx_params p{};
         p.struct_size = sizeof p;
         p.backend = GPTQ_BACKEND_VULKAN;
         gptq::vk::VulkanBackend vk(p);
-        std::printf("vulkan: %s\n", vk.device_name().c_str());
+        vk.context().gemv = a.gemv;
+        const auto &dev = vk.context().device;
+        std::printf("vulkan: %s (subgroup %u, storage-buffer range %llu, shared memory %u, "
+                    "allocation count %u)\n",
+                    vk.device_name().c_str(), dev.subgroup_size(),
+                    (unsigned long long)dev.max_storage_range(),
+                    dev.props().limits.maxComputeSharedMemorySize,
+                    dev.props().limits.maxMemoryAllocationCount);
         const Timing tv = run(vk, a, x, w, opt, &vk.context());
         Timing tc;
         if (a.cpu) {
@@ -183,8 +292,8 @@ int main(int argc, char **argv) {
             tc = run(*cpu, a, x, w, opt, nullptr);
         }
         std::printf("\n");
-        print("vulkan", tv, a);
-        if (a.cpu) print("cpu", tc, a);
+        print("vulkan", tv, a, true);
+        if (a.cpu) print("cpu", tc, a, false);
     } catch (const gptq::Error &e) {
         std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
         return e.status() == GPTQ_ERR_BACKEND_UNAVAILABLE ? 77 : 1;

@@ -25,6 +25,16 @@ void test_name_and_availability(void **) {
     assert_true(gptq::vulkan_backend_available());
 }
 
+// The subgroup-size variants of the suites (tests/vulkan/CMakeLists.txt) really run at the
+// subgroup size they are named after.
+void test_expected_subgroup_size(void **) {
+    const char *want = std::getenv("GPTQ_TEST_EXPECT_SUBGROUP");
+    if (!want || !*want) skip();
+    const auto &dev = backend().context().device;
+    if (dev.props().deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) skip();  // not lavapipe
+    assert_int_equal(dev.subgroup_size(), std::atoi(want));
+}
+
 void test_bad_device_index(void **) {
     for (int index : {-1, 1000}) {
         try {
@@ -97,6 +107,7 @@ void test_out_of_device_memory(void **) {
 int main() {
     const CMUnitTest tests[] = {
         cmocka_unit_test(test_name_and_availability),
+        cmocka_unit_test(test_expected_subgroup_size),
         cmocka_unit_test(test_bad_device_index),
         cmocka_unit_test(test_pipeline_cache),
         cmocka_unit_test(test_timestamps),

@@ -3,18 +3,24 @@
 #include "backends/vulkan/vk_check.h"
 #include "core/error.h"
 
+#include <atomic>
 #include <string>
 #include <utility>
 
 namespace gptq::vk {
 
+namespace {
+std::atomic<uint64_t> g_buffers{0};
+} // namespace
+
+uint64_t buffers_created() { return g_buffers.load(); }
+
 Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : dev_(&dev) {
     const size_t size = bytes < 16 ? 16 : (bytes + 3) / 4 * 4;
-    const auto &limits = dev.props().limits;
-    if (kind == DeviceLocal && size > limits.maxStorageBufferRange)
+    if (kind == DeviceLocal && size > dev.max_storage_range())
         fail(GPTQ_ERR_DEVICE_OUT_OF_MEMORY,
-             "Vulkan: %s needs %zu bytes, more than this device's storage-buffer limit (%u)",
-             what, size, limits.maxStorageBufferRange);
+             "Vulkan: %s needs %zu bytes, more than this device's storage-buffer limit (%llu)",
+             what, size, (unsigned long long)dev.max_storage_range());
     const std::string label = std::string("allocating ") + what;
     VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = size;
@@ -23,6 +29,7 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     check(vkCreateBuffer(dev.handle(), &bi, nullptr, &buf_), label.c_str());
     size_ = size;
+    g_buffers.fetch_add(1);
     try {
         VkMemoryRequirements req;
         vkGetBufferMemoryRequirements(dev.handle(), buf_, &req);
@@ -37,13 +44,9 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
             if (type < 0) type = dev.find_memory_type(req.memoryTypeBits, hv);
         }
         if (type < 0) fail(GPTQ_ERR_DEVICE, "Vulkan: no suitable memory type for %s", what);
-        VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-        ai.allocationSize = req.size;
-        ai.memoryTypeIndex = uint32_t(type);
-        check(vkAllocateMemory(dev.handle(), &ai, nullptr, &mem_), label.c_str());
-        check(vkBindBufferMemory(dev.handle(), buf_, mem_, 0), label.c_str());
-        if (kind == Staging)
-            check(vkMapMemory(dev.handle(), mem_, 0, VK_WHOLE_SIZE, 0, &mapped_), label.c_str());
+        mem_ = dev.arena().allocate(req, uint32_t(type), what);
+        check(vkBindBufferMemory(dev.handle(), buf_, mem_.memory, mem_.offset), label.c_str());
+        if (kind == Staging) mapped_ = mem_.mapped;
     } catch (...) {
         release();
         throw;
@@ -59,7 +62,7 @@ Buffer &Buffer::operator=(Buffer &&o) noexcept {
         release();
         dev_ = o.dev_;
         buf_ = std::exchange(o.buf_, VK_NULL_HANDLE);
-        mem_ = std::exchange(o.mem_, VK_NULL_HANDLE);
+        mem_ = std::exchange(o.mem_, MemoryArena::Allocation{});
         size_ = std::exchange(o.size_, 0);
         mapped_ = std::exchange(o.mapped_, nullptr);
     }
@@ -68,11 +71,10 @@ Buffer &Buffer::operator=(Buffer &&o) noexcept {
 
 void Buffer::release() {
     if (!dev_) return;
-    if (mapped_) vkUnmapMemory(dev_->handle(), mem_);
     if (buf_) vkDestroyBuffer(dev_->handle(), buf_, nullptr);
-    if (mem_) vkFreeMemory(dev_->handle(), mem_, nullptr);
+    dev_->arena().free(mem_);
     buf_ = VK_NULL_HANDLE;
-    mem_ = VK_NULL_HANDLE;
+    mem_ = MemoryArena::Allocation{};
     mapped_ = nullptr;
     size_ = 0;
 }

@@ -1,4 +1,6 @@
 // Storage buffers: device-local ones for kernels, host-visible staging ones for transfers.
+// Each is its own VkBuffer bound to a range of the device's MemoryArena (no driver
+// allocation of its own).
 #pragma once
 
 #include "backends/vulkan/vk_device.h"
@@ -30,11 +32,14 @@ public:
 private:
     const Device *dev_ = nullptr;
     VkBuffer buf_ = VK_NULL_HANDLE;
-    VkDeviceMemory mem_ = VK_NULL_HANDLE;
+    MemoryArena::Allocation mem_;
     size_t size_ = 0;
     void *mapped_ = nullptr;
 
     void release();
 };
+
+// Buffers created in this process (white-box tests: steady-state operations create none).
+uint64_t buffers_created();
 
 } // namespace gptq::vk

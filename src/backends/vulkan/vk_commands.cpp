@@ -8,29 +8,21 @@
 namespace gptq::vk {
 
 namespace {
-constexpr uint32_t kSetsPerPool = 64;
-constexpr uint32_t kMaxBindings = 8;
-constexpr uint32_t kMaxMarks = 254;
+constexpr uint32_t kMaxBindings = FramePool::kMaxBindings;
+constexpr uint32_t kMaxMarks = FramePool::kQueries - 2;
 } // namespace
 
 Recorder::Recorder(Context &ctx) : ctx_(ctx), messages_at_start_(validation_message_count()) {
     const Device &d = ctx.device;
+    frame_ = ctx.frames.acquire();
+    cmd_ = frame_->cmd;
+    ring_ = ctx.staging.claim();
     try {
-        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = d.command_pool();
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        check(vkAllocateCommandBuffers(d.handle(), &ai, &cmd_), "vkAllocateCommandBuffers");
-        VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        check(vkCreateFence(d.handle(), &fi, nullptr, &fence_), "vkCreateFence");
         VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
         bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
         check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
         if (ctx.profiling && d.has_timestamps()) {
-            VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-            qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-            qi.queryCount = kMaxMarks + 1;
-            check(vkCreateQueryPool(d.handle(), &qi, nullptr, &queries_), "vkCreateQueryPool");
+            queries_ = ctx.frames.queries(*frame_);
             vkCmdResetQueryPool(cmd_, queries_, 0, kMaxMarks + 1);
             vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 0);
         }
@@ -43,47 +35,21 @@ Recorder::Recorder(Context &ctx) : ctx_(ctx), messages_at_start_(validation_mess
 Recorder::~Recorder() { release(); }
 
 void Recorder::release() {
-    VkDevice dev = ctx_.device.handle();
-    if (cmd_ && !submitted_) vkEndCommandBuffer(cmd_);  // abandoned mid-recording
-    // Submitted but the wait failed: never free what the device may still be running.
-    if (submitted_ && fence_ && vkGetFenceStatus(dev, fence_) != VK_SUCCESS)
+    if (!frame_) return;
+    // Submitted but the wait failed: never reuse what the device may still be running.
+    if (submitted_ && vkGetFenceStatus(ctx_.device.handle(), frame_->fence) != VK_SUCCESS)
         vkQueueWaitIdle(ctx_.device.queue());
-    if (cmd_) vkFreeCommandBuffers(dev, ctx_.device.command_pool(), 1, &cmd_);
-    if (fence_) vkDestroyFence(dev, fence_, nullptr);
-    if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
-    for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev, p, nullptr);
-    pools_.clear();
+    ctx_.frames.release(frame_);
+    if (ring_) ctx_.staging.release();
     staging_.clear();
+    frame_ = nullptr;
     cmd_ = VK_NULL_HANDLE;
-    fence_ = VK_NULL_HANDLE;
     queries_ = VK_NULL_HANDLE;
+    ring_ = false;
 }
 
-VkDescriptorSet Recorder::allocate_set(Kernel k) {
-    VkDevice dev = ctx_.device.handle();
-    if (sets_left_ == 0) {
-        VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings};
-        VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-        pi.maxSets = kSetsPerPool;
-        pi.poolSizeCount = 1;
-        pi.pPoolSizes = &size;
-        VkDescriptorPool pool = VK_NULL_HANDLE;
-        check(vkCreateDescriptorPool(dev, &pi, nullptr, &pool), "vkCreateDescriptorPool");
-        pools_.push_back(pool);
-        sets_left_ = kSetsPerPool;
-    }
-    const VkDescriptorSetLayout layout = ctx_.pipelines.set_layout(k);
-    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-    ai.descriptorPool = pools_.back();
-    ai.descriptorSetCount = 1;
-    ai.pSetLayouts = &layout;
-    VkDescriptorSet set = VK_NULL_HANDLE;
-    check(vkAllocateDescriptorSets(dev, &ai, &set), "vkAllocateDescriptorSets");
-    --sets_left_;
-    return set;
-}
-
-void Recorder::dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs, const void *pc,
+void Recorder::dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<const Buffer *> bufs,
+                            const void *pc,
                             size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz) {
     const Pipelines &p = ctx_.pipelines;
     if (bufs.size() != p.n_bindings(k) || pc_size > 128)
@@ -95,7 +61,7 @@ void Recorder::dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs
         gz > lim.maxComputeWorkGroupCount[2])
         fail(GPTQ_ERR_UNSUPPORTED,
              "Vulkan: problem too large for one dispatch (%u x %u x %u workgroups)", gx, gy, gz);
-    const VkDescriptorSet set = allocate_set(k);
+    const VkDescriptorSet set = ctx_.frames.allocate_set(*frame_, p.set_layout(k));
     VkDescriptorBufferInfo infos[kMaxBindings];
     VkWriteDescriptorSet writes[kMaxBindings];
     uint32_t i = 0;
@@ -110,7 +76,7 @@ void Recorder::dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs
         ++i;
     }
     vkUpdateDescriptorSets(ctx_.device.handle(), i, writes, 0, nullptr);
-    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline(k));
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(k), 0, 1, &set, 0,
                             nullptr);
     vkCmdPushConstants(cmd_, p.layout(k), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(pc_size), pc);
@@ -138,32 +104,50 @@ void Recorder::fill_zero(const Buffer &dst) {
     vkCmdFillBuffer(cmd_, dst.handle(), 0, VK_WHOLE_SIZE, 0);
 }
 
+Recorder::Staged Recorder::stage(size_t bytes, const char *what) {
+    if (ring_) {
+        const size_t at = ctx_.staging.take(bytes);
+        if (at != StagingRing::kNone)
+            return {&ctx_.staging.buffer(), at, ctx_.staging.host(at)};
+    }
+    staging_.emplace_back(ctx_.device, bytes, Buffer::Staging, what);
+    return {&staging_.back(), 0, static_cast<uint8_t *>(staging_.back().mapped())};
+}
+
 void Recorder::upload(const Buffer &dst, const void *data, size_t bytes, size_t dst_off) {
     if (bytes == 0) return;
-    staging_.emplace_back(ctx_.device, bytes, Buffer::Staging, "an upload staging buffer");
-    std::memcpy(staging_.back().mapped(), data, bytes);
-    copy(staging_.back(), 0, dst, dst_off, bytes);
+    const Staged s = stage(bytes, "an upload staging buffer");
+    std::memcpy(s.host, data, bytes);
+    copy(*s.buf, s.offset, dst, dst_off, bytes);
+}
+
+void *Recorder::upload_area(const Buffer &dst, size_t bytes, size_t dst_off) {
+    if (bytes == 0) return nullptr;
+    const Staged s = stage(bytes, "an upload staging buffer");
+    copy(*s.buf, s.offset, dst, dst_off, bytes);
+    return s.host;
 }
 
 int Recorder::download(const Buffer &src, size_t src_off, size_t bytes) {
-    staging_.emplace_back(ctx_.device, bytes, Buffer::Staging, "a download staging buffer");
-    copy(src, src_off, staging_.back(), 0, bytes);
-    return int(staging_.size() - 1);
+    const Staged s = stage(bytes, "a download staging buffer");
+    copy(src, src_off, *s.buf, s.offset, bytes);
+    downloads_.push_back(s.host);
+    return int(downloads_.size() - 1);
 }
 
 int Recorder::download_gather(const Buffer &src, const std::vector<size_t> &elem_offsets) {
-    staging_.emplace_back(ctx_.device, elem_offsets.size() * 4, Buffer::Staging,
-                          "a download staging buffer");
+    const Staged s = stage(elem_offsets.size() * 4, "a download staging buffer");
     std::vector<VkBufferCopy> regions(elem_offsets.size());
     for (size_t i = 0; i < elem_offsets.size(); ++i)
-        regions[i] = {elem_offsets[i] * 4, i * 4, 4};
+        regions[i] = {elem_offsets[i] * 4, s.offset + i * 4, 4};
     if (!regions.empty())
-        vkCmdCopyBuffer(cmd_, src.handle(), staging_.back().handle(), uint32_t(regions.size()),
+        vkCmdCopyBuffer(cmd_, src.handle(), s.buf->handle(), uint32_t(regions.size()),
                         regions.data());
-    return int(staging_.size() - 1);
+    downloads_.push_back(s.host);
+    return int(downloads_.size() - 1);
 }
 
-const void *Recorder::downloaded(int id) const { return staging_.at(size_t(id)).mapped(); }
+const void *Recorder::downloaded(int id) const { return downloads_.at(size_t(id)); }
 
 void Recorder::mark(const char *label) {
     if (!queries_ || marks_.size() >= kMaxMarks) return;
@@ -184,8 +168,8 @@ void Recorder::submit() {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd_;
-    check(vkQueueSubmit(ctx_.device.queue(), 1, &si, fence_), "vkQueueSubmit");
-    check(vkWaitForFences(ctx_.device.handle(), 1, &fence_, VK_TRUE, UINT64_MAX),
+    check(vkQueueSubmit(ctx_.device.queue(), 1, &si, frame_->fence), "vkQueueSubmit");
+    check(vkWaitForFences(ctx_.device.handle(), 1, &frame_->fence, VK_TRUE, UINT64_MAX),
           "vkWaitForFences");
     if (validation_strict() && validation_message_count() != messages_at_start_)
         fail(GPTQ_ERR_INTERNAL, "Vulkan: the validation layer reported %llu message(s) (see stderr)",
@@ -197,6 +181,7 @@ void Recorder::submit() {
                                 VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
           "vkGetQueryPoolResults");
     const double ns = ctx_.device.props().limits.timestampPeriod;
+    ctx_.device_ms += double(ts.back() - ts.front()) * ns * 1e-6;
     for (size_t i = 0; i < marks_.size(); ++i) {
         const double ms = double(ts[i + 1] - ts[i]) * ns * 1e-6;
         bool found = false;

@@ -1,6 +1,7 @@
-// One command buffer per operation: record dispatches, barriers and transfers (uploads go
-// through staging buffers the recorder owns), then submit() once and wait. Descriptor sets
-// come from pools owned by the recorder and die with it.
+// One command buffer per operation: record dispatches, barriers and transfers, then submit()
+// once and wait. The command buffer, fence, descriptor sets and timestamp queries come from
+// a frame of the context's FramePool and go back to it; uploads and downloads go through the
+// context's staging ring (or, when it is full or in use, staging buffers the recorder owns).
 #pragma once
 
 #include "backends/vulkan/vk_buffer.h"
@@ -22,15 +23,25 @@ public:
     template <class PC>
     void dispatch(Kernel k, std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t gx,
                   uint32_t gy = 1, uint32_t gz = 1) {
-        dispatch_raw(k, bufs, &pc, sizeof pc, gx, gy, gz);
+        dispatch_raw(k, ctx_.pipelines.pipeline(k), bufs, &pc, sizeof pc, gx, gy, gz);
+    }
+    // The same with a variant of the kernel (other specialization constants than the table's).
+    template <class PC>
+    void dispatch_variant(Kernel k, const std::vector<uint32_t> &spec,
+                          std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t gx,
+                          uint32_t gy = 1, uint32_t gz = 1) {
+        dispatch_raw(k, ctx_.pipelines.pipeline(k, spec), bufs, &pc, sizeof pc, gx, gy, gz);
     }
     // Makes every earlier shader/transfer write visible to every later read or write.
     void barrier();
     void copy(const Buffer &src, size_t src_off, const Buffer &dst, size_t dst_off, size_t bytes);
     void fill_zero(const Buffer &dst);
-    // Copies data into a new staging buffer now and records its transfer into dst.
+    // Copies data into staging memory now and records its transfer into dst.
     void upload(const Buffer &dst, const void *data, size_t bytes, size_t dst_off = 0);
-    // Records a transfer of src into a new staging buffer; read it with downloaded(id) after
+    // Like upload(), but returns the staging memory for the caller to fill (before submit())
+    // instead of copying from a host image: saves a copy for data that needs repacking.
+    void *upload_area(const Buffer &dst, size_t bytes, size_t dst_off = 0);
+    // Records a transfer of src into staging memory; read it with downloaded(id) after
     // submit().
     int download(const Buffer &src, size_t src_off, size_t bytes);
     // Like download(), for `count` 4-byte elements at src element offsets offs[i].
@@ -43,19 +54,26 @@ public:
 
 private:
     Context &ctx_;
+    Frame *frame_ = nullptr;
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-    VkFence fence_ = VK_NULL_HANDLE;
     VkQueryPool queries_ = VK_NULL_HANDLE;
-    std::vector<VkDescriptorPool> pools_;
-    uint32_t sets_left_ = 0;
-    std::vector<Buffer> staging_;
+    bool ring_ = false;              // this recorder holds the context's staging ring
+    std::vector<Buffer> staging_;    // overflow staging buffers
+    std::vector<const void *> downloads_;  // host address of each download id
     std::vector<std::string> marks_;
     bool submitted_ = false;
     uint64_t messages_at_start_ = 0;  // validation messages before this operation
 
-    void dispatch_raw(Kernel k, std::initializer_list<const Buffer *> bufs, const void *pc,
+    void dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<const Buffer *> bufs,
+                      const void *pc,
                       size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz);
-    VkDescriptorSet allocate_set(Kernel k);
+    // Staging memory for `bytes`: (buffer, offset, host address).
+    struct Staged {
+        const Buffer *buf;
+        size_t offset;
+        uint8_t *host;
+    };
+    Staged stage(size_t bytes, const char *what);
     void release();
 };
 

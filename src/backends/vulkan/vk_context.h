@@ -1,13 +1,18 @@
-// Per-gptq_ctx Vulkan state: the device, the pipelines built once for it, and the stage
-// timings of the last operation when profiling is on (bench/). Shared (shared_ptr) by the
+// Per-gptq_ctx Vulkan state: the device (with its memory arena), the pipelines built once
+// for it, the reusable frames and staging ring of its operations, and the stage timings of
+// the last operation when profiling is on (bench/). Shared (shared_ptr) by the
 // backend, its Hessian states and its resident layers, so none outlives the device.
 #pragma once
 
 #include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_frames.h"
 #include "backends/vulkan/vk_pipelines.h"
 
+#include <deque>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -18,18 +23,45 @@ struct StageTime {
     double ms = 0.0;
 };
 
-// Which small-m matmul kernel to use: one invocation per output feature, or a subgroup per
-// feature with a subgroup reduction over k (few features, long k).
-enum class GemvKernel { Auto, PerFeature, Subgroup };
+// Which small-m matmul kernel to use: one invocation per output feature (X read from shared
+// memory, or broadcast by subgroup shuffles), the same with several features per invocation
+// (Wide: each X read serves them all; fewer invocations), or a subgroup per feature with a
+// subgroup reduction over k (few features, long k). Auto measures the candidates on the
+// first call of a shape and keeps the fastest.
+enum class GemvKernel { Auto, PerFeature, Shuffle, PerFeatureWide, ShuffleWide, Subgroup };
+struct GemvShape {
+    int64_t n, k;
+    int rows, bits;
+    bool operator<(const GemvShape &o) const {
+        return std::tie(n, k, rows, bits) < std::tie(o.n, o.k, o.rows, o.bits);
+    }
+};
 
 struct Context {
     Context(int device_index, const void *cache, size_t cache_size)
-        : device(device_index), pipelines(device, cache, cache_size) {}
+        : device(device_index), pipelines(device, cache, cache_size), frames(device),
+          staging(device) {}
     Device device;
     Pipelines pipelines;
-    bool profiling = false;
-    GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel            // record timestamps (when the queue supports them)
+    FramePool frames;
+    StagingRing staging;
+    bool profiling = false;  // record timestamps (when the queue supports them)
+    GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
+    std::map<GemvShape, GemvKernel> gemv_choice;  // Auto's measured choice per shape
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
+    double device_ms = 0.0;  // device time of profiled submits: first to last timestamp
+
+    // Grow-only device buffer `slot`, reused by every call of an operation (the matmul's
+    // activations and outputs), so steady-state calls allocate nothing.
+    const Buffer &scratch_buffer(size_t slot, size_t bytes, const char *what) {
+        if (scratch.size() <= slot) scratch.resize(slot + 1);
+        if (scratch[slot].size() < bytes) {
+            scratch[slot] = Buffer();
+            scratch[slot] = Buffer(device, bytes, Buffer::DeviceLocal, what);
+        }
+        return scratch[slot];
+    }
+    std::deque<Buffer> scratch;  // a deque: growing it keeps earlier references valid
 };
 
 } // namespace gptq::vk

@@ -1,23 +1,18 @@
-// Instance, physical-device selection, logical device, compute queue and command pool.
-// With GPTQ_VULKAN_VALIDATION=1 (or 2, see validation_strict) in the environment the Khronos validation layer is enabled
-// (if installed) and a debug-utils messenger counts every warning/error it reports, so tests
-// can fail on any validation message.
+// Physical-device selection, logical device, compute queue, command pool and the device's
+// memory arena, on the process-wide instance (vk_instance.h, which also holds validation).
 #pragma once
+
+#include "backends/vulkan/vk_instance.h"
+#include "backends/vulkan/vk_memory.h"
 
 #include <vulkan/vulkan.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace gptq::vk {
-
-// Validation messages (warning or error severity) seen by any Device in this process.
-uint64_t validation_message_count();
-// GPTQ_VULKAN_VALIDATION=2: every operation that triggered a validation message fails with
-// GPTQ_ERR_INTERNAL, so test suites that only see statuses fail on them too.
-bool validation_strict();
-
 
 class Device {
 public:
@@ -37,13 +32,20 @@ public:
     // Subgroup size and whether compute shaders have subgroup arithmetic (subgroupAdd).
     uint32_t subgroup_size() const { return subgroup_size_; }
     bool has_subgroup_arithmetic() const { return subgroup_arith_; }
+    bool has_subgroup_shuffle() const { return subgroup_shuffle_; }
+
+    // Storage-buffer bytes one binding may cover: maxStorageBufferRange, or less when
+    // GPTQ_VULKAN_MAX_BUFFER_RANGE says so (tests of the split paths).
+    uint64_t max_storage_range() const { return max_storage_range_; }
+    uint64_t max_allocation_size() const { return max_allocation_size_; }
+    // Sub-allocator of every Buffer on this device (shared by const users: it is a pool).
+    MemoryArena &arena() const { return *arena_; }
 
     // Memory type index with all `want` flags among type_bits, or -1.
     int find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags want) const;
 
 private:
-    VkInstance instance_ = VK_NULL_HANDLE;
-    VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+    std::shared_ptr<Instance> instance_;
     VkPhysicalDevice phys_ = VK_NULL_HANDLE;
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue queue_ = VK_NULL_HANDLE;
@@ -55,14 +57,12 @@ private:
     bool timestamps_ = false;
     uint32_t subgroup_size_ = 1;
     bool subgroup_arith_ = false;
+    bool subgroup_shuffle_ = false;
+    uint64_t max_storage_range_ = 0;
+    uint64_t max_allocation_size_ = 0;
+    std::unique_ptr<MemoryArena> arena_;
 
     void destroy();
 };
-
-// Number of usable devices (0 if Vulkan is not installed). Never throws.
-int count_usable_devices();
-// Whether usable device `index` is a real GPU rather than a CPU implementation such as
-// lavapipe (which AUTO passes over: the CPU backend is faster on the same cores). Never throws.
-bool usable_device_is_hardware(int index);
 
 } // namespace gptq::vk

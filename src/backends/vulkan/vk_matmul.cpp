@@ -4,9 +4,12 @@
 #include "backends/vulkan/vk_hessian.h"
 #include "backends/vulkan/vk_push_constants.h"
 #include "core/error.h"
+#include "core/pack.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 namespace gptq::vk {
@@ -15,22 +18,83 @@ namespace {
 // Rows of X per submit: bounds the X/Y buffers (and keeps them under the storage-buffer
 // limit) for very large m.
 constexpr int64_t kMaxChunkElems = int64_t(8) << 20;
-// Below this many output features the k-split subgroup GEMV is used (when available).
-constexpr int64_t kSplitKMaxFeatures = 1024;
+
+// Smallest row-count variant (1, 2, 4, 8) of the GEMV kernels that holds `rows`.
+uint32_t row_variant(int64_t rows) {
+    uint32_t v = 1;
+    while (v < uint32_t(rows)) v *= 2;
+    return v;
+}
 } // namespace
 
 ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(std::move(c)) {
     const Device &dev = ctx->device;
-    qrows = int64_t(q.qweight.size()) / std::max<int64_t>(1, q.n);
-    qweight = Buffer(dev, q.qweight.size() * 4, Buffer::DeviceLocal, "the packed weight");
-    scales = Buffer(dev, q.scales.size() * 4, Buffer::DeviceLocal, "the scales");
-    zeros = Buffer(dev, q.zeros.size() * 4, Buffer::DeviceLocal, "the zero points");
-    g_idx = Buffer(dev, q.g_idx.size() * 4, Buffer::DeviceLocal, "g_idx");
+    const int64_t k = q.k, n = q.n;
+    // Positions sorted by group, stable: identity unless the layer is act-order.
+    std::vector<int32_t> ord(static_cast<size_t>(k));
+    std::iota(ord.begin(), ord.end(), 0);
+    const bool sorted = std::is_sorted(q.g_idx.begin(), q.g_idx.end());
+    if (!sorted)
+        std::stable_sort(ord.begin(), ord.end(), [&](int32_t a, int32_t b) {
+            return q.g_idx[size_t(a)] < q.g_idx[size_t(b)];
+        });
+    std::vector<int32_t> gp(static_cast<size_t>(k));
+    runs_aligned = true;
+    for (int64_t i = 0; i < k; ++i) {
+        gp[size_t(i)] = q.g_idx[size_t(ord[size_t(i)])];
+        if (gp[size_t(i)] != gp[size_t(i - i % 32)]) runs_aligned = false;
+    }
+    const std::vector<int32_t> *packed = &q.qweight;
+    std::vector<int32_t> reordered;
+    if (!sorted) {  // qweight rows in sorted-position order
+        std::vector<uint8_t> codes(size_t(k * n)), moved(size_t(k * n));
+        unpack_rows(q.qweight.data(), k, n, q.bits, codes.data());
+        for (int64_t i = 0; i < k; ++i)
+            std::memcpy(&moved[size_t(i * n)], &codes[size_t(ord[size_t(i)]) * size_t(n)],
+                        size_t(n));
+        reordered.assign(q.qweight.size(), 0);
+        pack_rows(moved.data(), k, n, q.bits, reordered.data());
+        packed = &reordered;
+    }
+    // Slices of whole runs, each buffer within the storage-buffer range (usually one slice).
+    const uint64_t range = dev.max_storage_range();
+    const auto fits = [&](int64_t p0, int64_t p1) {
+        const uint64_t rows = uint64_t(packed_len(p1 - p0, q.bits));
+        const uint64_t grps = uint64_t(gp[size_t(p1 - 1)] - gp[size_t(p0)] + 1);
+        return rows * uint64_t(n) * 4 <= range && grps * uint64_t(n) * 4 <= range &&
+               uint64_t(p1 - p0) * 4 <= range;
+    };
     Recorder rec(*ctx);
-    rec.upload(qweight, q.qweight.data(), q.qweight.size() * 4);
-    rec.upload(scales, q.scales.data(), q.scales.size() * 4);
-    rec.upload(zeros, q.zeros.data(), q.zeros.size() * 4);
-    rec.upload(g_idx, q.g_idx.data(), q.g_idx.size() * 4);
+    for (int64_t p0 = 0; p0 < k;) {
+        int64_t p1 = p0;
+        while (p1 < k && fits(p0, std::min(k, p1 + 32))) p1 = std::min(k, p1 + 32);
+        if (p1 == p0)
+            fail(GPTQ_ERR_UNSUPPORTED,
+                 "Vulkan: 32 input features of this %lld-feature layer need more than the "
+                 "device's storage-buffer range (%llu bytes)",
+                 (long long)n, (unsigned long long)range);
+        Slice sl;
+        sl.k = p1 - p0;
+        sl.qrows = packed_len(sl.k, q.bits);
+        const int32_t g0 = gp[size_t(p0)], g1 = gp[size_t(p1 - 1)];
+        const size_t plane = size_t(g1 - g0 + 1) * size_t(n);
+        std::vector<int32_t> gs(gp.begin() + p0, gp.begin() + p1);
+        for (int32_t &g : gs) g -= g0;
+        sl.qweight = Buffer(dev, size_t(sl.qrows * n) * 4, Buffer::DeviceLocal, "the packed weight");
+        sl.scales = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the scales");
+        sl.zeros = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the zero points");
+        sl.gpos = Buffer(dev, gs.size() * 4, Buffer::DeviceLocal, "the position groups");
+        sl.order = Buffer(dev, size_t(sl.k) * 4, Buffer::DeviceLocal, "the position order");
+        // p0 is a multiple of 32, so the slice starts on a whole packed row.
+        rec.upload(sl.qweight, packed->data() + size_t(p0 / 32 * q.bits) * size_t(n),
+                   size_t(sl.qrows * n) * 4);
+        rec.upload(sl.scales, q.scales.data() + size_t(g0) * size_t(n), plane * 4);
+        rec.upload(sl.zeros, q.zeros.data() + size_t(g0) * size_t(n), plane * 4);
+        rec.upload(sl.gpos, gs.data(), gs.size() * 4);
+        rec.upload(sl.order, ord.data() + p0, size_t(sl.k) * 4);
+        slices.push_back(std::move(sl));
+        p0 = p1;
+    }
     rec.submit();
 }
 
@@ -48,58 +112,147 @@ const ResidentLayer &resident_layer(const std::shared_ptr<Context> &ctx, const v
     return static_cast<const ResidentLayer &>(*q.device);
 }
 
-void matmul_on_device(const std::shared_ptr<Context> &ctx, const void *owner, const QLayer &q,
-                      const void *x, gptq_dtype dtype, int64_t m, int64_t ldx, float *y,
-                      int64_t ldy) {
-    const ResidentLayer &L = resident_layer(ctx, owner, q);
-    const Device &dev = ctx->device;
-    const size_t es = dtype_bytes(dtype);
-    const int64_t n = q.n, k = q.k;
-    const int64_t rows_per = std::max<int64_t>(
-        1, kMaxChunkElems / std::max<int64_t>(1, std::max(n, k)));
-    for (int64_t r0 = 0; r0 < m; r0 += rows_per) {
-        const int64_t rows = std::min(rows_per, m - r0);
-        const size_t xbytes = (size_t(rows * k) * es + 3) / 4 * 4;
-        Buffer xb(dev, xbytes, Buffer::DeviceLocal, "the activations");
-        Buffer yb(dev, size_t(rows * n) * 4, Buffer::DeviceLocal, "the output");
-        std::vector<uint8_t> img(xbytes, 0);
-        pack_activation_rows(static_cast<const uint8_t *>(x) + size_t(r0 * ldx) * es, dtype, rows,
-                             k, ldx, img.data());
-        Recorder rec(*ctx);
-        rec.upload(xb, img.data(), img.size());
-        rec.barrier();
-        const MatmulPC pc{uint32_t(rows), uint32_t(n), uint32_t(k), uint32_t(L.qrows),
-                          uint32_t(q.bits), uint32_t(dtype)};
-        const bool sg_ok = ctx->pipelines.has(Kernel::MatmulGemvSubgroup);
-        // Split k over a subgroup when there are too few features to fill a GPU. A CPU
-        // implementation (lavapipe) runs one workgroup per core and gains nothing from it
-        // (measured slower), so Auto keeps one invocation per feature there.
-        const bool cpu_device = dev.props().deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
-        const bool use_sg =
-            sg_ok && (ctx->gemv == GemvKernel::Subgroup ||
-                      (ctx->gemv == GemvKernel::Auto && !cpu_device && n < kSplitKMaxFeatures));
-        if (rows <= int64_t(kGemvMaxRows) && use_sg) {
-            rec.dispatch(Kernel::MatmulGemvSubgroup,
-                         {&L.qweight, &L.scales, &L.zeros, &L.g_idx, &xb, &yb}, pc,
-                         groups(n, ctx->pipelines.gemv_sg_features()));
-            rec.barrier();
-            rec.mark("matmul_gemv_subgroup");
-        } else if (rows <= int64_t(kGemvMaxRows)) {
-            rec.dispatch(Kernel::MatmulGemv, {&L.qweight, &L.scales, &L.zeros, &L.g_idx, &xb, &yb},
-                         pc, groups(n, kGemvWorkgroup));
-            rec.barrier();
-            rec.mark("matmul_gemv");
+namespace {
+
+// One chunk of rows: upload X, run the kernel, download Y.
+struct Chunk {
+    Context &ctx;
+    const ResidentLayer &L;
+    const QLayer &q;
+    const uint8_t *x;  // first row of the chunk
+    gptq_dtype dtype;
+    int64_t rows, ldx;
+    float *y;
+    int64_t ldy;
+
+    // One slice's kernel (its output written, or added for slices after the first).
+    void dispatch(Recorder &rec, const ResidentLayer::Slice &sl, const MatmulPC &pc,
+                  GemvKernel gemv, uint32_t bits, uint32_t mrows, const Buffer &xb,
+                  const Buffer &yb) const {
+        const int64_t n = q.n;
+        const std::initializer_list<const Buffer *> bufs{&sl.qweight, &sl.scales, &sl.zeros,
+                                                         &sl.gpos,    &sl.order,  &xb, &yb};
+        if (rows > int64_t(kGemvMaxRows)) {
+            rec.dispatch_variant(Kernel::MatmulGemm,
+                                 {kGemmThreads, kGemmPerThread, uint32_t(L.runs_aligned), bits},
+                                 bufs, pc, groups(n, kGemmTile), groups(rows, kGemmTile));
+        } else if (!L.runs_aligned) {
+            rec.dispatch(Kernel::MatmulGemv, bufs, pc, groups(n, kGemvWorkgroup));
+        } else if (gemv == GemvKernel::Subgroup) {
+            const uint32_t npw = ctx.pipelines.gemv_sg_features();
+            rec.dispatch_variant(Kernel::MatmulGemvSubgroup, {kGemvSgWorkgroup, mrows, npw, bits},
+                                 bufs, pc, groups(n, npw));
         } else {
-            rec.dispatch(Kernel::MatmulGemm, {&L.qweight, &L.scales, &L.zeros, &L.g_idx, &xb, &yb},
-                         pc, groups(n, kGemmTile), groups(rows, kGemmTile));
-            rec.barrier();
-            rec.mark("matmul_gemm");
+            // X rows staged in shared memory: keep within the device's shared-memory size.
+            const uint32_t shared = ctx.device.props().limits.maxComputeSharedMemorySize;
+            const uint32_t chunk = std::max<uint32_t>(
+                32, std::min<uint32_t>(kGemvKChunk, shared / (4 * mrows) / 32 * 32));
+            const bool wide = gemv == GemvKernel::PerFeatureWide || gemv == GemvKernel::ShuffleWide;
+            const uint32_t nf =
+                wide ? std::max<uint32_t>(1, std::min(kGemvWideFeatures, kGemvWideOutputs / mrows))
+                     : 1;
+            const std::vector<uint32_t> spec{kGemvWorkgroup, mrows, chunk, bits,
+                                             ctx.device.subgroup_size(), nf};
+            const bool shuffle = gemv == GemvKernel::Shuffle || gemv == GemvKernel::ShuffleWide;
+            rec.dispatch_variant(shuffle ? Kernel::MatmulGemvRunsShuffle : Kernel::MatmulGemvRuns,
+                                 spec, bufs, pc, groups(n, kGemvWorkgroup * nf));
         }
+    }
+
+    void run(GemvKernel gemv) const {
+        const int64_t n = q.n, k = q.k;
+        const size_t es = dtype_bytes(dtype);
+        const size_t xbytes = (size_t(rows * k) * es + 3) / 4 * 4;
+        const Buffer &xb = ctx.scratch_buffer(0, xbytes, "the activations");
+        const Buffer &yb = ctx.scratch_buffer(1, size_t(rows * n) * 4, "the output");
+        Recorder rec(ctx);
+        auto *img = static_cast<uint8_t *>(rec.upload_area(xb, xbytes));
+        if (xbytes > size_t(rows * k) * es) std::memset(img + xbytes - 4, 0, 4);  // pad word
+        pack_activation_rows(x, dtype, rows, k, ldx, img);
+        rec.barrier();
+        const uint32_t bits = uint32_t(q.bits), mrows = row_variant(rows);
+        for (size_t i = 0; i < L.slices.size(); ++i) {
+            const ResidentLayer::Slice &sl = L.slices[i];
+            const MatmulPC pc{uint32_t(rows), uint32_t(n), uint32_t(sl.k), uint32_t(sl.qrows),
+                              bits, uint32_t(dtype), uint32_t(k), uint32_t(i > 0)};
+            dispatch(rec, sl, pc, gemv, bits, mrows, xb, yb);
+            rec.barrier();
+        }
+        rec.mark(rows > int64_t(kGemvMaxRows) ? "matmul_gemm"
+                 : !L.runs_aligned            ? "matmul_gemv"
+                 : gemv == GemvKernel::Subgroup ? "matmul_gemv_subgroup"
+                 : gemv == GemvKernel::Shuffle || gemv == GemvKernel::ShuffleWide
+                     ? "matmul_gemv_runs_shuffle"
+                     : "matmul_gemv_runs");
         const int id = rec.download(yb, 0, size_t(rows * n) * 4);
         rec.submit();
         const auto *src = static_cast<const float *>(rec.downloaded(id));
         for (int64_t r = 0; r < rows; ++r)
-            std::memcpy(y + (r0 + r) * ldy, src + r * n, size_t(n) * 4);
+            std::memcpy(y + r * ldy, src + r * n, size_t(n) * 4);
+    }
+};
+
+// The GEMV kernels this device can run on a run-aligned layer.
+std::vector<GemvKernel> gemv_candidates(const Context &ctx) {
+    std::vector<GemvKernel> v{GemvKernel::PerFeature, GemvKernel::PerFeatureWide};
+    if (ctx.pipelines.has(Kernel::MatmulGemvRunsShuffle)) {
+        v.push_back(GemvKernel::Shuffle);
+        v.push_back(GemvKernel::ShuffleWide);
+    }
+    if (ctx.pipelines.has(Kernel::MatmulGemvSubgroup)) v.push_back(GemvKernel::Subgroup);
+    return v;
+}
+
+// Auto: the first call of a shape runs every candidate kernel and keeps the fastest
+// (measured, whatever the device type); later calls of that shape use it. A forced kernel
+// the device lacks falls back to PerFeature.
+GemvKernel pick_gemv(Context &ctx, const Chunk &c) {
+    const std::vector<GemvKernel> cands = gemv_candidates(ctx);
+    if (ctx.gemv != GemvKernel::Auto)
+        return std::find(cands.begin(), cands.end(), ctx.gemv) != cands.end()
+                   ? ctx.gemv : GemvKernel::PerFeature;
+    if (cands.size() == 1) return cands[0];
+    const GemvShape shape{c.q.n, c.q.k, int(row_variant(c.rows)), c.q.bits};
+    const auto it = ctx.gemv_choice.find(shape);
+    if (it != ctx.gemv_choice.end()) return it->second;
+    double best = 0.0;
+    GemvKernel choice = cands[0];
+    for (GemvKernel cand : cands) {
+        c.run(cand);  // warm: builds the pipeline variant
+        const auto t0 = std::chrono::steady_clock::now();
+        c.run(cand);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (cand == cands[0] || s < best) {
+            best = s;
+            choice = cand;
+        }
+    }
+    ctx.gemv_choice.emplace(shape, choice);
+    return choice;
+}
+
+} // namespace
+
+void matmul_on_device(const std::shared_ptr<Context> &ctx, const void *owner, const QLayer &q,
+                      const void *x, gptq_dtype dtype, int64_t m, int64_t ldx, float *y,
+                      int64_t ldy) {
+    const ResidentLayer &L = resident_layer(ctx, owner, q);
+    const size_t es = dtype_bytes(dtype);
+    // Rows per chunk: X and Y of a chunk each within one storage-buffer binding.
+    const int64_t range = int64_t(std::min<uint64_t>(ctx->device.max_storage_range(), INT64_MAX));
+    const int64_t row_bytes = std::max<int64_t>(q.k * int64_t(es), q.n * 4);
+    if (row_bytes > range)
+        fail(GPTQ_ERR_UNSUPPORTED,
+             "Vulkan: one row of X or Y (%lld bytes) exceeds the device's storage-buffer range "
+             "(%lld bytes)", (long long)row_bytes, (long long)range);
+    const int64_t rows_per = std::max<int64_t>(
+        1, std::min(kMaxChunkElems / std::max<int64_t>(1, std::max(q.n, q.k)), range / row_bytes));
+    for (int64_t r0 = 0; r0 < m; r0 += rows_per) {
+        const int64_t rows = std::min(rows_per, m - r0);
+        const Chunk c{*ctx, L, q, static_cast<const uint8_t *>(x) + size_t(r0 * ldx) * es,
+                      dtype, rows, ldx, y + r0 * ldy, ldy};
+        c.run(rows <= int64_t(kGemvMaxRows) && L.runs_aligned ? pick_gemv(*ctx, c)
+                                                              : GemvKernel::PerFeature);
     }
 }
 

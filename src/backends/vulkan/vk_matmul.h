@@ -1,5 +1,6 @@
-// Quantized matmul on the device. A layer's packed weights, scales, zeros and g_idx are
-// uploaded once and cached in QLayer::device; every call then moves only X and Y.
+// Quantized matmul on the device. A layer's packed weights, scales, zeros and position
+// tables are uploaded once and cached in QLayer::device; every call then moves only X and
+// Y, through the context's scratch buffers and staging ring (no allocation per call).
 #pragma once
 
 #include "backends/vulkan/vk_buffer.h"
@@ -7,15 +8,27 @@
 #include "core/qlayer.h"
 
 #include <memory>
+#include <vector>
 
 namespace gptq::vk {
 
+// The device copy of a layer, its k positions sorted by group (an act-order layer's rows of
+// qweight are reordered once here; X is read through `order`), see shaders/matmul_io.glsl.
+// A layer whose buffers exceed the device's storage-buffer range is held as several slices
+// of whole 32-position runs, each within the range; a matmul runs them one after another,
+// accumulating into Y.
 class ResidentLayer final : public DeviceLayer {
 public:
     ResidentLayer(std::shared_ptr<Context> ctx, const QLayer &q);
     std::shared_ptr<Context> ctx;  // keeps the device alive as long as the buffers
-    Buffer qweight, scales, zeros, g_idx;
-    int64_t qrows = 0;
+    struct Slice {
+        Buffer qweight, scales, zeros, gpos, order;
+        int64_t k = 0, qrows = 0;  // positions and packed rows of this slice
+    };
+    std::vector<Slice> slices;
+    // Every 32-position run lies in one group (group size a multiple of 32, or one group per
+    // row): the fast GEMV kernels apply.
+    bool runs_aligned = false;
 };
 
 // The layer's device copy for this owner (a Backend*), uploading it on first use.

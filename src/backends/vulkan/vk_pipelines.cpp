@@ -39,29 +39,38 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         }
         check(vkCreatePipelineCache(dev.handle(), &ci, nullptr, &cache_), "vkCreatePipelineCache");
 
-        create(Kernel::MatmulGemv, "matmul_gemv", 6, {kGemvWorkgroup, kGemvKChunk});
-        if (dev.has_subgroup_arithmetic()) {
-            gemv_sg_features_ = std::max<uint32_t>(1, kGemvSgWorkgroup / dev.subgroup_size());
-            create(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 6,
-                   {kGemvSgWorkgroup, gemv_sg_features_});
-        }
-        create(Kernel::MatmulGemm, "matmul_gemm", 6, {});
-        create(Kernel::HessianAccum, "hessian_accum", 2, {});
-        create(Kernel::HessianScale, "hessian_scale", 2, {});
-        create(Kernel::GroupParams, "group_params", 5, {});
-        create(Kernel::PrepPermute, "prep_permute", 4, {});
-        create(Kernel::DampDiag, "damp_diag", 2, {});
-        create(Kernel::CholDiag, "chol_diag", 2, {kCholBlock});
-        create(Kernel::CholPanel, "chol_panel", 1, {kCholBlock});
-        create(Kernel::CholUpdate, "chol_update", 1, {kCholBlock});
-        create(Kernel::TriInvGemm, "tri_inv_gemm", 2, {});
-        create(Kernel::TriInvBlock, "tri_inv_block", 2, {});
-        create(Kernel::ToUpper, "to_upper", 1, {});
-        create(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
-        create(Kernel::TrailingUpdate, "trailing_update", 3, {});
-        create(Kernel::PackCodes, "pack_codes", 3, {});
-        create(Kernel::PackZeros, "pack_zeros", 2, {});
-        create(Kernel::MatmulDense, "matmul_dense", 3, {});
+        // The table: kernel, shader, bindings, specialization constants (constant_id 0, 1, ...).
+        const uint32_t sg = dev.subgroup_size();
+        gemv_sg_features_ = std::max<uint32_t>(1, kGemvSgWorkgroup / sg);
+        declare(Kernel::MatmulGemv, "matmul_gemv", 7, {kGemvWorkgroup, kGemvKChunk});
+        declare(Kernel::MatmulGemvRuns, "matmul_gemv_runs", 7,
+                {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
+        if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
+            declare(Kernel::MatmulGemvRunsShuffle, "matmul_gemv_runs_shuffle", 7,
+                    {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
+        if (dev.has_subgroup_arithmetic())
+            declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 7,
+                    {kGemvSgWorkgroup, 1, gemv_sg_features_, 4});
+        declare(Kernel::MatmulGemm, "matmul_gemm", 7, {kGemmThreads, kGemmPerThread, 0, 4});
+        declare(Kernel::HessianAccum, "hessian_accum", 2, {kTileThreads, kHessianPerThread, kTileStep});
+        declare(Kernel::HessianScale, "hessian_scale", 2, {});
+        declare(Kernel::GroupParams, "group_params", 5, {});
+        declare(Kernel::PrepPermute, "prep_permute", 4, {});
+        declare(Kernel::DampDiag, "damp_diag", 2, {});
+        declare(Kernel::CholDiag, "chol_diag", 2, {kCholBlock});
+        declare(Kernel::CholPanel, "chol_panel", 1, {kCholBlock});
+        declare(Kernel::CholUpdate, "chol_update", 1,
+                {kCholBlock, kTileThreads, kCholUpdatePerThread});
+        declare(Kernel::TriInvGemm, "tri_inv_gemm", 2,
+                {kTileThreads, kTriInvRowsPerThread, kTriInvColsPerThread, kTileStep});
+        declare(Kernel::TriInvBlock, "tri_inv_block", 2, {});
+        declare(Kernel::ToUpper, "to_upper", 1, {});
+        declare(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
+        declare(Kernel::TrailingUpdate, "trailing_update", 3,
+                {kTileThreads, kTrailingPerThread, kTileStep});
+        declare(Kernel::PackCodes, "pack_codes", 3, {});
+        declare(Kernel::PackZeros, "pack_zeros", 2, {});
+        declare(Kernel::MatmulDense, "matmul_dense", 3, {});
     } catch (...) {
         destroy();
         throw;
@@ -70,13 +79,14 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
 
 Pipelines::~Pipelines() { destroy(); }
 
-void Pipelines::create(Kernel k, const char *shader, uint32_t n_bindings,
-                       std::vector<uint32_t> spec) {
-    const SpirvBlob *blob = find_spirv(shader);
-    if (!blob) fail(GPTQ_ERR_INTERNAL, "Vulkan: shader %s was not embedded", shader);
+void Pipelines::declare(Kernel k, const char *shader, uint32_t n_bindings,
+                        std::vector<uint32_t> spec) {
+    if (!find_spirv(shader)) fail(GPTQ_ERR_INTERNAL, "Vulkan: shader %s was not embedded", shader);
     Entry &e = entries_[int(k)];
+    e.shader = shader;
     e.n_bindings = n_bindings;
-    const std::string what = std::string("creating pipeline ") + shader;
+    e.spec = std::move(spec);
+    const std::string what = std::string("creating pipeline layout of ") + shader;
 
     std::vector<VkDescriptorSetLayoutBinding> binds(n_bindings);
     for (uint32_t i = 0; i < n_bindings; ++i) {
@@ -98,13 +108,17 @@ void Pipelines::create(Kernel k, const char *shader, uint32_t n_bindings,
     pl.pushConstantRangeCount = 1;
     pl.pPushConstantRanges = &range;
     check(vkCreatePipelineLayout(dev_.handle(), &pl, nullptr, &e.layout), what.c_str());
+}
 
-    VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
-    mi.codeSize = blob->n_words * 4;
-    mi.pCode = blob->words;
-    VkShaderModule module = VK_NULL_HANDLE;
-    check(vkCreateShaderModule(dev_.handle(), &mi, nullptr, &module), what.c_str());
-
+VkPipeline Pipelines::build(Entry &e, const std::vector<uint32_t> &spec) const {
+    const std::string what = std::string("creating pipeline ") + e.shader;
+    if (!e.module) {
+        const SpirvBlob *blob = find_spirv(e.shader);
+        VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+        mi.codeSize = blob->n_words * 4;
+        mi.pCode = blob->words;
+        check(vkCreateShaderModule(dev_.handle(), &mi, nullptr, &e.module), what.c_str());
+    }
     std::vector<VkSpecializationMapEntry> map(spec.size());
     for (size_t i = 0; i < spec.size(); ++i)
         map[i] = {uint32_t(i), uint32_t(i * 4), 4};
@@ -113,18 +127,30 @@ void Pipelines::create(Kernel k, const char *shader, uint32_t n_bindings,
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-    ci.stage.module = module;
+    ci.stage.module = e.module;
     ci.stage.pName = "main";
     ci.stage.pSpecializationInfo = spec.empty() ? nullptr : &si;
     ci.layout = e.layout;
-    const VkResult r = vkCreateComputePipelines(dev_.handle(), cache_, 1, &ci, nullptr, &e.pipeline);
-    vkDestroyShaderModule(dev_.handle(), module, nullptr);
-    check(r, what.c_str());
+    VkPipeline pipe = VK_NULL_HANDLE;
+    check(vkCreateComputePipelines(dev_.handle(), cache_, 1, &ci, nullptr, &pipe), what.c_str());
+    e.variants.emplace(spec, pipe);
+    return pipe;
+}
+
+VkPipeline Pipelines::pipeline(Kernel k) const { return pipeline(k, entries_[int(k)].spec); }
+
+VkPipeline Pipelines::pipeline(Kernel k, const std::vector<uint32_t> &spec) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry &e = entries_[int(k)];
+    if (!e.layout) fail(GPTQ_ERR_INTERNAL, "Vulkan: kernel %d is not available on this device", int(k));
+    const auto it = e.variants.find(spec);
+    return it != e.variants.end() ? it->second : build(e, spec);
 }
 
 void Pipelines::destroy() {
     for (Entry &e : entries_) {
-        if (e.pipeline) vkDestroyPipeline(dev_.handle(), e.pipeline, nullptr);
+        for (const auto &v : e.variants) vkDestroyPipeline(dev_.handle(), v.second, nullptr);
+        if (e.module) vkDestroyShaderModule(dev_.handle(), e.module, nullptr);
         if (e.layout) vkDestroyPipelineLayout(dev_.handle(), e.layout, nullptr);
         if (e.set_layout) vkDestroyDescriptorSetLayout(dev_.handle(), e.set_layout, nullptr);
         e = Entry{};

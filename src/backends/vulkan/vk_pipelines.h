@@ -1,17 +1,24 @@
-// Every compute pipeline of the backend, created once per context from the embedded SPIR-V
-// (with an optional pipeline-cache blob), plus the tile sizes the host needs to size its
-// dispatches (passed to the shaders as specialization constants, so both sides agree).
+// Every compute pipeline of the backend, built per context from the embedded SPIR-V (with an
+// optional pipeline-cache blob) on first use, plus the tile sizes the host needs to size its
+// dispatches. One table (kernel_table() in vk_pipelines.cpp) gives each kernel's shader,
+// bindings and specialization constants, built from the constants below, so host and
+// shader read every tile size from the same place. A kernel may also be built in variants
+// (other specialization constants, e.g. code width and row count of the matmul kernels).
 #pragma once
 
 #include "backends/vulkan/vk_device.h"
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <vector>
 
 namespace gptq::vk {
 
 enum class Kernel : int {
     MatmulGemv,
+    MatmulGemvRuns,
+    MatmulGemvRunsShuffle,  // only with subgroup shuffles and a power-of-two subgroup size
     MatmulGemvSubgroup,  // only created when the device has subgroup arithmetic
     MatmulGemm,
     HessianAccum,
@@ -36,18 +43,43 @@ enum class Kernel : int {
 // Specialization constants (constant_id 0, 1) of the kernels that take them.
 constexpr uint32_t kGemvWorkgroup = 64;
 constexpr uint32_t kGemvKChunk = 256;
-constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv*.comp
+constexpr uint32_t kGemvWideOutputs = 16;  // NF x rows of the Wide matmul_gemv_runs* variants
+constexpr uint32_t kGemvWideFeatures = 8;  // at most this many features per invocation (NF)
+constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv.comp, largest MROWS variant
 constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
-constexpr uint32_t kGemmTile = 64;        // TM = TN in matmul_gemm.comp
-constexpr uint32_t kHessianTile = 64;  // T of hessian_accum.comp
+constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
+constexpr uint32_t kGemmPerThread = 8;    // R: outputs per invocation per side
+constexpr uint32_t kGemmTile = kGemmThreads * kGemmPerThread;  // T
+// The tiled kernels (hessian_accum, chol_update, trailing_update, tri_inv_gemm) run
+// kTileThreads x kTileThreads invocations, each owning a few outputs per side.
+constexpr uint32_t kTileThreads = 16;     // TS
+constexpr uint32_t kTileStep = 16;        // TT / TB / TP: reduction entries staged per step
+constexpr uint32_t kHessianPerThread = 4; // R of hessian_accum.comp
+constexpr uint32_t kHessianTile = kTileThreads * kHessianPerThread;  // T
 constexpr uint32_t kCholBlock = 32;       // NB
 constexpr uint32_t kBlockWorkgroup = 32;  // rows per workgroup of gptq_block.comp
 constexpr uint32_t kBlockSharedCols = 128;  // BMAX: blocks up to this width run in shared memory
-constexpr uint32_t kTrailingCols = 64;    // TC of trailing_update.comp
-constexpr uint32_t kTrailingRows = 64;    // TN
-constexpr uint32_t kTriInvBlock = 32;     // rows per blocked-inverse step (TR)
-constexpr uint32_t kTriInvCols = 64;      // TJ: columns per tri_inv_gemm workgroup
-constexpr uint32_t kCholUpdateTile = 64;  // T of chol_update.comp
+constexpr uint32_t kTrailingPerThread = 4;  // R of trailing_update.comp
+constexpr uint32_t kTrailingCols = kTileThreads * kTrailingPerThread;  // TC
+constexpr uint32_t kTrailingRows = kTileThreads * kTrailingPerThread;  // TN
+constexpr uint32_t kTriInvRowsPerThread = 2;  // RR of tri_inv_gemm.comp
+constexpr uint32_t kTriInvColsPerThread = 4;  // RC
+constexpr uint32_t kTriInvBlock = kTileThreads * kTriInvRowsPerThread;  // TR: rows per step
+constexpr uint32_t kTriInvCols = kTileThreads * kTriInvColsPerThread;   // TJ
+constexpr uint32_t kCholUpdatePerThread = 4;  // R of chol_update.comp
+constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
+// Shared memory of every kernel, from the same constants, within the 16 KiB that Vulkan
+// guarantees (maxComputeSharedMemorySize >= 16384), so no device rejects a pipeline; the
+// GEMV row variants size their X chunk from the device's actual limit.
+constexpr uint32_t kMinSharedBytes = 16384;
+static_assert(2 * kTileStep * kHessianTile * 4 <= kMinSharedBytes, "hessian_accum");
+static_assert(2 * kCholBlock * kCholUpdateTile * 4 <= kMinSharedBytes, "chol_update");
+static_assert(kCholBlock * kCholBlock * 4 <= kMinSharedBytes, "chol_diag, chol_panel");
+static_assert(2 * kTileStep * kTrailingCols * 4 <= kMinSharedBytes, "trailing_update");
+static_assert((kTriInvBlock + kTriInvCols) * kTileStep * 4 <= kMinSharedBytes, "tri_inv_gemm");
+static_assert(kBlockSharedCols * kBlockWorkgroup * 4 <= kMinSharedBytes, "gptq_block");
+static_assert(2 * 32 * kGemmTile * 4 <= kMinSharedBytes, "matmul_gemm");
+static_assert(kGemvMaxRows * kGemvKChunk * 4 <= kMinSharedBytes, "matmul_gemv");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
@@ -61,8 +93,13 @@ public:
     Pipelines(const Pipelines &) = delete;
     Pipelines &operator=(const Pipelines &) = delete;
 
-    VkPipeline pipeline(Kernel k) const { return entries_[int(k)].pipeline; }
-    bool has(Kernel k) const { return entries_[int(k)].pipeline != VK_NULL_HANDLE; }
+    // The kernel's pipeline with its table specialization, or with `spec` (built on first use).
+    VkPipeline pipeline(Kernel k) const;
+    VkPipeline pipeline(Kernel k, const std::vector<uint32_t> &spec) const;
+    // Whether the device can run the kernel (the subgroup GEMV needs subgroup arithmetic).
+    bool has(Kernel k) const { return entries_[int(k)].layout != VK_NULL_HANDLE; }
+    // The table's specialization constants of k.
+    const std::vector<uint32_t> &spec(Kernel k) const { return entries_[int(k)].spec; }
     // Features per workgroup of matmul_gemv_sg.comp (its NPW).
     uint32_t gemv_sg_features() const { return gemv_sg_features_; }
     VkPipelineLayout layout(Kernel k) const { return entries_[int(k)].layout; }
@@ -73,17 +110,22 @@ public:
 
 private:
     struct Entry {
+        const char *shader = nullptr;
         VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
         VkPipelineLayout layout = VK_NULL_HANDLE;
-        VkPipeline pipeline = VK_NULL_HANDLE;
+        VkShaderModule module = VK_NULL_HANDLE;  // kept for later variants
+        std::vector<uint32_t> spec;
+        std::map<std::vector<uint32_t>, VkPipeline> variants;
         uint32_t n_bindings = 0;
     };
     const Device &dev_;
     VkPipelineCache cache_ = VK_NULL_HANDLE;
     uint32_t gemv_sg_features_ = 1;
-    Entry entries_[int(Kernel::Count)];
+    mutable std::mutex mutex_;  // guards lazy creation
+    mutable Entry entries_[int(Kernel::Count)];
 
-    void create(Kernel k, const char *shader, uint32_t n_bindings, std::vector<uint32_t> spec);
+    void declare(Kernel k, const char *shader, uint32_t n_bindings, std::vector<uint32_t> spec);
+    VkPipeline build(Entry &e, const std::vector<uint32_t> &spec) const;
     void destroy();
 };
 

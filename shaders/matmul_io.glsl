@@ -1,0 +1,32 @@
+// Bindings shared by the matmul kernels. The resident layer stores its k positions sorted
+// by group (act-order layers are reordered once at upload), so:
+//   qweight [qrows][n]   packed codes of the sorted positions
+//   gpos    [k]          group of each sorted position (non-decreasing)
+//   order   [k]          original input feature of each sorted position (X is read through it)
+// Scales/zeros stay [n_groups][n]. When every 32-position run lies in one group (the
+// layer's runs_aligned flag on the host), kernels may read gpos once per run. A layer larger
+// than the device's storage-buffer range is split into slices of whole runs, each bound as
+// a layer of its own (gpos relative to the slice's first group; X still read whole).
+#ifndef GPTQ_MATMUL_IO_GLSL
+#define GPTQ_MATMUL_IO_GLSL
+
+layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
+layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
+layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
+layout(std430, binding = 3) readonly buffer GPos { int gpos[]; };
+layout(std430, binding = 4) readonly buffer Order { int order[]; };
+layout(std430, binding = 5) readonly buffer X { uint x[]; };
+layout(std430, binding = 6) buffer Y { float y[]; };
+
+// Row m of X at sorted position p.
+float x_at(uint m, uint p) {
+    return GPTQ_LOAD_X(x, m * pc.ldx + uint(order[p]), pc.dtype);
+}
+
+// Stores one output: a layer too large for one storage-buffer binding is multiplied a
+// slice of positions at a time, every slice after the first adding to Y.
+void store_y(uint i, float v) {
+    y[i] = pc.accumulate != 0u ? y[i] + v : v;
+}
+
+#endif
