@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace llama {
 
@@ -43,6 +45,15 @@ void write_checkpoint_globals(CheckpointWriter &w, const Model &m);
 void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int layer,
                             gptq_zeros_format fmt);
 void finish_checkpoint(CheckpointWriter &w, const Model &m, const SaveOptions &opt);
+
+// The files that make a checkpoint a complete model directory, as (name, source path): the
+// tokenizer and generation files of source_dir, then those of the tokenizer the run used
+// (a directory's tokenizer files; a tokenizer.json with its tokenizer_config.json and
+// special_tokens_map.json; a llama2.c file as tokenizer.bin).
+std::vector<std::pair<std::string, std::string>> checkpoint_extra_files(
+    const std::string &source_dir, const std::string &tokenizer_path);
+// Copies the tokenizer at `path` into directory `dir` (checkpoint_extra_files' rules).
+void copy_tokenizer(const std::string &path, const std::string &dir);
 
 // The quantization_config / quantize_config.json object of a quantized model.
 nlohmann::json quantize_config_json(const QuantConfig &q);

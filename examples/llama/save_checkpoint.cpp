@@ -148,49 +148,61 @@ void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, 
 
 namespace {
 
-// Copies the files of `names` that exist in directory `from` into the checkpoint.
-void copy_files(CheckpointWriter &w, const std::string &from,
-                std::initializer_list<const char *> names) {
+const char *const kModelDirExtras[] = {"tokenizer.json",         "tokenizer_config.json",
+                                       "tokenizer.model",        "special_tokens_map.json",
+                                       "generation_config.json", "tokenizer.bin"};
+
+// (name in the checkpoint, source path) of the files of `names` present in directory `from`.
+void add_present(std::vector<std::pair<std::string, std::string>> &out, const std::string &from,
+                 std::initializer_list<const char *> names) {
     if (from.empty() || !is_directory(from)) return;
     for (const char *f : names) {
         const std::string src = join_path(from, f);
-        if (file_exists(src)) w.write_text(f, read_text_file(src));
+        if (file_exists(src)) out.emplace_back(f, src);
     }
 }
 
-// What makes the checkpoint a complete model directory: tokenizer and generation files.
-void copy_model_dir_extras(CheckpointWriter &w, const std::string &from) {
-    copy_files(w, from,
-               {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-                "special_tokens_map.json", "generation_config.json", "tokenizer.bin"});
-}
-
-// The tokenizer the run used: a directory's tokenizer files, a tokenizer.json with its
-// siblings (tokenizer_config.json carries BOS/EOS settings), or a llama2.c file as
-// tokenizer.bin.
-void copy_tokenizer(CheckpointWriter &w, const std::string &path) {
-    if (path.empty()) return;
-    if (is_directory(path)) {
-        copy_model_dir_extras(w, path);
-        return;
-    }
-    const bool hf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-    if (hf) {
-        const size_t slash = path.find_last_of('/');
-        copy_files(w, slash == std::string::npos ? "." : path.substr(0, slash),
-                   {"tokenizer_config.json", "special_tokens_map.json"});
-    }
-    w.write_text(hf ? "tokenizer.json" : "tokenizer.bin", read_text_file(path));
+void add_model_dir_extras(std::vector<std::pair<std::string, std::string>> &out,
+                          const std::string &from) {
+    for (const char *f : kModelDirExtras) add_present(out, from, {f});
 }
 
 } // namespace
+
+std::vector<std::pair<std::string, std::string>> checkpoint_extra_files(
+    const std::string &source_dir, const std::string &tokenizer_path) {
+    std::vector<std::pair<std::string, std::string>> files;
+    add_model_dir_extras(files, source_dir);
+    if (tokenizer_path.empty()) return files;
+    if (is_directory(tokenizer_path)) {
+        add_model_dir_extras(files, tokenizer_path);
+        return files;
+    }
+    const std::string &p = tokenizer_path;
+    const bool hf = p.size() >= 5 && p.compare(p.size() - 5, 5, ".json") == 0;
+    if (hf) {
+        const size_t slash = p.find_last_of('/');
+        add_present(files, slash == std::string::npos ? "." : p.substr(0, slash),
+                    {"tokenizer_config.json", "special_tokens_map.json"});
+    }
+    files.emplace_back(hf ? "tokenizer.json" : "tokenizer.bin", p);
+    return files;
+}
+
+void copy_tokenizer(const std::string &path, const std::string &dir) {
+    for (const auto &[name, src] : checkpoint_extra_files("", path)) {
+        const std::string bytes = read_text_file(src);
+        write_file_atomic(join_path(dir, name), {{bytes.data(), bytes.size()}});
+    }
+}
 
 void finish_checkpoint(CheckpointWriter &w, const Model &m, const SaveOptions &opt) {
     w.write_text("config.json", config_json(m, checkpoint_dtype(m, opt)).dump(2) + "\n");
     if (m.quant.quantized)
         w.write_text("quantize_config.json", quantize_config_json(m.quant).dump(2) + "\n");
-    copy_model_dir_extras(w, opt.source_dir);
-    copy_tokenizer(w, opt.tokenizer_path);
+    // Later entries win: the tokenizer the run used over the source directory's.
+    for (const auto &[name, src] : checkpoint_extra_files(opt.source_dir, opt.tokenizer_path))
+        w.write_text(name, read_text_file(src));
     w.commit();
 }
 

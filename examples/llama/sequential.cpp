@@ -109,6 +109,11 @@ double relative_output_error(gptq_ctx *ctx, const gptq_qlayer *q, const gptq_mat
     return den > 0.0 ? num / den : 0.0;
 }
 
+gptq_zeros_format checkpoint_zeros_format(const QuantizeOptions &opt) {
+    if (opt.zeros_format) return opt.zeros_format;
+    return opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
+}
+
 gptq_qlayer *through_checkpoint_layout(gptq_ctx *ctx, gptq_qlayer *q_in, gptq_zeros_format fmt) {
     QLayerPtr q(q_in);
     gptq_qlayer_info info{};
@@ -146,8 +151,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const QuantizeOptions &opt,
                                         const QuantizeProgressFn &progress) {
     const Config &c = m.cfg;
-    const gptq_zeros_format fmt =
-        opt.zeros_format ? opt.zeros_format : opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
+    const gptq_zeros_format fmt = checkpoint_zeros_format(opt);
     if (!opt.rtn && calib.empty())
         fail(GPTQ_ERR_INVALID_ARGUMENT, "GPTQ needs calibration sequences");
     for (const Block &b : m.blocks)

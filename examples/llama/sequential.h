@@ -57,6 +57,10 @@ using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
 // Quantizes every linear layer of m in place (they must be fp32). calib: token sequences
 // (may be empty for RTN). Records the choices in m.quant. The stored layers hold exactly
 // what a checkpoint stores (fp16 scales), so the in-memory model equals its checkpoint.
+// The checkpoint_format the layers are stored in: opt.zeros_format, else v1 ("gptq") for a
+// symmetric grid and v2 for an asymmetric one.
+gptq_zeros_format checkpoint_zeros_format(const QuantizeOptions &opt);
+
 std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                                         const std::vector<std::vector<int32_t>> &calib,
                                         const QuantizeOptions &opt,

@@ -14,7 +14,7 @@ StreamResult quantize_to_checkpoint(Model &m, gptq_ctx *ctx,
     QuantConfig planned;
     planned.bits = opt.params.bits;
     planned.group_size = opt.params.group_size;
-    const gptq_zeros_format fmt = opt.params.sym ? GPTQ_ZEROS_V1 : GPTQ_ZEROS_V2;
+    const gptq_zeros_format fmt = checkpoint_zeros_format(opt);
     const int n_layers = int(m.cfg.n_layers);
     const int first = opt.first_layer, last = opt.last_layer < 0 ? n_layers : opt.last_layer;
     auto writer = begin_checkpoint(m, out, so, &planned, first, last);
