@@ -25,7 +25,7 @@ int cmd_eval(int argc, char **argv) {
                    {{"text", "FILE", "evaluation text", ""},
                     {"eval-docs", "A:B", "documents to evaluate (A..B-1, as in Python)", "0:"},
                     {"seq-len", "N", "cut each document at N tokens (0 = the model's seq_len)", "0"},
-                    {"tokenizer", "FILE", "llama2.c tokenizer (default: found next to MODEL)", ""},
+                    {"tokenizer", "DIR|FILE", "tokenizer.json, its directory, or a llama2.c .bin (default: found next to MODEL)", ""},
                     {"quiet", "", "no progress bar", ""},
                     {"windows", "L", "score non-overlapping windows of L tokens of the whole text (the paper's protocol; the default for a text without <|endoftext|> lines)", "2048"},
                     {"force-seq-len", "", "allow windows / --seq-len beyond the model's context", ""}}};
@@ -43,14 +43,14 @@ int cmd_eval(int argc, char **argv) {
     check_doc_range(a.get("text"), a.get("eval-docs"));
     a.get_int("seq-len", 0, INT32_MAX);
     if (a.has("windows")) a.get_int("windows", 2, INT32_MAX);
-    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    if (a.has("tokenizer")) require_input_file_or_dir(a.get("tokenizer"), "--tokenizer");
     check_backend_options(a);
     const std::string model_path = a.positional()[0];
     identify_model(model_path, a.has("quiet"));
 
     CtxPtr ctx = make_context(a);
     const llama::Model m = load_model_checked(model_path, ctx.get());
-    const auto tokp = llama::load_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const auto tokp = open_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const llama::Tokenizer &tok = *tokp;
     const std::string text_path = a.get("text");
     const bool windows = a.has("windows") || is_single_document(text_path);

@@ -22,7 +22,7 @@ int cmd_generate(int argc, char **argv) {
                     {"temperature", "T", "sampling temperature; 0 = greedy", "0"},
                     {"top-p", "P", "nucleus sampling threshold (1 = off)", "0.9"},
                     {"seed", "N", "random seed", "42"},
-                    {"tokenizer", "FILE", "llama2.c tokenizer (default: found next to MODEL)", ""}}};
+                    {"tokenizer", "DIR|FILE", "tokenizer.json, its directory, or a llama2.c .bin (default: found next to MODEL)", ""}}};
     for (const OptionSpec &o : backend_options()) sp.options.push_back(o);
     Args a(sp, argc, argv);
     if (a.help()) {
@@ -37,14 +37,14 @@ int cmd_generate(int argc, char **argv) {
     go.top_p = float(a.get_double("top-p", 0.0, 1.0));
     if (!(go.top_p > 0.0f)) fail(GPTQ_ERR_INVALID_ARGUMENT, "--top-p: must be above 0 (1 = off)");
     go.seed = uint64_t(a.get_int("seed", 0));
-    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    if (a.has("tokenizer")) require_input_file_or_dir(a.get("tokenizer"), "--tokenizer");
     check_backend_options(a);
     const std::string model_path = a.positional()[0];
     identify_model(model_path, false);
 
     CtxPtr ctx = make_context(a);
     const llama::Model m = load_model_checked(model_path, ctx.get());
-    const auto tokp = llama::load_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
+    const auto tokp = open_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const llama::Tokenizer &tok = *tokp;
     const llama::Forward fwd(m, ctx.get());
     const std::string prompt = a.get("prompt");

@@ -55,7 +55,7 @@ CommandSpec spec() {
                    {"calib-docs", "A:B", "documents to calibrate on (A..B-1, as in Python)", "0:"},
                    {"calib-tokens", "N", "at most N calibration tokens in all (0 = no limit)", "0"},
                    {"seq-len", "N", "cut each document at N tokens (0 = the model's seq_len)", "0"},
-                   {"tokenizer", "FILE", "llama2.c tokenizer (default: found next to MODEL)", ""},
+                   {"tokenizer", "DIR|FILE", "tokenizer.json, its directory, or a llama2.c .bin (default: found next to MODEL)", ""},
                    {"dtype", "NAME", "dtype of unquantized tensors: auto, f32, f16 or bf16", "auto"},
                    {"no-rtn-compare", "", "skip the RTN column of the per-layer table", ""},
                    {"heatmap", "FILE.png", "write a per-layer/per-module relative-error heatmap", ""},
@@ -199,7 +199,7 @@ CheckedArgs check_args(const Args &a) {
     a.get_int("nsamples", 1, INT32_MAX);
     a.get_int("seed", 0, INT64_MAX);
     a.get_int("seq-len", 0, INT32_MAX);
-    if (a.has("tokenizer")) require_input_file(a.get("tokenizer"), "--tokenizer");
+    if (a.has("tokenizer")) require_input_file_or_dir(a.get("tokenizer"), "--tokenizer");
     check_backend_options(a);
     require_output_dir(c.out, "-o");
     if (a.has("heatmap")) require_output_file(a.get("heatmap"), "--heatmap");
@@ -245,7 +245,7 @@ int cmd_quantize(int argc, char **argv) {
             for (int32_t &t : sq) t = int32_t(rng() % uint32_t(m.cfg.vocab_size));
     } else if (a.has("calib")) {
         tok_path = find_tokenizer(a, model_path, m.cfg.vocab_size);
-        const auto tokp = llama::load_tokenizer(tok_path, m.cfg.vocab_size);
+        const auto tokp = open_tokenizer(tok_path, m.cfg.vocab_size);
         const llama::Tokenizer &tok = *tokp;
         const std::string calib_path = a.get("calib");
         if (a.has("nsamples") || is_single_document(calib_path)) {

@@ -37,6 +37,10 @@ std::string json_error_text(const std::exception &e);
 // else tok<vocab>.bin there (llama2.c's naming).
 std::string find_tokenizer(const Args &a, const std::string &model_path, int64_t vocab);
 
+// llama::load_tokenizer(path, model_vocab), whose encode refuses an id >= model_vocab with a
+// message naming both vocabulary sizes (vocab_guard.cpp).
+std::unique_ptr<llama::Tokenizer> open_tokenizer(const std::string &path, int64_t model_vocab);
+
 // Token sequences of the chosen documents of a text file (BOS + text, cut at seq_len), and
 // at most max_tokens tokens in all when max_tokens > 0.
 std::vector<std::vector<int32_t>> load_sequences(const llama::Tokenizer &tok,

@@ -61,6 +61,12 @@ void require_input_file(const std::string &path, const char *option) {
     ::close(fd);
 }
 
+void require_input_file_or_dir(const std::string &path, const char *option) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+    require_input_file(path, option);
+}
+
 void require_output_dir(const std::string &path, const char *option) {
     if (path.empty()) fail(GPTQ_ERR_INVALID_ARGUMENT, "%s: empty path", option);
     struct stat st;

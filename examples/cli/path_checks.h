@@ -10,6 +10,9 @@ namespace cli {
 // directory, a missing file or an unreadable one is refused with a sentence saying which.
 void require_input_file(const std::string &path, const char *option);
 
+// `path` is an existing directory or a readable regular file (--tokenizer DIR|FILE).
+void require_input_file_or_dir(const std::string &path, const char *option);
+
 // A directory that the command will create or replace (-o OUT): OUT is a directory or does
 // not exist yet, and its parent directory exists and accepts new entries (probed by
 // creating and removing a file, which also works for root and read-only mounts).
