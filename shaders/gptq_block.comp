@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // The GPTQ column loop for columns [c_begin, c_end) of block [i1, i2) of the permuted order
-// (spec §3). Rows are independent, so one invocation owns one row n: it quantizes each
+// (docs/gptq-reference.md §3). Rows are independent, so one invocation owns one row n: it quantizes each
 // column with its group's parameters (already in `params`), writes the code, scales the
 // error by U[col][col] and applies the in-block rank-1 update to the rest of its row of the
 // block. When the whole block is one dispatch and fits (BMAX columns), the row's block lives

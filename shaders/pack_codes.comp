@@ -2,7 +2,7 @@
 #extension GL_GOOGLE_include_directive : require
 // Packs the column loop's codes (permuted order, bytes [ceil(k/4)][n]) into the checkpoint
 // qweight [qrows][n] in natural order: word r of feature n gathers the codes whose bit
-// ranges overlap bits [32r, 32r+32) of the little-endian code stream (spec §5).
+// ranges overlap bits [32r, 32r+32) of the little-endian code stream (docs/gptq-reference.md §5).
 #define GPTQ_PC_PACK
 #include "push_constants.glsl"
 

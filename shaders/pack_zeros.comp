@@ -3,7 +3,7 @@
 // Packs zero points [rows][n] along N into the checkpoint qzeros [rows][qcols], storing
 // (zero - offset) masked to the code width (offset 1: v1, 0: v2). Word c of a row gathers
 // the codes whose bit ranges overlap bits [32c, 32c+32) of the row's little-endian code
-// stream, so 3-bit codes straddle words exactly as in qweight (spec §5).
+// stream, so 3-bit codes straddle words exactly as in qweight (docs/gptq-reference.md §5).
 #define GPTQ_PC_PACK_ZEROS
 #include "push_constants.glsl"
 

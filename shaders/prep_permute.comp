@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Act-order permutation with the dead-column fix folded in (spec §2 steps 2 and 4):
+// Act-order permutation with the dead-column fix folded in (docs/gptq-reference.md §2 steps 2 and 4):
 // mode 0: Hp[i][j] = H[perm[i]][perm[j]], with Hp[i][i] = 1 for a dead column;
 // mode 1: Wt[i][n] = W[n][perm[i]] (0 for a dead column): the working W is kept transposed
 // so that the one-invocation-per-row kernels read adjacent addresses.

@@ -1,4 +1,4 @@
-// The GPTQ quantizer of spec §4, with the same fp32 operations in the same order as the CPU
+// The GPTQ quantizer of docs/gptq-reference.md §4, with the same fp32 operations in the same order as the CPU
 // reference (src/core/quantizer.cpp): a min/max grid that always contains 0, an optional
 // MSE clipping search, round-half-to-even. The includer defines QX(i), element i of the
 // slice being parameterised.

@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// The lazy trailing update of spec §3, W[:, i2:] -= Err1 . U[i1:i2, i2:], on the transposed
+// The lazy trailing update of docs/gptq-reference.md §3, W[:, i2:] -= Err1 . U[i1:i2, i2:], on the transposed
 // working matrix: Wt[c][n] -= sum_b U[i1+b][c] * Err[b][n] for c >= i2. Tiles of TS*R
 // columns x TS*R rows, b in steps of TB through shared memory; each invocation owns R x R
 // outputs (sizes: specialization constants from the host table).

@@ -1,6 +1,6 @@
 // The allocation-failure sweep harness of test_alloc_failures: checks that work across C++
 // frames, owning handles, the Case interface one API operation implements, and sweep(),
-// which fails the N-th allocation of the case's call for every N (STYLE.md).
+// which fails the N-th allocation of the case's call for every N.
 //
 // Each trial runs the call on a fresh thread in a fresh context: the CPU GEMM keeps
 // thread_local scratch that grows once, so reusing threads would hide those allocations

@@ -1,4 +1,4 @@
-// Allocation-failure sweep through the public C API on the CPU backend (STYLE.md: count the
+// Allocation-failure sweep through the public C API on the CPU backend (count the
 // allocations of a call in a dry run, then fail the N-th one for every N).
 //
 // support/alloc_countdown.cpp replaces the global operator new of this program, which is

@@ -359,7 +359,7 @@ static void test_quantize_errors(void **state) {
     gptq_ctx_destroy(ctx);
 }
 
-/* All-zero Hessian: every column is dead (spec §2.2), which is legal and must work. */
+/* All-zero Hessian: every column is dead (docs/gptq-reference.md §2.2), which is legal and must work. */
 static void test_all_zero_hessian(void **state) {
     (void)state;
     gptq_ctx *ctx = tc_ctx();

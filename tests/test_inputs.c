@@ -1,7 +1,7 @@
 /* Input handling through the public API: Hessian accumulation against a double-precision
  * naive sum for F32/F16/BF16 activations with row strides and uneven batches; set/get
  * round trip; and W given as F16/BF16/strided F32 quantizing exactly like its fp32 copy
- * (spec §2.1: the layer starts from an fp32 copy of W, so the input format must not
+ * (docs/gptq-reference.md §2.1: the layer starts from an fp32 copy of W, so the input format must not
  * matter once the values are the same). */
 #include "compare.h"
 #include "naive_gptq.h"

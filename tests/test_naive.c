@@ -4,7 +4,7 @@
  * against naive RTN; and GPTQ beating RTN on correlated activations.
  *
  * Tolerance, library vs naive GPTQ: codes identical in >= 99 % of entries and |delta| <= 1
- * everywhere (vectors/README.md §6 otherwise). The naive version updates W column by column
+ * everywhere (docs/reference-vectors.md §6 otherwise). The naive version updates W column by column
  * in double while the library does blocked fp32 updates with a GEMM; the working values
  * therefore differ by a few fp32 ulps, and a value within that distance of a rounding tie
  * can flip its code by one. The flipped error then feeds every later column of that row

@@ -1,4 +1,4 @@
-/* Checkpoint layout (spec §5) through the public API: pack/unpack round trips for 2/3/4/8
+/* Checkpoint layout (docs/gptq-reference.md §5) through the public API: pack/unpack round trips for 2/3/4/8
  * bits via gptq_qlayer_from_packed and the qweight/qzeros/scales/g_idx getters, the 3-bit
  * layout against hand-computed words, v1 vs v2 zeros, act-order g_idx, fp16 scales, padded
  * K, and rejection of out-of-range zeros / g_idx and non-finite scales. Every comparison
@@ -131,7 +131,7 @@ static void check_layer_matches(const gptq_qlayer *q, const fixture *f, const ch
     assert_int_equal(info.bits, f->bits);
     assert_int_equal(info.group_size, f->group_size);
     assert_int_equal(info.n_groups, f->n_groups);
-    /* "Packed dimensions are rounded up" (spec §5; 3 bits in whole 32-code runs). */
+    /* "Packed dimensions are rounded up" (docs/gptq-reference.md §5; 3 bits in whole 32-code runs). */
     assert_int_equal(info.qweight_rows, f->qw_rows);
     assert_int_equal(info.qweight_cols, f->n);
     assert_int_equal(info.qzeros_rows, f->n_groups);

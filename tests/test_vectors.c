@@ -1,6 +1,6 @@
 /* The 25 reference vectors of ../shared/vectors against the library (through the public
  * API) and against the tests' own naive GPTQ, with exactly the tolerances of
- * vectors/README.md §6, plus Hessian accumulation from X_calib (cases 007 F32, 008 F16).
+ * docs/reference-vectors.md §6, plus Hessian accumulation from X_calib (cases 007 F32, 008 F16).
  * Usage: test_vectors <backend> <vectors dir>. A missing directory is a failure. */
 #include "compare.h"
 #include "naive_gptq.h"
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-/* README §1 lists 25 cases; fewer files means a broken copy of the data. */
+/* docs/reference-vectors.md §1 lists 25 cases; fewer files means a broken copy of the data. */
 #define N_CASES_EXPECTED 25
 
 typedef struct vcase {
@@ -123,7 +123,7 @@ static int rel_within(const char *label, const char *what, double got, double wa
     return 1;
 }
 
-/* Quantizes the case with the library from `hess` and applies every check of README §6. */
+/* Quantizes the case with the library from `hess` and applies every check of docs/reference-vectors.md §6. */
 static void check_library(const vcase *c, gptq_ctx *ctx, const gptq_hessian *hess,
                           const char *label) {
     gptq_quant_params p;
@@ -191,7 +191,7 @@ static void test_naive_oracle(void **state) {
     double *diag = tq_fixed_diag(c.h, c.k);
     int bad = tq_compare(label, &r, &c.ref, diag, TQ_TOL_VECTORS);
     bad += tq_check_relations(label, &r, &c.o, c.w, c.h);
-    /* The checker itself: the reference satisfies every relation exactly (README §3). */
+    /* The checker itself: the reference satisfies every relation exactly (docs/reference-vectors.md §3). */
     bad += tq_check_relations("reference", &c.ref, &c.o, c.w, c.h);
     bad += rel_within(label, "relerr_gptq", naive_relerr_x(c.x, c.t, c.w, r.q, c.n, c.k),
                       c.relerr, 0.005);

@@ -1,5 +1,5 @@
 // Writing a model as a Hugging Face directory: model.safetensors (GPTQ layout for quantized
-// layers, spec §5), config.json with quantization_config, quantize_config.json.
+// layers, docs/gptq-reference.md §5), config.json with quantization_config, quantize_config.json.
 #pragma once
 
 #include "model.h"

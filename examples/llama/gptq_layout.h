@@ -1,4 +1,4 @@
-// Shapes of GPTQ checkpoint tensors (spec §5), needed to validate files before handing their
+// Shapes of GPTQ checkpoint tensors (docs/gptq-reference.md §5), needed to validate files before handing their
 // arrays to gptq_qlayer_from_packed (which takes bare pointers).
 #pragma once
 

@@ -114,7 +114,7 @@ struct Block {
     std::vector<float> q_norm, k_norm;  // [head_dim] each when cfg.qk_norm, else empty
 };
 
-// How the quantized layers of a model were made (spec §5 quantize_config.json).
+// How the quantized layers of a model were made (docs/gptq-reference.md §5 quantize_config.json).
 struct QuantConfig {
     bool quantized = false;
     int bits = 4;

@@ -10,7 +10,7 @@ namespace gptq {
 
 namespace {
 
-// Steps 2, 4 and 5 of spec §2 from diag(H): dead columns (their diagonal becomes 1), the
+// Steps 2, 4 and 5 of docs/gptq-reference.md §2 from diag(H): dead columns (their diagonal becomes 1), the
 // act-order permutation of the fixed diagonal, each position's group; returns mean(diag)
 // for the damping.
 float plan_columns(const QuantOptions &opt, std::vector<float> diag, ColumnPlan *plan,
@@ -75,7 +75,7 @@ void run_gptq(GptqSession &s, const QuantOptions &opt, int64_t n, int64_t k, Qua
     for (;; schedule.next())
         if (s.factor_inverse(float(schedule.percent()) * mean_diag)) break;
 
-    // The column loop (spec §3). Dynamic groups get their parameters at the start of the
+    // The column loop (docs/gptq-reference.md §3). Dynamic groups get their parameters at the start of the
     // block they begin in, from W as of that block start (the reference's quirk).
     const int64_t bs = std::max(1, opt.block_size);
     const int64_t n_blocks = (k + bs - 1) / bs;

@@ -1,4 +1,4 @@
-// GPTQ of one layer (spec §2 preparation, §3 blocked column loop), written once for every
+// GPTQ of one layer (docs/gptq-reference.md §2 preparation, §3 blocked column loop), written once for every
 // backend: the driver makes each decision of the algorithm and drives the backend's
 // GptqSession primitives (core/gptq_session.h) in the order the reference computes them.
 #pragma once

@@ -12,7 +12,7 @@ std::vector<int32_t> column_order(const float *diag, int64_t stride, int64_t k,
     std::vector<int32_t> order(static_cast<size_t>(k));
     std::iota(order.begin(), order.end(), 0);
     // Stable: the reference's sort is not, but the vectors only tie on dead columns, where
-    // the order does not change the result (vectors/README.md §5.2).
+    // the order does not change the result (docs/reference-vectors.md §5.2).
     if (opt.desc_act)
         std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
             return diag[int64_t(a) * stride] > diag[int64_t(b) * stride];

@@ -1,4 +1,4 @@
-// Decisions of spec §2 and §5 that every backend must make identically: the act-order
+// Decisions of docs/gptq-reference.md §2 and §5 that every backend must make identically: the act-order
 // column order, the group of every column (g_idx), and the damping schedule with its
 // failure message. Backends do the arithmetic; these keep the policy in one place.
 #pragma once
@@ -17,7 +17,7 @@ namespace gptq {
 std::vector<int32_t> column_order(const float *diag, int64_t stride, int64_t k,
                                   const QuantOptions &opt);
 
-// g_idx [k] in natural column order (spec §5): k / G without act-order or with static
+// g_idx [k] in natural column order (docs/gptq-reference.md §5): k / G without act-order or with static
 // groups; with act-order and dynamic groups, runs of G positions in the permuted order.
 // If group_of_position is given it receives the group of each position of `order`.
 std::vector<int32_t> group_index(const std::vector<int32_t> &order, const QuantOptions &opt,

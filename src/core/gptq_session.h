@@ -16,7 +16,7 @@ namespace gptq {
 
 struct QuantResult;
 
-// Where group parameters are read from (spec §2 steps 1 and 3, §3).
+// Where group parameters are read from (docs/gptq-reference.md §2 steps 1 and 3, §3).
 enum class ParamSource {
     Original,  // the caller's W, before the dead-column fix (one group per row)
     Natural,   // W after the dead-column fix, natural column order (static groups)

@@ -12,7 +12,7 @@ int64_t packed_len(int64_t len, int bits) {
 
 // Every width is a little-endian bit stream along the packed dimension: code i occupies
 // bits [bits*i, bits*(i+1)) of the stream, words hold 32 consecutive stream bits. For 3 bits
-// this yields exactly the spec's word0/word1/word2 layout (codes 10 and 21 straddle words).
+// this yields exactly docs/gptq-reference.md's word0/word1/word2 layout (codes 10 and 21 straddle words).
 static inline void put_code(int32_t *base, int64_t stride, int64_t i, int bits, uint32_t code) {
     const int64_t bit = i * bits;
     const int64_t w = bit / 32;

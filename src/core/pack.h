@@ -1,4 +1,4 @@
-// GPTQ checkpoint packing (spec §5): codes along K into int32 qweight words, zero points
+// GPTQ checkpoint packing (docs/gptq-reference.md §5): codes along K into int32 qweight words, zero points
 // along N into qzeros words; 2/4/8 bits pack 32/b codes per word, 3 bits pack 32 codes
 // into 3 words with codes straddling word boundaries.
 #pragma once

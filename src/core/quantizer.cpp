@@ -1,4 +1,4 @@
-// find_params of spec §4, written to perform the same fp32 operations in the same order as
+// find_params of docs/gptq-reference.md §4, written to perform the same fp32 operations in the same order as
 // the reference (PyTorch) quantizer, so scales, zeros and codes come out bit for bit.
 #include "core/quantizer.h"
 

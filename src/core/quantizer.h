@@ -1,4 +1,4 @@
-// The GPTQ quantizer of spec §4: per-row (per group) min/max grid with optional MSE
+// The GPTQ quantizer of docs/gptq-reference.md §4: per-row (per group) min/max grid with optional MSE
 // clipping search, round-half-to-even everywhere. Shared by the CPU backend, RTN and tests.
 #pragma once
 
@@ -18,7 +18,7 @@ struct GroupParams {
 // Parameters for a row slice x[0..len) with stride `stride` elements between values.
 GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt);
 
-// MSE clipping search (spec §4): the number of shrink factors tried (0 without MSE) and
+// MSE clipping search (docs/gptq-reference.md §4): the number of shrink factors tried (0 without MSE) and
 // each factor in order. The one definition every backend's search uses.
 int mse_shrink_steps(const QuantOptions &opt);
 float mse_shrink_factor(const QuantOptions &opt, int step);

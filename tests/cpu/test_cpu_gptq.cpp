@@ -2,7 +2,7 @@
 // a selection of reference vectors (the full set runs through the public API in
 // tests/test_vectors.c), Hessian accumulation from the stored calibration activations,
 // damping retries, the non-positive-definite failure and progress/cancellation.
-// Tolerances are those of ../shared/vectors/README.md §6.
+// Tolerances are those of docs/reference-vectors.md §6.
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/half.h"
@@ -93,7 +93,7 @@ std::unique_ptr<Vec> load(const char *name) {
     return v;
 }
 
-// Compares a result with the file per README §6; returns the number of differing codes.
+// Compares a result with the file per docs/reference-vectors.md §6; returns the number of differing codes.
 int64_t compare(const Vec &v, const gptq::QuantResult &r) {
     const int64_t n = v.n, k = v.k, ng = r.n_groups;
     assert_int_equal(int64_t(v.scales.size()), ng * n);
@@ -182,7 +182,7 @@ void test_vectors(void **) {
 }
 
 // H accumulated from X_calib (F32 in 007, F16 in 008) in uneven batches with a row stride
-// must match the stored H to 1e-5 of max|H| (README §6), and quantize the same.
+// must match the stored H to 1e-5 of max|H| (docs/reference-vectors.md §6), and quantize the same.
 void test_hessian_from_calib(void **) {
     auto be = gptq::make_cpu_backend(2);
     for (const char *c : {"case_007_b4_g-1_sym_act_lowrank", "case_008_b4_g32_asym_act_dead"}) {
@@ -472,7 +472,7 @@ void test_foreign_hessian_state(void **) {
 }
 
 // Degenerate and odd shapes through every option combination: no crash, codes in range,
-// g_idx per spec §5, dequantized codes consistent with the stored parameters.
+// g_idx per docs/gptq-reference.md §5, dequantized codes consistent with the stored parameters.
 void test_small_shapes(void **) {
     auto be = gptq::make_cpu_backend(2);
     std::mt19937_64 rng(9);

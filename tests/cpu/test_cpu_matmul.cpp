@@ -2,7 +2,7 @@
 // monotonic and act-order (shuffled) g_idx, the small-M qgemv path (every instruction-set
 // variant this CPU runs, uniform and mixed-group runs, vector and scalar-tail columns), the
 // GEMM path and the chunk boundary, F32/F16/BF16 inputs with row strides. The layer is
-// packed here from the spec's bit layout (independently of src/core/pack.cpp) and the
+// packed here from docs/gptq-reference.md's bit layout (independently of src/core/pack.cpp) and the
 // reference product is computed in double from the dequantized weights.
 #include "backends/cpu/cpu_matmul.h"
 #include "backends/cpu/qgemv.h"
@@ -27,7 +27,7 @@ namespace {
 constexpr double kU = 1.0 / 16777216.0;
 
 // Sets code c at packed index i (along K) of column n: bit b*i of the column's bit stream,
-// 32 bits per word, words stacked along K with stride `n_cols` (spec §5; for 3 bits this is
+// 32 bits per word, words stacked along K with stride `n_cols` (docs/gptq-reference.md §5; for 3 bits this is
 // exactly the 3-word layout, since codes straddle words in stream order).
 void put_code(std::vector<int32_t> &qw, int64_t n_cols, int64_t n, int64_t i, int bits,
               uint32_t c) {
@@ -80,7 +80,7 @@ float dequant(const Layer &l, int64_t kk, int64_t c) {
            float(l.codes[size_t(kk * l.q.n + c)] - l.q.zeros[size_t(g * l.q.n + c)]);
 }
 
-// Counts outputs outside the bound. The reference is exact (double) for the spec's fp32
+// Counts outputs outside the bound. The reference is exact (double) for docs/gptq-reference.md's fp32
 // weights w = fl(s (q - z)). Bound: gamma_{k+2} sum |x w|, gamma_n = n u / (1 - n u). The
 // GEMM path and the scalar columns round each term at most k + 1 times (dot-product bound);
 // qgemv's group runs (s * sum x (q - z)) add one rounding for the unrounded s (q - z) and

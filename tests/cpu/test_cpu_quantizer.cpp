@@ -1,4 +1,4 @@
-// White-box tests of gptq::find_params / quantize_code (spec §4): hand-computed cases, the
+// White-box tests of gptq::find_params / quantize_code (docs/gptq-reference.md §4): hand-computed cases, the
 // all-zero row, symmetric special cases, round-half-to-even, strides, and the MSE clipping
 // search against a brute-force search written here.
 #include "core/quantizer.h"
@@ -115,7 +115,7 @@ void test_stride(void **) {
     }
 }
 
-// Brute-force MSE search (spec §4), written independently: every shrink p, error in double.
+// Brute-force MSE search (docs/gptq-reference.md §4), written independently: every shrink p, error in double.
 GroupParams brute_mse(const std::vector<float> &x, const QuantOptions &o, double *best_err) {
     const float maxq = float(o.maxq());
     float xmin = 0, xmax = 0;

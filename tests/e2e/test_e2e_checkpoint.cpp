@@ -75,7 +75,7 @@ std::vector<std::string> list_dir(const std::string &dir) {
     return names;
 }
 
-// Zero points unpacked from a qzeros tensor [groups, N*b/32] per spec §5 (b = 4 here).
+// Zero points unpacked from a qzeros tensor [groups, N*b/32] per docs/gptq-reference.md §5 (b = 4 here).
 std::vector<int32_t> unpack_zeros4(const std::vector<int32_t> &qz, int64_t groups, int64_t n) {
     std::vector<int32_t> z(size_t(groups * n));
     const int64_t words = (n + 7) / 8;

@@ -47,7 +47,7 @@ int tq_compare(const char *label, const tq_result *got, const tq_result *ref,
                 REPORT(bad, "perm[%lld] = %d, expected %d (not a tie)", (long long)i, a, b);
         }
 
-    /* Codes: the only place a legitimate difference may start (see vectors/README §6). */
+    /* Codes: the only place a legitimate difference may start (see docs/reference-vectors.md §6). */
     char *dirty = tc_xcalloc((size_t)n, 1);
     int64_t differ = 0;
     for (int64_t j = 0; j < n; ++j)

@@ -1,4 +1,4 @@
-/* Comparisons of quantization results with the tolerances of vectors/README.md §6 and the
+/* Comparisons of quantization results with the tolerances of docs/reference-vectors.md §6 and the
  * exact relations of §3. Each function prints every violation (up to a limit) to stderr,
  * prefixed with a label, and returns how many it found, so a failing test says why. */
 #ifndef GPTQ_TEST_COMPARE_H
@@ -21,7 +21,7 @@ typedef struct tq_tol {
     double q_rel;
 } tq_tol;
 
-/* vectors/README.md §6 exactly. */
+/* docs/reference-vectors.md §6 exactly. */
 #define TQ_TOL_VECTORS ((tq_tol){0.995, 1e-4, 1e-4, 0.0})
 
 /* got vs ref. diag: diag(H) after the dead-column fix, used to accept perm differences
@@ -36,7 +36,7 @@ int tq_compare(const char *label, const tq_result *got, const tq_result *ref,
 int tq_check_relations(const char *label, const tq_result *r, const naive_opts *o,
                        const float *w, const float *h);
 
-/* diag(H) with dead columns set to 1 (spec §2.2), malloc'd. */
+/* diag(H) with dead columns set to 1 (docs/gptq-reference.md §2.2), malloc'd. */
 double *tq_fixed_diag(const float *h, int64_t k);
 
 /* gptq_quant_params equivalent to o (layer_name may be NULL). */

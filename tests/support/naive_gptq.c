@@ -1,6 +1,6 @@
 /* Plain GPTQ from spec/GPTQ.md, written for readability rather than speed. The only
  * concession to the reference's blocked structure is the snapshot of W taken at every
- * block start, because find_params is defined to read it (spec §3, "sic"). */
+ * block start, because find_params is defined to read it (docs/gptq-reference.md §3, "sic"). */
 #include "naive_gptq.h"
 
 #include "test_common.h"
@@ -167,7 +167,7 @@ static int inverse_factor(const double *h, int64_t k, double damp, double *u) {
 
 static const double *g_sort_key;
 
-/* Descending diag; ties by index, i.e. a stable sort (spec allows any order of ties). */
+/* Descending diag; ties by index, i.e. a stable sort (docs/gptq-reference.md allows any order of ties). */
 static int by_diag_desc(const void *pa, const void *pb) {
     const int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
     if (g_sort_key[a] > g_sort_key[b]) return -1;
@@ -317,14 +317,14 @@ void naive_rtn(const float *w, int64_t n, int64_t k, const naive_opts *o, tq_res
 
 /* ------------------------------------------------------------------ packing (§5) */
 
-/* 3 bits pack in whole runs of 32 codes (3 words), the unit of the spec's layout, so a
- * partial run still takes 3 words; the spec's [K*b/32] is exact when K % 32 == 0. */
+/* 3 bits pack in whole runs of 32 codes (3 words), the unit of docs/gptq-reference.md's layout, so a
+ * partial run still takes 3 words; docs/gptq-reference.md's [K*b/32] is exact when K % 32 == 0. */
 int64_t naive_packed_len(int64_t len, int bits) {
     if (bits == 3) return (len + 31) / 32 * 3;
     return (len * bits + 31) / 32;
 }
 
-/* 3-bit: the spec's word-by-word description, transcribed literally (32 codes -> 3 words). */
+/* 3-bit: docs/gptq-reference.md's word-by-word description, transcribed literally (32 codes -> 3 words). */
 static void pack3_code(uint32_t *wd, int64_t n_words, int64_t idx, uint32_t c) {
     const int64_t base = (idx / 32) * 3;
     const int j = (int)(idx % 32);

@@ -1,7 +1,7 @@
 /* Independent, deliberately plain reference implementation of GPTQ (spec/GPTQ.md §2-§4),
  * round-to-nearest, checkpoint packing (§5) and dequantized matmul, for the tests.
- * Written from the spec only; it shares no code with src/. Unblocked: one column at a
- * time, double precision for the linear algebra, the quantizer in fp32 as the spec states.
+ * Written from docs/gptq-reference.md only; it shares no code with src/. Unblocked: one column at a
+ * time, double precision for the linear algebra, the quantizer in fp32 as docs/gptq-reference.md states.
  */
 #ifndef GPTQ_TEST_NAIVE_GPTQ_H
 #define GPTQ_TEST_NAIVE_GPTQ_H
@@ -48,7 +48,7 @@ typedef struct tq_result {
 void tq_result_alloc(tq_result *r, int64_t n, int64_t k, int64_t n_groups);
 void tq_result_free(tq_result *r);
 
-/* Quantizer parameters (spec §4, with the MSE search if o->mse) of one row slice. */
+/* Quantizer parameters (docs/gptq-reference.md §4, with the MSE search if o->mse) of one row slice. */
 void naive_find_params(const float *x, int64_t len, const naive_opts *o, float *scale,
                        int32_t *zero);
 /* Integer code of x: clamp(roundEven(x / scale) + zero, 0, maxq). */
@@ -62,7 +62,7 @@ int naive_gptq(const float *w, const float *h, int64_t n, int64_t k, const naive
 /* Round-to-nearest: natural-order groups, parameters from the caller's W. */
 void naive_rtn(const float *w, int64_t n, int64_t k, const naive_opts *o, tq_result *out);
 
-/* Packing (spec §5). A sequence of len b-bit codes occupies naive_packed_len words:
+/* Packing (docs/gptq-reference.md §5). A sequence of len b-bit codes occupies naive_packed_len words:
  * ceil(len*b/32) for b = 2, 4, 8; whole 3-word runs of 32 codes for b = 3. */
 int64_t naive_packed_len(int64_t len, int bits);
 /* words must have room for naive_packed_len(len, bits) words; they are overwritten. */
@@ -77,7 +77,7 @@ void naive_pack_qzeros(const int32_t *zeros, int64_t n_groups, int64_t n, int bi
                        int32_t *qzeros);
 
 /* w[n, k] = scales[g, n] * (float)(codes[n, k] - zeros[g, n]), g = g_idx[k]: one fp32
- * multiply, as the spec requires. */
+ * multiply, as docs/gptq-reference.md requires. */
 void naive_dequant(const int32_t *codes, const float *scales, const int32_t *zeros,
                    const int32_t *g_idx, int64_t n, int64_t k, float *w);
 

@@ -1,4 +1,4 @@
-/* Synthetic layers that look like LLM linear layers (after vectors/README.md §8): Gaussian
+/* Synthetic layers that look like LLM linear layers (after docs/reference-vectors.md §8): Gaussian
  * weights with a few outlier input columns, and correlated, heavy-scaled activations with
  * per-channel means and optional dead channels. Deterministic for a given seed. */
 #ifndef GPTQ_TEST_SYNTH_H

@@ -4,7 +4,7 @@
 // Vulkan backend), damping retries, failure statuses, cancellation, and device packing
 // (qweight straight out of quantize(), pack_qzeros).
 // With the same H the device does the CPU's fp32 operations in the same order, so codes
-// are expected identical; the README §6 tolerance (>= 99.5 % identical, |dcode| <= 1) is
+// are expected identical; the docs/reference-vectors.md §6 tolerance (>= 99.5 % identical, |dcode| <= 1) is
 // what the test enforces, and any difference is printed.
 #include "vk_test_common.h"
 

@@ -1,9 +1,9 @@
 // The 25 reference vectors (../shared/vectors) through the Vulkan backend's quantize(), with
 // W and H from the file, compared with the file's expected outputs (tolerances of
-// vectors/README.md §6) and with the CPU backend run on the same input. Codes identical to
+// docs/reference-vectors.md §6) and with the CPU backend run on the same input. Codes identical to
 // the CPU backend wherever fp32 rounding allows; any difference is printed per case.
 // Also: Hessian accumulation on the device from X_calib (cases 007 F32, 008 F16) within
-// 1e-5 of max|H| of the stored H (README §6: orders measured to move H by <= 4e-6).
+// 1e-5 of max|H| of the stored H (docs/reference-vectors.md §6: orders measured to move H by <= 4e-6).
 #include <filesystem>  // before cmocka.h, whose macros clash with libstdc++
 
 #include "vk_test_common.h"
@@ -85,7 +85,7 @@ gptq::QuantResult run(gptq::Backend &b, const Case &c) {
     return r;
 }
 
-// Returns the number of differing codes; fails on anything outside README §6.
+// Returns the number of differing codes; fails on anything outside docs/reference-vectors.md §6.
 int64_t compare_codes(const char *what, const std::string &name, const gptq::QuantResult &r,
                       const int32_t *codes, int64_t n, int64_t k) {
     int64_t diff = 0;
@@ -130,7 +130,7 @@ void test_vectors(void **) {
             // Same codes. Parameters found before the column loop (per-row, static groups)
             // saw the same W, so they are bitwise equal; dynamic groups after the first block
             // see W after trailing GEMMs whose fp32 summation order differs from the CPU's
-            // BLAS-like kernel, so they get README §6's 1e-4 (relative).
+            // BLAS-like kernel, so they get docs/reference-vectors.md §6's 1e-4 (relative).
             const bool before_loop = c.opt.group_size < 0 || c.opt.static_groups;
             int64_t scale_diff = 0;
             for (size_t i = 0; i < v.scales.size(); ++i)
@@ -143,7 +143,7 @@ void test_vectors(void **) {
             assert_memory_equal(v.zeros.data(), p.zeros.data(), v.zeros.size() * 4);
         }
         for (int64_t i = 0; i < c.k; ++i) assert_int_equal(v.g_idx[size_t(i)], g_idx[i]);
-        // scales/zeros: exact-ish in rows without a differing code (README §6).
+        // scales/zeros: exact-ish in rows without a differing code (docs/reference-vectors.md §6).
         for (int64_t g = 0; g < v.n_groups; ++g)
             for (int64_t r = 0; r < c.n; ++r) {
                 bool row_differs = false;

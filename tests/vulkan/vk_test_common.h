@@ -100,7 +100,7 @@ inline gptq::QLayer random_layer(Rng &r, int64_t n, int64_t k, int bits, int gro
     return q;
 }
 
-// Dequantized weight [n][k] in fp32 exactly as the spec defines it.
+// Dequantized weight [n][k] in fp32 exactly as docs/gptq-reference.md defines it.
 inline std::vector<float> dequant(const gptq::QLayer &q) {
     std::vector<float> w(size_t(q.n * q.k));
     for (int64_t k = 0; k < q.k; ++k) {

@@ -1,4 +1,4 @@
-// Blocked dense factorisations for GPTQ's inverse Hessian factor (spec §2.6), in place on a
+// Blocked dense factorisations for GPTQ's inverse Hessian factor (docs/gptq-reference.md §2.6), in place on a
 // row-major n x n fp32 matrix with leading dimension lda. Each step keeps the unblocked
 // diagonal-block work in double and does the bulk (panel updates) as fp32 GEMMs. Exposed for
 // other backends' tests as the reference.

@@ -28,7 +28,7 @@ inline void code_row(const QLayer &q, int64_t k, int64_t n0, int64_t cols, int32
         for (int64_t c = 0; c < cols; ++c) out[c] = int32_t((w[c] >> sh) & mask);
         return;
     }
-    // 3 bits: 32 codes per 3 words; a code may straddle two words (spec §5).
+    // 3 bits: 32 codes per 3 words; a code may straddle two words (docs/gptq-reference.md §5).
     const int64_t bit = (k / 32) * 96 + (k % 32) * 3;
     const uint32_t *w0 = qw + (bit / 32) * n + n0;
     const int off = int(bit % 32);

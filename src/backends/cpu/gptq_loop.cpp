@@ -4,7 +4,7 @@
 // of column c is stored back into W[:, c] (never read again as a weight), which makes
 // W[:, i1:i2] the Err1 operand of the trailing GEMM without another N x B buffer, while the
 // not-yet-quantized columns of W keep their block-start values, as the reference's
-// find_params reads them (spec §3 quirk).
+// find_params reads them (docs/gptq-reference.md §3 quirk).
 #include "backends/cpu/gptq_loop.h"
 
 #include "backends/cpu/cholesky.h"

@@ -121,7 +121,7 @@ std::vector<Run> make_runs(const std::vector<int32_t> &g_idx, int64_t k, int64_t
     return runs;
 }
 
-// Codes [k0, k1) of columns [c0, c1), one code at a time: the spec's fp32 weight per code,
+// Codes [k0, k1) of columns [c0, c1), one code at a time: docs/gptq-reference.md's fp32 weight per code,
 // summed over k in order into out. Serves the columns the vector kernels left over (fewer
 // than one column group, all of K) and the codes of a last partial block (every column):
 // only real codes are touched, so no padding code ever meets a scale (a huge finite scale

@@ -27,7 +27,7 @@ const char *qgemv_kernel_name();
 // Rounding: codes are unpacked per block of 32 / bits codes (32 codes for 3 bits). Where a
 // block's codes all share a group, runs of such blocks are summed as s * sum x (q - z), with
 // q - z exact in int32 and one rounding per FMA; blocks that mix groups (act-order layers)
-// accumulate x * fl(s (q - z)), the spec's fp32 weight. Every run is then added to the
+// accumulate x * fl(s (q - z)), docs/gptq-reference.md's fp32 weight. Every run is then added to the
 // output once. A term thus sees at most L + R + 1 roundings for runs of at most L codes and
 // R runs, and L + R - 1 <= k, so |y - exact(x, fl(s (q - z)))| <= gamma_{k+2} sum |x w|.
 void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, int64_t ldy,

@@ -1,5 +1,5 @@
 // Element conversion used before the Hessian product and the matmul: activations arrive
-// as F16 or BF16 bit patterns and all arithmetic is fp32 (spec §1).
+// as F16 or BF16 bit patterns and all arithmetic is fp32 (docs/gptq-reference.md §1).
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"
 

@@ -40,7 +40,7 @@ void transpose(const float *src, int64_t rows, int64_t cols, float *dst);
 
 // ---------------------------------------------------------------- GPTQ (cuda_quantize.cu)
 
-// Quantizer settings the device code needs (spec §4).
+// Quantizer settings the device code needs (docs/gptq-reference.md §4).
 struct QuantizerConfig {
     int maxq;
     int sym;
@@ -57,7 +57,7 @@ void find_group_params(const float *wt, int64_t n, int64_t k, int64_t group_cols
                        int64_t n_groups, const QuantizerConfig &cfg, float *scales,
                        float *zeros);
 
-// Inputs of one block of the GPTQ column loop (spec §3), all device pointers. The
+// Inputs of one block of the GPTQ column loop (docs/gptq-reference.md §3), all device pointers. The
 // parameters of every group the block uses are already in scales/zeros.
 struct BlockArgs {
     float *w1;           // [i2-i1][n]: the block's working copy, updated in place

@@ -1,7 +1,7 @@
-// Dense fp32 linear algebra for the GPTQ preparation (spec §2.6) and the lazy trailing
-// update (spec §3): a strided tiled GEMM, an unblocked right-looking Cholesky and a
+// Dense fp32 linear algebra for the GPTQ preparation (docs/gptq-reference.md §2.6) and the lazy trailing
+// update (docs/gptq-reference.md §3): a strided tiled GEMM, an unblocked right-looking Cholesky and a
 // triangular inverse. Written for clarity: one kernel launch per pivot, no tensor cores
-// (the spec requires fp32 arithmetic throughout). The O(k^3) work is on the device; the
+// (docs/gptq-reference.md requires fp32 arithmetic throughout). The O(k^3) work is on the device; the
 // host only sequences launches.
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"

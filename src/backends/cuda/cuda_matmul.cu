@@ -1,4 +1,4 @@
-// Dequantizing matmul y = x * dequant(W)^T straight from the checkpoint layout (spec §5):
+// Dequantizing matmul y = x * dequant(W)^T straight from the checkpoint layout (docs/gptq-reference.md §5):
 // each thread owns one output column n and dequantizes W[n, k] once per k for kRows rows of
 // x held in shared memory, so the packed weights are read once per kRows rows (once in
 // total for the M = 1 decode case). Accumulation is fp32.
@@ -12,7 +12,7 @@ constexpr int kCols = 128;  // threads per block = output columns per block
 constexpr int kRows = 8;    // rows of x per block
 constexpr int kDepth = 32;  // k values staged in shared memory at a time
 
-// Code (k, col) of qweight [packed k][n]; 3-bit codes straddle words (spec §5).
+// Code (k, col) of qweight [packed k][n]; 3-bit codes straddle words (docs/gptq-reference.md §5).
 __device__ uint32_t code_at(const int32_t *qw, int64_t n, int64_t k, int64_t col, int bits) {
     if (bits != 3) {
         const int per = 32 / bits;

@@ -1,4 +1,4 @@
-// The GPTQ quantizer (spec §4) and the in-block part of the column loop (spec §3) on the
+// The GPTQ quantizer (docs/gptq-reference.md §4) and the in-block part of the column loop (docs/gptq-reference.md §3) on the
 // device. Rows of W are independent inside a block (each row only ever reads its own
 // weights and the shared factor U), so one thread owns one output row and walks the
 // block's columns in order, exactly as the reference does for all rows at once. W is kept

@@ -1,4 +1,4 @@
-// GPTQ's inverse Hessian factor on the device (spec §2.6): blocked Cholesky, the inverse of
+// GPTQ's inverse Hessian factor on the device (docs/gptq-reference.md §2.6): blocked Cholesky, the inverse of
 // the factor, (L L^T)^-1 = L^-T L^-1, the Cholesky of that, transposed to upper U.
 #pragma once
 
