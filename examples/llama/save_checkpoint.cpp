@@ -5,6 +5,7 @@
 #include "error.h"
 #include "file_io.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -174,6 +175,18 @@ std::vector<std::pair<std::string, std::string>> checkpoint_extra_files(
     std::vector<std::pair<std::string, std::string>> files;
     add_model_dir_extras(files, source_dir);
     if (tokenizer_path.empty()) return files;
+    // The tokenizer the run used replaces the source's tokenizer of the other kind, so a
+    // later run on the checkpoint finds the one the calibration used.
+    const bool used_llama2c = !is_directory(tokenizer_path) &&
+                              !(tokenizer_path.size() >= 5 &&
+                                tokenizer_path.compare(tokenizer_path.size() - 5, 5, ".json") == 0);
+    files.erase(std::remove_if(files.begin(), files.end(),
+                               [&](const auto &f) {
+                                   return used_llama2c ? f.first != "tokenizer.bin" &&
+                                                             f.first != "generation_config.json"
+                                                       : f.first == "tokenizer.bin";
+                               }),
+                files.end());
     if (is_directory(tokenizer_path)) {
         add_model_dir_extras(files, tokenizer_path);
         return files;

@@ -298,6 +298,14 @@ void test_tokenizer_files(void **) {
     copy_tokenizer(tmp + "/tok/my.bin", tmp + "/c");  // a llama2.c file
     assert_string_equal(e2e::read_bytes(tmp + "/c/tokenizer.bin").c_str(), "llama2c");
     assert_false(file_exists(tmp + "/c/tokenizer.json"));
+    // A source directory with a tokenizer.json, calibrated with a llama2.c file: the
+    // checkpoint gets only the tokenizer the run used, so a later run finds that one.
+    for (const auto &[name, src] : checkpoint_extra_files(tmp + "/tok", tmp + "/tok/my.bin"))
+        assert_true(name != "tokenizer.json" && name != "tokenizer_config.json");
+    bool has_bin = false;
+    for (const auto &f : checkpoint_extra_files(tmp + "/tok", tmp + "/tok/my.bin"))
+        has_bin = has_bin || f.first == "tokenizer.bin";
+    assert_true(has_bin);
     e2e::remove_tree(tmp);
 }
 
