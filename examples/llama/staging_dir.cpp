@@ -28,6 +28,15 @@ void checkpoint_io_step(const char *step) {
     if (checkpoint_io_hook) checkpoint_io_hook(step);
 }
 
+int checkpoint_io_errno(const char *step) {
+    try {
+        checkpoint_io_step(step);
+    } catch (const InjectedIoError &e) {
+        return e.err;
+    }
+    return 0;
+}
+
 namespace {
 
 // What a signal handler may remove: fixed buffers, filled before the handler can run, read
