@@ -2,6 +2,7 @@
 
 #include "error.h"
 #include "file_io.h"
+#include "gptq_layout.h"
 #include "half.h"
 
 #include <nlohmann/json.hpp>
@@ -25,8 +26,6 @@ void add(std::vector<PlannedTensor> &p, const std::string &name, const std::stri
     for (int64_t d : shape) n *= uint64_t(d);
     p.push_back({name, dtype, std::move(shape), n});
 }
-
-int64_t packed_len(int64_t len, int bits) { return (len * bits + 31) / 32; }
 
 // strerror in the middle of a sentence: "no space left on device".
 std::string error_text(int err) {
@@ -102,7 +101,7 @@ std::vector<PlannedTensor> plan_checkpoint(const Model &m, const QuantConfig *qu
                 continue;
             }
             const int64_t n = lin.n(), k = lin.k();
-            const int64_t groups = q->group_size < 0 ? 1 : (k + q->group_size - 1) / q->group_size;
+            const int64_t groups = group_count(k, q->group_size);
             add(p, name + ".qweight", "I32", {packed_len(k, q->bits), n});
             add(p, name + ".qzeros", "I32", {groups, packed_len(n, q->bits)});
             add(p, name + ".scales", "F16", {groups, n});
