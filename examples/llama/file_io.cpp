@@ -118,7 +118,8 @@ void write_file_atomic(const std::string &path, const std::vector<Chunk> &chunks
     try {
         for (const Chunk &c : chunks) write_all(fd, c.data, c.size, path);
         if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
-            fail(GPTQ_ERR_IO, "%s: fsync failed: %s", tmpl.c_str(), std::strerror(errno));
+            fail(GPTQ_ERR_IO, "%s: cannot write it: fsync failed: %s (the file was left as it was)",
+                 path.c_str(), std::strerror(errno));
     } catch (...) {
         ::close(fd);
         ::unlink(tmpl.c_str());
@@ -127,7 +128,8 @@ void write_file_atomic(const std::string &path, const std::vector<Chunk> &chunks
     if (::close(fd) != 0) {
         const int err = errno;
         ::unlink(tmpl.c_str());
-        fail(GPTQ_ERR_IO, "%s: close failed: %s", tmpl.c_str(), std::strerror(err));
+        fail(GPTQ_ERR_IO, "%s: cannot write it: close failed: %s (the file was left as it was)",
+             path.c_str(), std::strerror(err));
     }
     if (::rename(tmpl.c_str(), path.c_str()) != 0) {
         const int err = errno;

@@ -41,6 +41,12 @@ for row in "4 gptq 7 gptq_v2 8" "4 gptq_v2 8 gptq 7" "3 gptq 3 gptq_v2 4" "2 gpt
   [ "$(wc -l <"$TMP/err.txt")" -eq 1 ] || fail "[$bits-bit $fmt flipped] not one line: $(cat "$TMP/err.txt")"
 done
 
+# A checkpoint whose settings are only in quantize_config.json (older tools): that file is named.
+ck="$TMP/sym4-gptq"  # flipped to gptq_v2 above
+sed 's/"quantization_config"/"unused_quantization_config"/' "$ck/config.json" >"$ck/c.json" &&
+  mv "$ck/c.json" "$ck/config.json"
+evaluate 1 "^gptq eval: error: $ck/quantize_config.json declares checkpoint_format 'gptq_v2' .* stores 7 " "$ck"
+
 # Asymmetric layers: every stored value is valid in both formats, so both declarations load.
 for fmt in gptq gptq_v2; do
   ck="$TMP/asym-$fmt"
