@@ -2,6 +2,7 @@
 
 #include "error.h"
 #include "file_io.h"
+#include "gptq_layout.h"
 #include "half.h"
 
 #include <nlohmann/json.hpp>
@@ -26,17 +27,38 @@ void add(std::vector<PlannedTensor> &p, const std::string &name, const std::stri
     p.push_back({name, dtype, std::move(shape), n});
 }
 
-int64_t packed_len(int64_t len, int bits) { return (len * bits + 31) / 32; }
+// strerror in the middle of a sentence: "no space left on device".
+std::string error_text(int err) {
+    std::string t = std::strerror(err);
+    if (!t.empty() && t[0] >= 'A' && t[0] <= 'Z' && !(t.size() > 1 && t[1] >= 'A' && t[1] <= 'Z'))
+        t[0] = char(t[0] - 'A' + 'a');
+    return t;
+}
 
-void pwrite_all(int fd, const void *data, uint64_t size, uint64_t offset, const std::string &path) {
+// A failed I/O step, told in the user's terms: the file and the output directory they asked
+// for (the staging directory OUT.tmp-XXXXXX is removed on the way out, naming it would only
+// confuse). E.g. "no space left on device while writing model.safetensors for OUT: ...".
+// The thrown error unwinds through the StagingDir, which removes what was written.
+[[noreturn]] void io_fail(const std::string &out, const std::string &file, const char *doing,
+                          int err) {
+    const std::string name = file.substr(file.find_last_of('/') + 1);
+    fail(GPTQ_ERR_IO,
+         "%s while %s %s for %s: the checkpoint was not saved (an existing %s is left as it "
+         "was)",
+         error_text(err).c_str(), doing, name.c_str(), out.c_str(), out.c_str());
+}
+
+void pwrite_all(int fd, const void *data, uint64_t size, uint64_t offset, const std::string &path,
+                const std::string &out) {
     const char *p = static_cast<const char *>(data);
     while (size > 0) {
-        checkpoint_io_step("write");
-        const ssize_t n = ::pwrite(fd, p, size_t(std::min<uint64_t>(size, 1u << 30)), off_t(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            fail(GPTQ_ERR_IO, "%s: write failed: %s", path.c_str(),
-                 n < 0 ? std::strerror(errno) : "no progress");
+        const int injected = checkpoint_io_errno("write");
+        const ssize_t n =
+            injected ? -1 : ::pwrite(fd, p, size_t(std::min<uint64_t>(size, 1u << 30)), off_t(offset));
+        const int err = injected ? injected : errno;
+        if (n < 0 && err == EINTR) continue;
+        // A write that makes no progress without an error: the disk is full.
+        if (n <= 0) io_fail(out, path, "writing", n < 0 ? err : ENOSPC);
         p += n;
         size -= uint64_t(n);
         offset += uint64_t(n);
@@ -79,7 +101,7 @@ std::vector<PlannedTensor> plan_checkpoint(const Model &m, const QuantConfig *qu
                 continue;
             }
             const int64_t n = lin.n(), k = lin.k();
-            const int64_t groups = q->group_size < 0 ? 1 : (k + q->group_size - 1) / q->group_size;
+            const int64_t groups = group_count(k, q->group_size);
             add(p, name + ".qweight", "I32", {packed_len(k, q->bits), n});
             add(p, name + ".qzeros", "I32", {groups, packed_len(n, q->bits)});
             add(p, name + ".scales", "F16", {groups, n});
@@ -129,11 +151,10 @@ CheckpointWriter::CheckpointWriter(const std::string &out, std::vector<PlannedTe
             sh.file = dir_.file(shard_name(s, n));
             checkpoint_io_step("create");
             sh.fd = ::open(sh.file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-            if (sh.fd < 0)
-                fail(GPTQ_ERR_IO, "%s: cannot create: %s", sh.file.c_str(), std::strerror(errno));
+            if (sh.fd < 0) io_fail(dir_.out(), sh.file, "creating", errno);
             shards_.push_back(sh);
-            pwrite_all(sh.fd, len, 8, 0, sh.file);
-            pwrite_all(sh.fd, text.data(), text.size(), 8, sh.file);
+            pwrite_all(sh.fd, len, 8, 0, sh.file, dir_.out());
+            pwrite_all(sh.fd, text.data(), text.size(), 8, sh.file, dir_.out());
             shards_.back().data_start = 8 + text.size();
         }
     } catch (...) {
@@ -162,7 +183,7 @@ void CheckpointWriter::write(const std::string &name, const void *data, uint64_t
              "planned %llu", name.c_str(), (unsigned long long)bytes,
              (unsigned long long)s.t.bytes);
     const Shard &sh = shards_[size_t(s.shard)];
-    pwrite_all(sh.fd, data, bytes, sh.data_start + s.offset, sh.file);
+    pwrite_all(sh.fd, data, bytes, sh.data_start + s.offset, sh.file, dir_.out());
     s.written = true;
 }
 
@@ -195,12 +216,11 @@ void CheckpointWriter::write_text(const std::string &file, const std::string &te
     const std::string path = dir_.file(file);
     checkpoint_io_step("create");
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) fail(GPTQ_ERR_IO, "%s: cannot create: %s", path.c_str(), std::strerror(errno));
+    if (fd < 0) io_fail(dir_.out(), path, "creating", errno);
     try {
-        pwrite_all(fd, text.data(), text.size(), 0, path);
+        pwrite_all(fd, text.data(), text.size(), 0, path, dir_.out());
         checkpoint_io_step("fsync");
-        if (::fsync(fd) != 0)
-            fail(GPTQ_ERR_IO, "%s: fsync failed: %s", path.c_str(), std::strerror(errno));
+        if (::fsync(fd) != 0) io_fail(dir_.out(), path, "flushing", errno);
     } catch (...) {
         ::close(fd);
         throw;
@@ -221,12 +241,10 @@ void CheckpointWriter::commit() {
                  name.c_str());
     for (Shard &s : shards_) {
         checkpoint_io_step("fsync");
-        if (::fsync(s.fd) != 0)
-            fail(GPTQ_ERR_IO, "%s: fsync failed: %s", s.file.c_str(), std::strerror(errno));
+        if (::fsync(s.fd) != 0) io_fail(dir_.out(), s.file, "flushing", errno);
         const int fd = s.fd;
         s.fd = -1;
-        if (::close(fd) != 0)
-            fail(GPTQ_ERR_IO, "%s: close failed: %s", s.file.c_str(), std::strerror(errno));
+        if (::close(fd) != 0) io_fail(dir_.out(), s.file, "closing", errno);
     }
     if (shards_.size() > 1) {
         nlohmann::json map = nlohmann::json::object();

@@ -91,13 +91,15 @@ std::string parent_dir(const std::string &path) {
     return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// path: the file being replaced (named in messages rather than its hidden temporary).
 void write_all(int fd, const void *data, size_t size, const std::string &path) {
     const char *p = static_cast<const char *>(data);
     while (size > 0) {
         const ssize_t w = ::write(fd, p, size);
         if (w < 0) {
             if (errno == EINTR) continue;
-            fail(GPTQ_ERR_IO, "%s: write failed: %s", path.c_str(), std::strerror(errno));
+            fail(GPTQ_ERR_IO, "%s: cannot write it: %s (the file was left as it was)",
+                 path.c_str(), std::strerror(errno));
         }
         p += w;
         size -= size_t(w);
@@ -114,9 +116,10 @@ void write_file_atomic(const std::string &path, const std::vector<Chunk> &chunks
     if (fd < 0)
         fail(GPTQ_ERR_IO, "%s: cannot create temporary file: %s", dir.c_str(), std::strerror(errno));
     try {
-        for (const Chunk &c : chunks) write_all(fd, c.data, c.size, tmpl);
+        for (const Chunk &c : chunks) write_all(fd, c.data, c.size, path);
         if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
-            fail(GPTQ_ERR_IO, "%s: fsync failed: %s", tmpl.c_str(), std::strerror(errno));
+            fail(GPTQ_ERR_IO, "%s: cannot write it: fsync failed: %s (the file was left as it was)",
+                 path.c_str(), std::strerror(errno));
     } catch (...) {
         ::close(fd);
         ::unlink(tmpl.c_str());
@@ -125,7 +128,8 @@ void write_file_atomic(const std::string &path, const std::vector<Chunk> &chunks
     if (::close(fd) != 0) {
         const int err = errno;
         ::unlink(tmpl.c_str());
-        fail(GPTQ_ERR_IO, "%s: close failed: %s", tmpl.c_str(), std::strerror(err));
+        fail(GPTQ_ERR_IO, "%s: cannot write it: close failed: %s (the file was left as it was)",
+             path.c_str(), std::strerror(err));
     }
     if (::rename(tmpl.c_str(), path.c_str()) != 0) {
         const int err = errno;

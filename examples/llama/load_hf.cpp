@@ -174,8 +174,39 @@ QuantConfig read_quant_config(const json &q, const std::string &src) {
     return qc;
 }
 
+// A symmetric layer has one zero point, 2^(b-1); v1 ("gptq") stores it minus one, v2
+// ("gptq_v2") as is. A checkpoint whose format was mislabelled loads with every zero off by
+// one and evaluates to noise, so each stored zero of a symmetric layer must be the declared
+// format's value. Asymmetric layers get no such check: every stored value is a valid zero in
+// both formats (v1 even stores a true zero of 0 as 2^b - 1), so no test on the values can
+// tell the formats apart without refusing some valid file.
+void check_sym_zeros(const std::vector<int32_t> &qzeros, int64_t groups, int64_t n,
+                     const QuantConfig &qc, const std::string &name, const std::string &src) {
+    const uint32_t v2 = 1u << (qc.bits - 1), v1 = v2 - 1;
+    const bool is_v1 = qc.zeros_format == GPTQ_ZEROS_V1;
+    const uint32_t want = is_v1 ? v1 : v2;
+    const int64_t words = packed_len(n, qc.bits);
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t c = 0; c < n; ++c) {
+            const uint32_t got = packed_code(qzeros.data() + g * words, c, qc.bits);
+            if (got == want) continue;
+            const char *declared = is_v1 ? "gptq" : "gptq_v2";
+            const std::string hint =
+                got == (is_v1 ? v2 : v1)
+                    ? std::string(": the value of checkpoint_format '") +
+                          (is_v1 ? "gptq_v2" : "gptq") + "', so the declared format is wrong"
+                    : "";
+            fail(GPTQ_ERR_FORMAT,
+                 "%s declares checkpoint_format '%s' with symmetric %d-bit layers, whose "
+                 "zero points are stored as %u, but layer '%s' stores %u (group %lld, column "
+                 "%lld)%s; refusing the inconsistent checkpoint",
+                 src.c_str(), declared, qc.bits, want, name.c_str(), got, (long long)g,
+                 (long long)c, hint.c_str());
+        }
+}
+
 void read_quantized(const TensorSet &ts, const std::string &name, const QuantConfig &qc,
-                    gptq_ctx *ctx, Linear &lin) {
+                    const std::string &quant_src, gptq_ctx *ctx, Linear &lin) {
     if (!ctx) fail(GPTQ_ERR_INVALID_ARGUMENT, "loading a quantized checkpoint needs a gptq context");
     const int64_t n = lin.n(), k = lin.k();
     const int64_t groups = group_count(k, qc.group_size);
@@ -186,6 +217,7 @@ void read_quantized(const TensorSet &ts, const std::string &name, const QuantCon
     expect_shape(tz, {groups, packed_len(n, qc.bits)});
     expect_shape(ts_, {groups, n});
     const std::vector<int32_t> qweight = tensor_to_i32(tw), qzeros = tensor_to_i32(tz);
+    if (qc.sym) check_sym_zeros(qzeros, groups, n, qc, name, quant_src);
     std::vector<int32_t> g_idx;
     if (ts.find(name + ".g_idx")) {
         const TensorInfo *tg = &ts.get(name + ".g_idx");
@@ -308,11 +340,13 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx, bool lazy) {
     c.rope = RopeStyle::Halves;
     validate_config(c, src);
 
+    std::string quant_src;  // where the quantization settings were read from
     if (j.contains("quantization_config") && j["quantization_config"].is_object()) {
-        m.quant = read_quant_config(j["quantization_config"], src + " quantization_config");
+        quant_src = src + " quantization_config";
+        m.quant = read_quant_config(j["quantization_config"], quant_src);
     } else if (file_exists(join_path(dir, "quantize_config.json"))) {
-        const std::string qp = join_path(dir, "quantize_config.json");
-        m.quant = read_quant_config(read_json(qp), qp);
+        quant_src = join_path(dir, "quantize_config.json");
+        m.quant = read_quant_config(read_json(quant_src), quant_src);
     }
 
     auto storage = std::make_shared<TensorSet>(dir);
@@ -345,7 +379,7 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx, bool lazy) {
             const std::string name = module_hf_name(l, mod);
             b.lin[size_t(mod)] = Linear(shapes[mod][0], shapes[mod][1]);
             if (m.quant.quantized && ts.find(name + ".qweight")) {
-                read_quantized(ts, name, m.quant, ctx, b.lin[size_t(mod)]);
+                read_quantized(ts, name, m.quant, quant_src, ctx, b.lin[size_t(mod)]);
             } else {
                 const std::vector<int64_t> shape{shapes[mod][0], shapes[mod][1]};
                 if (!lazy || !view_linear(ts, name + ".weight", shape, b.lin[size_t(mod)]))

@@ -28,6 +28,15 @@ void checkpoint_io_step(const char *step) {
     if (checkpoint_io_hook) checkpoint_io_hook(step);
 }
 
+int checkpoint_io_errno(const char *step) {
+    try {
+        checkpoint_io_step(step);
+    } catch (const InjectedIoError &e) {
+        return e.err;
+    }
+    return 0;
+}
+
 namespace {
 
 // What a signal handler may remove: fixed buffers, filled before the handler can run, read
@@ -117,8 +126,8 @@ StagingDir::StagingDir(const std::string &out) : out_(out) {
     checkpoint_io_step("create staging directory");
     std::string tmpl = out_ + ".tmp-XXXXXX";
     if (!::mkdtemp(&tmpl[0]))
-        fail(GPTQ_ERR_IO, "%s: cannot create the output directory next to it: %s",
-             tmpl.c_str(), std::strerror(errno));
+        fail(GPTQ_ERR_IO, "%s: cannot create the checkpoint's staging directory %s next to it: %s",
+             out_.c_str(), tmpl.c_str(), std::strerror(errno));
     tmp_ = tmpl;
     ::chmod(tmp_.c_str(), 0755);
     copy_path(g_dir, tmp_);

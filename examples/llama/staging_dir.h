@@ -21,6 +21,8 @@ public:
     StagingDir &operator=(const StagingDir &) = delete;
 
     const std::string &path() const { return tmp_; }
+    // The directory the user asked for (what messages name).
+    const std::string &out() const { return out_; }
     // Path of a file inside the staging directory; registers it for signal-time cleanup
     // (at most kMaxFiles names per directory).
     std::string file(const std::string &name);
@@ -39,6 +41,15 @@ private:
 // fail. Empty in normal runs.
 extern std::function<void(const char *step)> checkpoint_io_hook;
 void checkpoint_io_step(const char *step);
+
+// Thrown by a checkpoint_io_hook to make the step fail as the system call would, with errno
+// `err` (ENOSPC, EIO, ...), so tests see the message a user would.
+struct InjectedIoError {
+    int err;
+};
+// checkpoint_io_step for a step whose failure is reported by errno: the errno an
+// InjectedIoError carries, else 0 (perform the step).
+int checkpoint_io_errno(const char *step);
 
 // True for the names a checkpoint directory holds (model*.safetensors, the index,
 // config.json, quantize_config.json, tokenizer*).

@@ -8,20 +8,8 @@ GPTQ=$1 MODEL=$2/stories260K.bin TEXT=$3
 [ -f "$MODEL" ] && [ -f "$TEXT" ] || { echo "SKIP: model or text missing"; exit 77; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gptq-cli-errors-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+. "$(dirname "$0")/cli_expect.sh"
 
-# expect RC PATTERN CMD...: CMD exits RC, stderr matches PATTERN (grep -E), and no raw
-# JSON-library message leaks out.
-expect() {
-  want=$1 pat=$2
-  shift 2
-  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "[$*] exit $rc, expected $want; stderr: $(cat "$TMP/err.txt")"
-  [ -z "$pat" ] || grep -Eq -- "$pat" "$TMP/err.txt" || fail "[$*] stderr lacks /$pat/: $(cat "$TMP/err.txt")"
-  ! grep -q "json.exception" "$TMP/err.txt" || fail "[$*] raw JSON exception: $(cat "$TMP/err.txt")"
-}
 # expect_early RC PATTERN ARGS...: `gptq quantize MODEL -o OUT ARGS` fails with a single
 # line before the model is even identified, and OUT is not created.
 expect_early() {

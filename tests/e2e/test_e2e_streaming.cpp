@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "checkpoint_writer.h"
 #include "convert.h"
+#include "error.h"
 #include "file_io.h"
 #include "loaders.h"
 #include "safetensors.h"
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <map>
 #include <random>
@@ -295,6 +298,40 @@ void test_failure_at_every_step(void **) {
     assert_int_equal(failed, 0);
 }
 
+// A full disk (ENOSPC injected on the k-th write, k = 0: a shard header, later: tensors and
+// config.json): the message says what happened in the user's terms (the output directory
+// asked for and the file, not the hidden staging path), and nothing is left behind: no new
+// directory, an existing checkpoint unchanged.
+void test_disk_full_message(void **) {
+    Fixture fx;
+    const std::string out = join_path(fx.root, "out");
+    run_rtn(fx, out, 4);
+    const auto old = snapshot(out);
+    for (int at : {0, 3, 40}) {
+        for (int existing = 0; existing < 2; ++existing) {
+            const std::string target = existing ? out : join_path(fx.root, "fresh");
+            int writes = 0;
+            checkpoint_io_hook = [&](const char *step) {
+                if (std::strcmp(step, "write") == 0 && writes++ == at) throw InjectedIoError{ENOSPC};
+            };
+            std::string msg;
+            try {
+                run_rtn(fx, target, 3);
+            } catch (const Error &e) {
+                msg = e.what();
+                assert_int_equal(e.status(), GPTQ_ERR_IO);
+            }
+            checkpoint_io_hook = nullptr;
+            print_message("%s\n", msg.c_str());
+            assert_non_null(std::strstr(msg.c_str(), "no space left on device while writing "));
+            assert_non_null(std::strstr(msg.c_str(), (" for " + target + ": ").c_str()));
+            assert_null(std::strstr(msg.c_str(), ".tmp-"));
+            assert_true(list_dir(fx.root) == (std::vector<std::string>{"out", "src"}));
+            assert_true(snapshot(out) == old);
+        }
+    }
+}
+
 void test_sigint_removes_staging(void **) {
     Fixture fx;
     const std::string out = join_path(fx.root, "out");
@@ -367,6 +404,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_equals_whole_write),
         cmocka_unit_test(test_failure_at_every_step),
+        cmocka_unit_test(test_disk_full_message),
         cmocka_unit_test(test_sigint_removes_staging),
         cmocka_unit_test(test_layer_range),
         cmocka_unit_test(test_bf16_activations),
