@@ -96,8 +96,10 @@ if [[ ${GPTQ_SKIP_ASAN:-0} != 1 ]]; then
         -DGPTQ_SANITIZE=address,undefined -DGPTQ_BUILD_BENCH=OFF; then
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        # Not under the sanitizers: `long`; `subgroup` (the Vulkan suites again at other
+        # subgroup sizes: the same host code); `heavy` (whole-tool runs of minutes here).
         stage "asan+ubsan: ctest" \
-            run_ctest --test-dir build-asan --output-on-failure -LE long -j "$jobs"
+            run_ctest --test-dir build-asan --output-on-failure -LE 'long|subgroup|heavy' -j "$jobs"
         unset ASAN_OPTIONS UBSAN_OPTIONS
     fi
 fi
@@ -133,7 +135,7 @@ if [[ ${GPTQ_SKIP_CLANG:-0} != 1 && -n $clang ]]; then
         -DGPTQ_BUILD_BENCH=OFF; then
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         stage "clang ubsan + fuzz: ctest" run_ctest --test-dir build-clang --output-on-failure \
-            -LE 'long|bindings' -j "$jobs"
+            -LE 'long|bindings|heavy' -j "$jobs"
         unset UBSAN_OPTIONS
     fi
 else
