@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int64_t n_groups = (k + g - 1) / g;
     const int64_t kw = (k + 31) / 32 * b, nw = (n + 31) / 32 * b;
     std::vector<int32_t> qweight(size_t(kw * n)), qzeros(size_t(n_groups * nw));
-    std::vector<int32_t> g_idx(size_t(k));
+    std::vector<int32_t> g_idx(static_cast<size_t>(k));
     std::vector<float> scales_f32(size_t(n_groups * n));
     std::vector<uint16_t> scales_f16(size_t(n_groups * n));
     in.fill(qweight.data(), qweight.size() * 4);
