@@ -7,6 +7,7 @@
  * tiled, FMA) is within gamma_K = K u / (1 - K u), and the factor 2 and the +2 leave room for
  * the 1 / (1 - K u) and a two-level (per-slice, then total) summation. An fp16 intermediate
  * anywhere (2^-11) breaks the bound. */
+#include "compare.h"
 #include "naive_gptq.h"
 #include "test_common.h"
 
@@ -20,8 +21,6 @@
 
 #include <cmocka.h>
 
-#define UNIT_ROUNDOFF (1.0 / 16777216.0) /* 2^-24 */
-#define Y_SENTINEL 12345.0f
 
 static const char *dtype_name(gptq_dtype d) {
     return d == GPTQ_DTYPE_F32 ? "F32" : d == GPTQ_DTYPE_F16 ? "F16" : "BF16";
@@ -91,28 +90,13 @@ static int check_case(gptq_ctx *ctx, const struct dense_case *c, tc_rng *r) {
     /* The library keeps its own copy: the caller's W may change afterwards. */
     memset(wraw, 0xff, (size_t)(n * ldw) * (c->w_dtype == GPTQ_DTYPE_F32 ? 4 : 2));
     float *y = tc_xmalloc((size_t)(m * ldy) * sizeof(float));
-    for (int64_t i = 0; i < m * ldy; ++i) y[i] = Y_SENTINEL;
+    for (int64_t i = 0; i < m * ldy; ++i) y[i] = TQ_Y_SENTINEL;
     gptq_matrix xm = {xraw, c->x_dtype, m, k, c->padded ? ldx : 0};
     if (!bad && gptq_matmul_dense(ctx, d, &xm, y, c->padded ? ldy : 0) != GPTQ_OK) {
         fprintf(stderr, "[%s] matmul_dense failed: %s\n", label, gptq_last_error(ctx));
         bad = 1;
     }
-    for (int64_t i = 0; i < m && !bad; ++i)
-        for (int64_t j = 0; j < ldy; ++j) {
-            const float got = y[i * ldy + j];
-            if (j >= n) {
-                if (got != Y_SENTINEL && bad++ < 5)
-                    fprintf(stderr, "[%s] y padding (%lld,%lld) overwritten\n", label,
-                            (long long)i, (long long)j);
-                continue;
-            }
-            const double want = yr[i * n + j];
-            const double tol = 2.0 * (double)(k + 2) * UNIT_ROUNDOFF * ab[i * n + j];
-            const double err = fabs((double)got - want);
-            if (!(err <= tol) && bad++ < 5)
-                fprintf(stderr, "[%s] y(%lld,%lld) = %.9g, expected %.9g (err %.3g > tol %.3g)\n",
-                        label, (long long)i, (long long)j, got, want, err, tol);
-        }
+    if (!bad) bad = tq_check_product(label, y, m, n, ldy, k, yr, ab, NULL);
     if (bad) fprintf(stderr, "[%s] FAILED\n", label);
     gptq_dlayer_destroy(d);
     free(w);

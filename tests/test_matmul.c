@@ -22,8 +22,6 @@
 
 #include <cmocka.h>
 
-#define UNIT_ROUNDOFF (1.0 / 16777216.0) /* 2^-24 */
-#define Y_SENTINEL 12345.0f
 
 typedef gptq_status (*matmul_fn)(gptq_ctx *, const gptq_qlayer *, const gptq_matrix *, float *,
                                  int64_t);
@@ -114,7 +112,7 @@ static int check_product(gptq_ctx *ctx, matmul_fn fn, const gptq_qlayer *q, cons
     x.cols = k;
     x.row_stride = ldx;
     float *y = tc_xmalloc((size_t)(m * ldy_eff) * sizeof(float));
-    for (int64_t i = 0; i < m * ldy_eff; ++i) y[i] = Y_SENTINEL;
+    for (int64_t i = 0; i < m * ldy_eff; ++i) y[i] = TQ_Y_SENTINEL;
     double *yr = tc_xmalloc((size_t)(m * n) * sizeof(double));
     double *ab = tc_xmalloc((size_t)(m * n) * sizeof(double));
     naive_matmul(xf, m, k, ldx_eff, w, n, yr, ab);
@@ -126,23 +124,7 @@ static int check_product(gptq_ctx *ctx, matmul_fn fn, const gptq_qlayer *q, cons
         bad = 1;
     }
     double worst = 0;
-    for (int64_t i = 0; i < m && !bad; ++i)
-        for (int64_t j = 0; j < ldy_eff; ++j) {
-            const float got = y[i * ldy_eff + j];
-            if (j >= n) { /* ldy padding is not the library's to write */
-                if (got != Y_SENTINEL && bad++ < 5)
-                    fprintf(stderr, "[%s] y padding (%lld,%lld) overwritten\n", label,
-                            (long long)i, (long long)j);
-                continue;
-            }
-            const double want = yr[i * n + j];
-            const double tol = 2.0 * (double)(k + 2) * UNIT_ROUNDOFF * ab[i * n + j];
-            const double err = fabs((double)got - want);
-            if (tol > 0) worst = fmax(worst, err / tol);
-            if (!(err <= tol) && bad++ < 5)
-                fprintf(stderr, "[%s] y(%lld,%lld) = %.9g, expected %.9g (err %.3g > tol %.3g)\n",
-                        label, (long long)i, (long long)j, got, want, err, tol);
-        }
+    if (!bad) bad = tq_check_product(label, y, m, n, ldy_eff, k, yr, ab, &worst);
     if (bad) fprintf(stderr, "[%s] FAILED\n", label);
     else if (worst > 0.5) fprintf(stderr, "[%s] note: error reached %.2f of the bound\n", label, worst);
     free(xf);

@@ -227,3 +227,28 @@ void tq_params_from_opts(const naive_opts *o, const char *layer_name, gptq_quant
     p->mse_norm = o->mse_norm;
     p->layer_name = layer_name;
 }
+
+int tq_check_product(const char *label, const float *y, int64_t m, int64_t n, int64_t ldy,
+                     int64_t k, const double *yr, const double *ab, double *worst) {
+    int bad = 0;
+    double w = 0;
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < ldy; ++j) {
+            const float got = y[i * ldy + j];
+            if (j >= n) { /* ldy padding is not the library's to write */
+                if (got != TQ_Y_SENTINEL && bad++ < 5)
+                    fprintf(stderr, "[%s] y padding (%lld,%lld) overwritten\n", label,
+                            (long long)i, (long long)j);
+                continue;
+            }
+            const double want = yr[i * n + j];
+            const double tol = 2.0 * (double)(k + 2) * TQ_UNIT_ROUNDOFF * ab[i * n + j];
+            const double err = fabs((double)got - want);
+            if (tol > 0) w = fmax(w, err / tol);
+            if (!(err <= tol) && bad++ < 5)
+                fprintf(stderr, "[%s] y(%lld,%lld) = %.9g, expected %.9g (err %.3g > tol %.3g)\n",
+                        label, (long long)i, (long long)j, got, want, err, tol);
+        }
+    if (worst) *worst = w;
+    return bad;
+}

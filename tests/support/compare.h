@@ -26,6 +26,19 @@ typedef struct tq_tol {
 
 /* got vs ref. diag: diag(H) after the dead-column fix, used to accept perm differences
  * between exactly tied columns only; NULL skips the perm check. */
+/* fp32 unit roundoff, the u of the product bounds below. */
+#define TQ_UNIT_ROUNDOFF (1.0 / 16777216.0) /* 2^-24 */
+/* Written into y's row padding before a product; the library must leave it. */
+#define TQ_Y_SENTINEL 12345.0f
+
+/* Checks a product y [m x ldy] against the double reference yr [m x n]: every element
+ * within 2 (k + 2) u ab (ab = sum of |x w| of that element, the error bound of a k-term fp32
+ * dot product), and the padding columns n..ldy-1 still TQ_Y_SENTINEL. Prints up to five
+ * failures under `label`; returns their count. *worst (may be NULL) gets the largest
+ * err / bound seen. */
+int tq_check_product(const char *label, const float *y, int64_t m, int64_t n, int64_t ldy,
+                     int64_t k, const double *yr, const double *ab, double *worst);
+
 int tq_compare(const char *label, const tq_result *got, const tq_result *ref,
                const double *diag, tq_tol tol);
 
