@@ -150,6 +150,21 @@ Forward::Forward(const Model &model, gptq_ctx *ctx)
 void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
                     const TapFn *tap, const Tap *stop_after) const {
     const Config &c = m_.cfg;
+    std::vector<float> att_out(size_t(T * c.q_dim()));
+    if (!attention_part(layer, x, T, start, kv, att_out.data(), tap, stop_after)) return;
+    if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, c.q_dim());
+    if (stop_after && *stop_after == Tap::AttnOut) return;
+    add_attention_output(layer, att_out.data(), T, x);
+    std::vector<float> mid(size_t(T * c.hidden_dim));
+    if (!ffn_part(layer, x, T, mid.data(), tap, stop_after)) return;
+    if (tap) (*tap)(Tap::FfnMid, mid.data(), T, c.hidden_dim);
+    if (stop_after && *stop_after == Tap::FfnMid) return;
+    add_ffn_output(layer, mid.data(), T, x);
+}
+
+bool Forward::attention_part(int layer, const float *x, int64_t T, int64_t start, LayerKV &kv,
+                             float *att_out, const TapFn *tap, const Tap *stop_after) const {
+    const Config &c = m_.cfg;
     const Block &b = m_.blocks.at(size_t(layer));
     const int64_t D = c.dim, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
     if (start + T > kv.capacity) fail(GPTQ_ERR_SHAPE, "KV cache too small for %lld positions",
@@ -159,12 +174,10 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
              "%lld positions exceed the model's sliding attention window of %lld "
              "(windowed attention is not implemented; use a shorter --seq-len)",
              (long long)(start + T), (long long)c.sliding_window);
-    std::vector<float> xb(size_t(T * D)), q(size_t(T * QD)), att_out(size_t(T * QD));
-    std::vector<float> proj(size_t(T * std::max(D, KVD)));
-
+    std::vector<float> xb(size_t(T * D)), q(size_t(T * QD));
     rmsnorm_rows(xb.data(), x, b.attn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::AttnIn, xb.data(), T, D);
-    if (stop_after && *stop_after == Tap::AttnIn) return;
+    if (stop_after && *stop_after == Tap::AttnIn) return false;
     b.lin[kQ].apply(ctx_, xb.data(), T, q.data());
     // Keys and values go straight into the cache rows of their positions.
     b.lin[kK].apply(ctx_, xb.data(), T, &kv.k[size_t(start * KVD)]);
@@ -181,27 +194,42 @@ void Forward::block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
         apply_rope(qt, c.n_heads, HD, start + t, inv_freq_, c.rope);
         apply_rope(kt, c.n_kv_heads, HD, start + t, inv_freq_, c.rope);
     }
+    attention(c, q.data(), kv, T, start, att_out);
+    return true;
+}
 
-    attention(c, q.data(), kv, T, start, att_out.data());
-    if (tap) (*tap)(Tap::AttnOut, att_out.data(), T, QD);
-    if (stop_after && *stop_after == Tap::AttnOut) return;
-    b.lin[kO].apply(ctx_, att_out.data(), T, proj.data());
+void Forward::add_attention_output(int layer, const float *att_out, int64_t T, float *x) const {
+    const Block &b = m_.blocks.at(size_t(layer));
+    const int64_t D = m_.cfg.dim;
+    std::vector<float> proj(size_t(T * D));
+    b.lin[kO].apply(ctx_, att_out, T, proj.data());
     add_bias(proj.data(), T, b.bias[kO]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
+}
 
+bool Forward::ffn_part(int layer, const float *x, int64_t T, float *mid, const TapFn *tap,
+                       const Tap *stop_after) const {
+    const Config &c = m_.cfg;
+    const Block &b = m_.blocks.at(size_t(layer));
+    const int64_t D = c.dim, H = c.hidden_dim;
+    std::vector<float> xb(size_t(T * D));
     rmsnorm_rows(xb.data(), x, b.ffn_norm.data(), T, D, c.norm_eps);
     if (tap) (*tap)(Tap::FfnIn, xb.data(), T, D);
-    if (stop_after && *stop_after == Tap::FfnIn) return;
-    const int64_t H = c.hidden_dim;
-    std::vector<float> g(size_t(T * H)), u(size_t(T * H));
-    b.lin[kGate].apply(ctx_, xb.data(), T, g.data());
+    if (stop_after && *stop_after == Tap::FfnIn) return false;
+    std::vector<float> u(size_t(T * H));
+    b.lin[kGate].apply(ctx_, xb.data(), T, mid);
     b.lin[kUp].apply(ctx_, xb.data(), T, u.data());
-    add_bias(g.data(), T, b.bias[kGate]);
+    add_bias(mid, T, b.bias[kGate]);
     add_bias(u.data(), T, b.bias[kUp]);
-    swiglu(g.data(), u.data(), T * H);
-    if (tap) (*tap)(Tap::FfnMid, g.data(), T, H);
-    if (stop_after && *stop_after == Tap::FfnMid) return;
-    b.lin[kDown].apply(ctx_, g.data(), T, proj.data());
+    swiglu(mid, u.data(), T * H);
+    return true;
+}
+
+void Forward::add_ffn_output(int layer, const float *mid, int64_t T, float *x) const {
+    const Block &b = m_.blocks.at(size_t(layer));
+    const int64_t D = m_.cfg.dim;
+    std::vector<float> proj(size_t(T * D));
+    b.lin[kDown].apply(ctx_, mid, T, proj.data());
     add_bias(proj.data(), T, b.bias[kDown]);
     for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
 }

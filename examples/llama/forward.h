@@ -38,6 +38,22 @@ public:
     void block(int layer, float *x, int64_t T, int64_t start, LayerKV &kv,
                const TapFn *tap = nullptr, const Tap *stop_after = nullptr) const;
 
+    // block() in four stages, for calibration that keeps a block's intermediate states
+    // instead of recomputing them (sequential.cpp). attention_part: x [T x dim] (the block
+    // input) -> att_out [T x q_dim], writing kv; false when stop_after is AttnIn (after
+    // that tap, with att_out untouched).
+    bool attention_part(int layer, const float *x, int64_t T, int64_t start, LayerKV &kv,
+                        float *att_out, const TapFn *tap = nullptr,
+                        const Tap *stop_after = nullptr) const;
+    // x [T x dim] += o_proj(att_out).
+    void add_attention_output(int layer, const float *att_out, int64_t T, float *x) const;
+    // x [T x dim] (after attention) -> mid [T x hidden] = silu(gate(n)) * up(n), n the
+    // normed x (the FfnIn tap); false when stop_after is FfnIn.
+    bool ffn_part(int layer, const float *x, int64_t T, float *mid, const TapFn *tap = nullptr,
+                  const Tap *stop_after = nullptr) const;
+    // x [T x dim] += down_proj(mid).
+    void add_ffn_output(int layer, const float *mid, int64_t T, float *x) const;
+
     // Embedding rows of tokens -> [T x dim].
     std::vector<float> embed(const std::vector<int32_t> &tokens) const;
 

@@ -34,8 +34,8 @@ const std::vector<std::vector<int>> &module_groups(bool true_sequential) {
 }
 
 
-// The calibration activations entering the current block, one [T x dim] matrix per sequence,
-// kept in fp32 or rounded to f16/bf16 (half the memory) between blocks.
+// Per-sequence calibration states (the activations entering the current block, or a state
+// inside it), one matrix per sequence, kept in fp32 or rounded to f16/bf16 (half the memory).
 class ActivationStore {
 public:
     explicit ActivationStore(gptq_dtype d) : dtype_(d) {}
@@ -65,6 +65,7 @@ public:
             return;
         }
         std::vector<uint16_t> &h = h16_[i];
+        h.resize(x.size());
         for (size_t j = 0; j < h.size(); ++j)
             h[j] = dtype_ == GPTQ_DTYPE_F16 ? float_to_half(x[j]) : float_to_bf16(x[j]);
     }
@@ -188,98 +189,185 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
         }
     };
     for (int l = 0; l < first && !acts.empty(); ++l) advance(l);
-    for (int l = first; l < last; ++l) {
-        Block &b = m.blocks[size_t(l)];
-        for (const std::vector<int> &group : module_groups(opt.true_sequential)) {
-            // One Hessian per distinct input of the group.
-            HessianPtr hess[4];
-            for (int mod : group) {
-                const int t = int(tap_of(mod));
-                if (hess[t] || acts.empty()) continue;
-                gptq_hessian *h = nullptr;
-                check(ctx, gptq_hessian_create(ctx, b.lin[size_t(mod)].k(), &h), "hessian");
-                hess[t].reset(h);
-            }
-            if (!acts.empty()) {
-                double hessian_s = 0.0;
-                const TapFn tap = [&](Tap t, const float *x, int64_t rows, int64_t cols) {
-                    if (!hess[int(t)]) return;
-                    const auto th = Clock::now();
-                    const gptq_matrix xm{x, GPTQ_DTYPE_F32, rows, cols, cols};
-                    const gptq_status st = gptq_hessian_add(hess[int(t)].get(), &xm);
-                    hessian_s += seconds_since(th);
-                    if (st == GPTQ_OK) return;
-                    // Name the layer whose inputs failed (e.g. NaN from a broken embedding).
-                    for (int mod : group)
-                        if (tap_of(mod) == t)
-                            check(ctx, st, ("inputs of " + module_hf_name(l, mod)).c_str());
-                };
-                const auto tf = Clock::now();
-                // The block runs only up to the last input this group needs.
-                Tap last = Tap::AttnIn;
-                for (int mod : group) last = std::max(last, tap_of(mod));
-                for (size_t i = 0; i < acts.size(); ++i) {
-                    acts.load(i, x);  // the block's output is not needed here
-                    run_block(l, x, &tap, &last);
-                }
-                prog.hessian_s += hessian_s;
-                prog.forward_s += seconds_since(tf) - hessian_s;
-            }
-            for (int mod : group) {
-                Linear &lin = b.lin[size_t(mod)];
-                const std::string name = module_hf_name(l, mod);
-                LayerRecord rec;
-                rec.layer = l;
-                rec.module = mod;
-                rec.n = lin.n();
-                rec.k = lin.k();
-                gptq_quant_params p = opt.params;
-                p.layer_name = name.c_str();
-                const gptq_matrix w = lin.matrix();
-                const gptq_hessian *h = hess[int(tap_of(mod))].get();
-                const auto t0 = Clock::now();
-                gptq_qlayer *q = nullptr;
-                if (opt.rtn) {
-                    check(ctx, gptq_quantize_rtn(ctx, &p, &w, &q), name.c_str());
-                } else {
-                    gptq_quant_report rep{};
-                    rep.struct_size = sizeof rep;
-                    check(ctx, gptq_quantize_layer(ctx, &p, &w, h, &q, &rep), name.c_str());
-                    rec.gptq_loss = rep.loss;
-                    rec.damp_used = rep.damp_used;
-                    rec.damp_retries = rep.damp_retries;
-                }
-                QLayerPtr stored(through_checkpoint_layout(ctx, q, fmt));
-                rec.seconds = seconds_since(t0);
-                prog.quantize_s += rec.seconds;
-                const auto tm = Clock::now();
-                if (h) {
-                    std::vector<float> hm(size_t(lin.k() * lin.k()));
-                    check(ctx, gptq_hessian_get(h, hm.data(), hm.size()), "hessian_get");
-                    rec.rel_error = relative_output_error(ctx, stored.get(), w, hm);
-                    if (opt.rtn) {
-                        rec.rtn_rel_error = rec.rel_error;
-                    } else if (opt.compare_rtn) {
-                        gptq_qlayer *r = nullptr;
-                        check(ctx, gptq_quantize_rtn(ctx, &p, &w, &r), name.c_str());
-                        QLayerPtr rtn(through_checkpoint_layout(ctx, r, fmt));
-                        rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), w, hm);
-                    }
-                }
-                prog.metrics_s += seconds_since(tm);
-                lin.set_qlayer(stored.release());
-                records.push_back(rec);
-                ++prog.done;
-                prog.layer = l;
-                prog.module = mod;
-                if (progress) progress(prog);
-            }
+    // The Hessians of the group being calibrated, one per distinct input (q/k/v share one).
+    HessianPtr hess[4];
+    int cur_layer = first;
+    const std::vector<int> *cur_group = nullptr;
+    double hessian_s = 0.0;
+    const TapFn tap = [&](Tap t, const float *xt, int64_t rows, int64_t cols) {
+        if (!hess[int(t)]) return;
+        const auto th = Clock::now();
+        const gptq_matrix xm{xt, GPTQ_DTYPE_F32, rows, cols, cols};
+        const gptq_status st = gptq_hessian_add(hess[int(t)].get(), &xm);
+        hessian_s += seconds_since(th);
+        if (st == GPTQ_OK) return;
+        // Name the layer whose inputs failed (e.g. NaN from a broken embedding).
+        for (int mod : *cur_group)
+            if (tap_of(mod) == t)
+                check(ctx, st, ("inputs of " + module_hf_name(cur_layer, mod)).c_str());
+    };
+    // Runs `pass` (which feeds the taps) over the calibration set with fresh Hessians for the
+    // inputs of `group`; the time goes to forward_s and hessian_s.
+    auto calibrate = [&](int l, const std::vector<int> &group, const std::function<void()> &pass) {
+        for (HessianPtr &h : hess) h.reset();
+        cur_layer = l;
+        cur_group = &group;
+        if (acts.empty()) return;
+        for (int mod : group) {
+            const int t = int(tap_of(mod));
+            if (hess[t]) continue;
+            gptq_hessian *h = nullptr;
+            check(ctx, gptq_hessian_create(ctx, m.blocks[size_t(l)].lin[size_t(mod)].k(), &h), "hessian");
+            hess[t].reset(h);
         }
-        // The quantized block's outputs feed the next block.
+        hessian_s = 0.0;
         const auto tf = Clock::now();
-        if (l + 1 < last)
-            advance(l);
-        prog.forward_s += seconds_since(tf);
+        pass();
+        prog.hessian_s += hessian_s;
+        prog.forward_s += seconds_since(tf) - hessian_s;
+    };
+    auto quantize_group = [&](int l, const std::vector<int> &group) {
+        Block &b = m.blocks[size_t(l)];
+        for (int mod : group) {
+            Linear &lin = b.lin[size_t(mod)];
+            const std::string name = module_hf_name(l, mod);
+            LayerRecord rec;
+            rec.layer = l;
+            rec.module = mod;
+            rec.n = lin.n();
+            rec.k = lin.k();
+            gptq_quant_params p = opt.params;
+            p.layer_name = name.c_str();
+            const gptq_matrix w = lin.matrix();
+            const gptq_hessian *h = hess[int(tap_of(mod))].get();
+            const auto t0 = Clock::now();
+            gptq_qlayer *q = nullptr;
+            if (opt.rtn) {
+                check(ctx, gptq_quantize_rtn(ctx, &p, &w, &q), name.c_str());
+            } else {
+                gptq_quant_report rep{};
+                rep.struct_size = sizeof rep;
+                check(ctx, gptq_quantize_layer(ctx, &p, &w, h, &q, &rep), name.c_str());
+                rec.gptq_loss = rep.loss;
+                rec.damp_used = rep.damp_used;
+                rec.damp_retries = rep.damp_retries;
+                // The library's metric on the same H, of the layer before its scales are
+                // rounded to the checkpoint's fp16 (which moves each dequantized weight by at
+                // most 2^-11 of itself): computing it again here would cost two more
+                // N x K x K products per layer.
+                rec.rel_error = rep.rel_output_error;
+            }
+            QLayerPtr stored(through_checkpoint_layout(ctx, q, fmt));
+            rec.seconds = seconds_since(t0);
+            prog.quantize_s += rec.seconds;
+            const auto tm = Clock::now();
+            if (h && (opt.rtn || opt.compare_rtn)) {
+                std::vector<float> hm(size_t(lin.k() * lin.k()));
+                check(ctx, gptq_hessian_get(h, hm.data(), hm.size()), "hessian_get");
+                if (opt.rtn) {
+                    rec.rel_error = rec.rtn_rel_error =
+                        relative_output_error(ctx, stored.get(), w, hm);
+                } else {
+                    gptq_qlayer *r = nullptr;
+                    check(ctx, gptq_quantize_rtn(ctx, &p, &w, &r), name.c_str());
+                    QLayerPtr rtn(through_checkpoint_layout(ctx, r, fmt));
+                    rec.rtn_rel_error = relative_output_error(ctx, rtn.get(), w, hm);
+                }
+            }
+            prog.metrics_s += seconds_since(tm);
+            lin.set_qlayer(stored.release());
+            records.push_back(rec);
+            ++prog.done;
+            prog.layer = l;
+            prog.module = mod;
+            if (progress) progress(prog);
+        }
+    };
+
+    // True-sequential calibration keeps the block's state between groups instead of
+    // re-running the block from its input before each one: per sequence, `inner` holds the
+    // attention output (o_proj's input) and then the residual stream after attention. Each
+    // group's inputs are computed once, with the quantized modules before it.
+    ActivationStore inner(opt.act_dtype);
+    std::vector<float> att, mid;
+    auto seq_len_of = [&](size_t i) { return int64_t(calib[i].size()); };
+    const Tap kStopAttnIn = Tap::AttnIn, kStopFfnIn = Tap::FfnIn;
+    const bool staged = opt.true_sequential && !acts.empty();
+    for (int l = first; l < last; ++l) {
+        if (!staged) {
+            // One group (or no calibration): the block's inputs straight from its input.
+            for (const std::vector<int> &group : module_groups(opt.true_sequential)) {
+                Tap stop = Tap::AttnIn;  // the block runs only up to the last input needed
+                for (int mod : group) stop = std::max(stop, tap_of(mod));
+                calibrate(l, group, [&] {
+                    for (size_t i = 0; i < acts.size(); ++i) {
+                        acts.load(i, x);
+                        run_block(l, x, &tap, &stop);
+                    }
+                });
+                quantize_group(l, group);
+            }
+            const auto tf = Clock::now();
+            if (l + 1 < last) advance(l);
+            prog.forward_s += seconds_since(tf);
+        } else {
+            const std::vector<std::vector<int>> &groups = module_groups(true);
+            calibrate(l, groups[0], [&] {  // q, k, v: the normed block input
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    acts.load(i, x);
+                    run_block(l, x, &tap, &kStopAttnIn);
+                }
+            });
+            quantize_group(l, groups[0]);
+            calibrate(l, groups[1], [&] {  // o: attention with the quantized q, k, v
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    const int64_t T = seq_len_of(i);
+                    acts.load(i, x);
+                    kv.reserve(c, T);
+                    att.resize(size_t(T * c.q_dim()));
+                    fwd.attention_part(l, x.data(), T, 0, kv, att.data());
+                    tap(Tap::AttnOut, att.data(), T, c.q_dim());
+                    if (inner.size() <= i) inner.push(att); else inner.store(i, att);
+                }
+            });
+            quantize_group(l, groups[1]);
+            calibrate(l, groups[2], [&] {  // gate, up: the residual stream after attention
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    const int64_t T = seq_len_of(i);
+                    acts.load(i, x);
+                    inner.load(i, att);
+                    fwd.add_attention_output(l, att.data(), T, x.data());
+                    inner.store(i, x);
+                    fwd.ffn_part(l, x.data(), T, nullptr, &tap, &kStopFfnIn);
+                }
+            });
+            quantize_group(l, groups[2]);
+            calibrate(l, groups[3], [&] {  // down: SwiGLU of the quantized gate and up
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    const int64_t T = seq_len_of(i);
+                    inner.load(i, x);
+                    mid.resize(size_t(T * c.hidden_dim));
+                    fwd.ffn_part(l, x.data(), T, mid.data());
+                    tap(Tap::FfnMid, mid.data(), T, c.hidden_dim);
+                }
+            });
+            quantize_group(l, groups[3]);
+            // The quantized block's outputs feed the next block (mid is not kept between
+            // the passes: it is the largest state, T x intermediate_size per sequence).
+            const auto tf = Clock::now();
+            if (l + 1 < last) {
+                for (size_t i = 0; i < acts.size(); ++i) {
+                    const int64_t T = seq_len_of(i);
+                    inner.load(i, x);
+                    mid.resize(size_t(T * c.hidden_dim));
+                    fwd.ffn_part(l, x.data(), T, mid.data());
+                    fwd.add_ffn_output(l, mid.data(), T, x.data());
+                    acts.store(i, x);
+                }
+            }
+            prog.forward_s += seconds_since(tf);
+        }
+        for (HessianPtr &h : hess) h.reset();
         const auto tw = Clock::now();
         if (opt.block_done) opt.block_done(l);
         prog.write_s = seconds_since(tw);
