@@ -29,5 +29,10 @@ set -- quantize "$model" -o "$out" --backend "$backend" --bits 4 --group-size 12
 [ -n "$layers" ] && set -- "$@" --layers "$layers"
 echo "command: gptq $*"
 /usr/bin/time -f "wall %e s, max RSS %M KB" "$tool" "$@" 2>&1 >"$dir/table.txt" |
-    grep -v '^\[' || true
+    grep -v '^\[' | tee "$dir/stderr.txt" || true
 tail -n 1 "$dir/table.txt"
+# The peak against the fp32 size of the model (the generated bf16 files hold half of it).
+bf16_bytes=$(stat -c %s "$model"/*.safetensors | awk "{ s += \$1 } END { printf \"%.0f\", s }")
+awk -v b="$bf16_bytes" '/max RSS/ { kb = $(NF - 1) }
+    END { if (kb) printf "peak RSS %.2f GiB = %.3f of the fp32 model (%.2f GB)\n",
+                         kb / 1048576, kb * 1024 / (2 * b), 2 * b / 1e9 }' "$dir/stderr.txt"
