@@ -7,7 +7,10 @@
 # 1. builds DIR (default build-gpu/) in Release with -DGPTQ_CUDA=ON (when nvcc exists and
 #    --no-cuda is not given) and the tests and benches;
 # 2. runs the Vulkan and CUDA test suites: `ctest -L 'vulkan|cuda' -LE long` (white-box,
-#    API and end-to-end tests of both backends, validation layer on for Vulkan);
+#    API and end-to-end tests of both backends, validation layer on for Vulkan; on CUDA
+#    that includes the shared reference vectors with act-order and static groups
+#    (test_vectors_cuda), the MSE grid search (test_mse_cuda), the damping retry on a
+#    barely positive-definite Hessian (test_api_errors_cuda) and cuda_vs_cpu);
 # 3. runs the three benches on the GPU backends: bench_vulkan (quantize stages, GEMV/GEMM,
 #    host cost per call, allocations per call; plus 4096 x 14336 matmul), bench_quantize and
 #    bench_matmul (--backend cuda and vulkan).
