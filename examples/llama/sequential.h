@@ -1,7 +1,8 @@
-// Whole-model quantization (docs/gptq-reference.md §6): blocks in order, each calibrated on the outputs of the
-// already-quantized blocks before it; inside a block, true-sequential module groups
-// [q,k,v] -> [o] -> [gate,up] -> [down], each group's inputs computed with the groups before
-// it quantized (the block's intermediate states are kept between groups, not recomputed). Embeddings and lm_head stay fp32.
+// Whole-model quantization (docs/gptq-reference.md §6): blocks in order, each calibrated on
+// the outputs of the already-quantized blocks before it; inside a block, true-sequential
+// module groups [q,k,v] -> [o] -> [gate,up] -> [down], each group's inputs computed with the
+// groups before it quantized (the block's intermediate states are kept between groups, not
+// recomputed). Embeddings and lm_head stay unquantized.
 #pragma once
 
 #include "forward.h"
