@@ -305,6 +305,10 @@ int cmd_quantize(int argc, char **argv) {
                          pr.write_s);
             return;
         }
+        if (!pr.activity.empty()) {
+            bar.update(pr.done, pr.activity);
+            return;
+        }
         bar.update(pr.done, "layer " + std::to_string(pr.layer) + " " +
                                 llama::module_short_name(pr.module));
     };

@@ -206,6 +206,16 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             if (tap_of(mod) == t)
                 check(ctx, st, ("inputs of " + module_hf_name(cur_layer, mod)).c_str());
     };
+    // Progress of a group's calibration forward, one call per sequence.
+    auto calibrating = [&](size_t i) {
+        if (!progress) return;
+        std::string names;
+        for (int mod : *cur_group) names += (names.empty() ? "" : "+") + std::string(module_short_name(mod));
+        prog.activity = "layer " + std::to_string(cur_layer) + " calibrating " + names + " " +
+                        std::to_string(i + 1) + "/" + std::to_string(acts.size());
+        progress(prog);
+        prog.activity.clear();
+    };
     // Runs `pass` (which feeds the taps) over the calibration set with fresh Hessians for the
     // inputs of `group`; the time goes to forward_s and hessian_s.
     auto calibrate = [&](int l, const std::vector<int> &group, const std::function<void()> &pass) {
@@ -301,6 +311,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 for (int mod : group) stop = std::max(stop, tap_of(mod));
                 calibrate(l, group, [&] {
                     for (size_t i = 0; i < acts.size(); ++i) {
+                        calibrating(i);
                         acts.load(i, x);
                         run_block(l, x, &tap, &stop);
                     }
@@ -314,6 +325,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             const std::vector<std::vector<int>> &groups = module_groups(true);
             calibrate(l, groups[0], [&] {  // q, k, v: the normed block input
                 for (size_t i = 0; i < acts.size(); ++i) {
+                    calibrating(i);
                     acts.load(i, x);
                     run_block(l, x, &tap, &kStopAttnIn);
                 }
@@ -321,6 +333,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             quantize_group(l, groups[0]);
             calibrate(l, groups[1], [&] {  // o: attention with the quantized q, k, v
                 for (size_t i = 0; i < acts.size(); ++i) {
+                    calibrating(i);
                     const int64_t T = seq_len_of(i);
                     acts.load(i, x);
                     kv.reserve(c, T);
@@ -333,6 +346,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             quantize_group(l, groups[1]);
             calibrate(l, groups[2], [&] {  // gate, up: the residual stream after attention
                 for (size_t i = 0; i < acts.size(); ++i) {
+                    calibrating(i);
                     const int64_t T = seq_len_of(i);
                     acts.load(i, x);
                     inner.load(i, att);
@@ -344,6 +358,7 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
             quantize_group(l, groups[2]);
             calibrate(l, groups[3], [&] {  // down: SwiGLU of the quantized gate and up
                 for (size_t i = 0; i < acts.size(); ++i) {
+                    calibrating(i);
                     const int64_t T = seq_len_of(i);
                     inner.load(i, x);
                     mid.resize(size_t(T * c.hidden_dim));

@@ -52,6 +52,10 @@ struct QuantizeProgress {
     // the checkpoint round trip), the error metrics of the table, and block_done (writing).
     double forward_s = 0.0, hessian_s = 0.0, quantize_s = 0.0, metrics_s = 0.0, write_s = 0.0;
     bool block_done = false;  // this call reports the end of block `layer`
+    // What runs now when it is not a module's quantization, e.g. "layer 3 calibrating
+    // gate_proj+up_proj 12/32" (the calibration forward of a group, by sequence); empty
+    // in the calls that report a finished module.
+    std::string activity;
 };
 using QuantizeProgressFn = std::function<void(const QuantizeProgress &)>;
 
