@@ -49,7 +49,7 @@ int cmd_eval(int argc, char **argv) {
     identify_model(model_path, a.has("quiet"));
 
     CtxPtr ctx = make_context(a);
-    const llama::Model m = load_model_checked(model_path, ctx.get());
+    const llama::Model m = load_for_inference(model_path, ctx.get(), a.has("quiet"));
     const auto tokp = open_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const llama::Tokenizer &tok = *tokp;
     const std::string text_path = a.get("text");
@@ -82,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
     std::printf("%s %zu tokens %lld nll %.6f perplexity %.6f seconds %.2f backend %s\n",
                 windows ? "windows" : "documents", seqs.size(), (long long)r.tokens, r.mean_nll(), r.perplexity(), secs,
                 gptq_backend_name(gptq_ctx_backend(ctx.get())));
+    if (!quiet) print_peak_rss();
     return 0;
 }
 

@@ -43,7 +43,7 @@ int cmd_generate(int argc, char **argv) {
     identify_model(model_path, false);
 
     CtxPtr ctx = make_context(a);
-    const llama::Model m = load_model_checked(model_path, ctx.get());
+    const llama::Model m = load_for_inference(model_path, ctx.get(), false);
     const auto tokp = open_tokenizer(find_tokenizer(a, model_path, m.cfg.vocab_size), m.cfg.vocab_size);
     const llama::Tokenizer &tok = *tokp;
     const llama::Forward fwd(m, ctx.get());
@@ -54,6 +54,8 @@ int cmd_generate(int argc, char **argv) {
         std::fflush(stdout);
     });
     std::fputc('\n', stdout);
+    std::fflush(stdout);
+    print_peak_rss();
     return 0;
 }
 

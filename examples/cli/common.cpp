@@ -3,6 +3,7 @@
 #include "error.h"
 #include "file_io.h"
 #include "loaders.h"
+#include "memory_report.h"
 
 #include <nlohmann/json.hpp>
 
@@ -77,6 +78,33 @@ llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx, bool laz
              "%s: unexpected content in its JSON (config.json, quantize_config.json or a "
              "safetensors header): %s", path.c_str(), json_error_text(e).c_str());
     }
+}
+
+llama::Model load_for_inference(const std::string &path, gptq_ctx *ctx, bool quiet) {
+    llama::Model m = load_model_checked(path, ctx, /*lazy=*/true);
+    llama::make_resident(m, ctx);
+    if (!quiet) std::fprintf(stderr, "%s\n", resident_line(m, ctx).c_str());
+    return m;
+}
+
+std::string resident_line(const llama::Model &m, gptq_ctx *ctx) {
+    const llama::ResidentSizes r = llama::resident_sizes(m, ctx);
+    auto b = [](uint64_t n) { return human_bytes(int64_t(n)); };
+    auto layers = [](int64_t n) { return std::to_string(n) + (n == 1 ? " layer" : " layers"); };
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "resident: quantized %s %s (packed), dense %s %s (%s), fp32 vectors %s; "
+                  "total %s; mapped %s (%s, read on demand)",
+                  layers(r.quantized_layers).c_str(), b(r.quantized_bytes).c_str(),
+                  layers(r.dense_layers).c_str(), b(r.dense_bytes).c_str(),
+                  llama::dtype_names(r.dense_dtypes).c_str(), b(r.f32_bytes).c_str(),
+                  b(r.total_held()).c_str(), b(r.mapped_bytes).c_str(),
+                  llama::dtype_names(r.mapped_dtypes).c_str());
+    return buf;
+}
+
+void print_peak_rss() {
+    std::fprintf(stderr, "peak RSS %s\n", human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
 }
 
 std::string find_tokenizer(const Args &a, const std::string &model_path, int64_t vocab) {

@@ -29,6 +29,14 @@ CtxPtr make_context(const Args &a);
 ModelKind identify_model(const std::string &path, bool quiet);
 // llama::load_model with the JSON library's exceptions turned into a sentence naming PATH.
 llama::Model load_model_checked(const std::string &path, gptq_ctx *ctx, bool lazy = false);
+// For eval and generate: the model loaded lazily (HF tensors stay in their stored dtype),
+// its dense layers made at once (llama::make_resident), and unless quiet one stderr line of
+// what it holds by kind (llama::resident_sizes).
+llama::Model load_for_inference(const std::string &path, gptq_ctx *ctx, bool quiet);
+// "resident: quantized N layers X (packed), dense ..., fp32 vectors ...; total X; mapped ..."
+std::string resident_line(const llama::Model &m, gptq_ctx *ctx);
+// "peak RSS X" on stderr: the measured peak resident set of the run.
+void print_peak_rss();
 // The JSON library's message without its "[json.exception.type_error.302] " tag.
 std::string json_error_text(const std::exception &e);
 

@@ -240,7 +240,7 @@ std::vector<float> Forward::embed(const std::vector<int32_t> &tokens) const {
     for (size_t t = 0; t < tokens.size(); ++t) {
         if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
             fail(GPTQ_ERR_INVALID_ARGUMENT, "token id %d outside the vocabulary", tokens[t]);
-        std::copy_n(&m_.embed[size_t(tokens[t] * c.dim)], c.dim, &x[t * size_t(c.dim)]);
+        m_.embed.row(tokens[t], &x[t * size_t(c.dim)]);
     }
     return x;
 }
@@ -249,12 +249,7 @@ std::vector<float> Forward::head(const float *x, int64_t T) const {
     const Config &c = m_.cfg;
     std::vector<float> xn(size_t(T * c.dim)), out(size_t(T * c.vocab_size));
     rmsnorm_rows(xn.data(), x, m_.final_norm.data(), T, c.dim, c.norm_eps);
-    if (!head_) {
-        const gptq_matrix wm{m_.classifier().data(), GPTQ_DTYPE_F32, c.vocab_size, c.dim, c.dim};
-        check(ctx_, gptq_dlayer_create(ctx_, &wm, &head_), "classifier");
-    }
-    const gptq_matrix xm{xn.data(), GPTQ_DTYPE_F32, T, c.dim, c.dim};
-    check(ctx_, gptq_matmul_dense(ctx_, head_, &xm, out.data(), c.vocab_size), "classifier");
+    m_.classifier().apply(ctx_, xn.data(), T, out.data());
     return out;
 }
 

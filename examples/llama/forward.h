@@ -27,7 +27,6 @@ struct LayerKV {
 class Forward {
 public:
     Forward(const Model &model, gptq_ctx *ctx);
-    ~Forward() { gptq_dlayer_destroy(head_); }
     Forward(const Forward &) = delete;
     Forward &operator=(const Forward &) = delete;
 
@@ -54,10 +53,11 @@ public:
     // x [T x dim] += down_proj(mid).
     void add_ffn_output(int layer, const float *mid, int64_t T, float *x) const;
 
-    // Embedding rows of tokens -> [T x dim].
+    // Embedding rows of tokens -> [T x dim], widened from the table's dtype.
     std::vector<float> embed(const std::vector<int32_t> &tokens) const;
 
-    // Final norm + classifier: [T x dim] -> logits [T x vocab].
+    // Final norm + classifier: [T x dim] -> logits [T x vocab]. The classifier's dense layer
+    // is kept by the model (Linear), made from the weight as it is held.
     std::vector<float> head(const float *x, int64_t T) const;
 
     // Whole model on tokens at positions start..; cache holds one LayerKV per layer.
@@ -71,7 +71,6 @@ private:
     const Model &m_;
     gptq_ctx *ctx_;
     std::vector<double> inv_freq_;  // RoPE frequencies [head_dim / 2]
-    mutable gptq_dlayer *head_ = nullptr;  // the classifier on ctx_, made by the first head()
 };
 
 void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);

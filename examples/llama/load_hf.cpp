@@ -148,6 +148,12 @@ bool view_linear(const TensorSet &ts, const std::string &name, const std::vector
     return true;
 }
 
+// A floating-point weight into lin (already shaped): a view when lazy and possible, else fp32.
+void read_weight(const TensorSet &ts, const std::string &name, bool lazy, Linear &lin) {
+    const std::vector<int64_t> shape{lin.n(), lin.k()};
+    if (!lazy || !view_linear(ts, name, shape, lin)) read_vector(ts, name, lin.weight(), shape);
+}
+
 QuantConfig read_quant_config(const json &q, const std::string &src) {
     QuantConfig qc;
     qc.quantized = true;
@@ -354,13 +360,14 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx, bool lazy) {
     if (lazy) m.storage = storage;
     const int64_t D = c.dim, V = c.vocab_size;
     m.source_dtype = ts.get("model.embed_tokens.weight").dtype;
-    read_vector(ts, "model.embed_tokens.weight", m.embed, {V, D});
+    // Lazily, the tables stay views in their stored dtype: lookups widen single rows and the
+    // classifier's dense layer is made from the stored tensor, never from an fp32 copy.
+    m.embed = Linear(V, D);
+    read_weight(ts, "model.embed_tokens.weight", lazy, m.embed);
     read_vector(ts, "model.norm.weight", m.final_norm, {D});
-    if (!c.tied_embeddings) read_vector(ts, "lm_head.weight", m.lm_head, {V, D});
-    if (lazy) {  // now held in fp32: the mapped copies need not stay resident
-        release_pages(ts.get("model.embed_tokens.weight").data, ts.get("model.embed_tokens.weight").nbytes);
-        if (!c.tied_embeddings)
-            release_pages(ts.get("lm_head.weight").data, ts.get("lm_head.weight").nbytes);
+    if (!c.tied_embeddings) {
+        m.lm_head = Linear(V, D);
+        read_weight(ts, "lm_head.weight", lazy, m.lm_head);
     }
     m.blocks.resize(size_t(c.n_layers));
     const int64_t shapes[kNumModules][2] = {
@@ -381,9 +388,7 @@ Model load_hf(const std::string &dir, gptq_ctx *ctx, bool lazy) {
             if (m.quant.quantized && ts.find(name + ".qweight")) {
                 read_quantized(ts, name, m.quant, quant_src, ctx, b.lin[size_t(mod)]);
             } else {
-                const std::vector<int64_t> shape{shapes[mod][0], shapes[mod][1]};
-                if (!lazy || !view_linear(ts, name + ".weight", shape, b.lin[size_t(mod)]))
-                    read_vector(ts, name + ".weight", b.lin[size_t(mod)].weight(), shape);
+                read_weight(ts, name + ".weight", lazy, b.lin[size_t(mod)]);
             }
             std::vector<float> &bias = b.bias[size_t(mod)];
             if (biased[size_t(mod)] || ts.find(name + ".bias"))

@@ -94,7 +94,7 @@ Model load_llama2c(const std::string &path) {
 
     allocate_model(m);
     Cursor cur{f, 28};
-    cur.read(m.embed.data(), c.vocab_size * D);
+    cur.read(m.embed.weight().data(), c.vocab_size * D);
     for (Block &b : m.blocks) cur.read(b.attn_norm.data(), D);
     const Module order[] = {kQ, kK, kV, kO};
     for (Module mod : order)
@@ -106,7 +106,7 @@ Model load_llama2c(const std::string &path) {
         for (Block &b : m.blocks) cur.read(b.lin[mod].weight().data(), b.lin[mod].n() * b.lin[mod].k());
     cur.read(m.final_norm.data(), D);
     cur.skip(c.seq_len * c.head_dim);  // legacy RoPE tables (two of seq_len * head_dim / 2)
-    if (!c.tied_embeddings) cur.read(m.lm_head.data(), c.vocab_size * D);
+    if (!c.tied_embeddings) cur.read(m.lm_head.weight().data(), c.vocab_size * D);
     return m;
 }
 

@@ -9,7 +9,8 @@ namespace llama {
 uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len) {
     const Config &c = m.cfg;
     const uint64_t f = 4;
-    uint64_t embed = uint64_t(c.vocab_size * c.dim) * f * (c.tied_embeddings ? 1 : 2);
+    const uint64_t embed_es = m.embed.matrix().dtype == GPTQ_DTYPE_F32 ? 4 : 2;
+    uint64_t embed = uint64_t(c.vocab_size * c.dim) * embed_es * (c.tied_embeddings ? 1 : 2);
     uint64_t acts = 2 * uint64_t(tokens * c.dim) * f;
     uint64_t block = 0, largest = 0, k_max = 0;
     if (!m.blocks.empty())
@@ -30,6 +31,67 @@ uint64_t peak_rss_bytes() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     return uint64_t(ru.ru_maxrss) * 1024;  // Linux reports kilobytes
+}
+
+namespace {
+
+uint64_t dtype_bytes(gptq_dtype d) { return d == GPTQ_DTYPE_F32 ? 4 : 2; }
+
+uint64_t packed_bytes(const gptq_qlayer *q) {
+    gptq_qlayer_info info{};
+    info.struct_size = sizeof info;
+    if (gptq_qlayer_get_info(q, &info) != GPTQ_OK) return 0;
+    return uint64_t(info.qweight_rows * info.qweight_cols) * 4 +
+           uint64_t(info.qzeros_rows * info.qzeros_cols) * 4 +
+           uint64_t(info.scales_rows * info.scales_cols) * 2 + uint64_t(info.g_idx_len) * 4;
+}
+
+// lin's share; is_table: it is the embedding table, whose view the lookups keep reading.
+void add_linear(ResidentSizes &r, const Linear &lin, bool is_table, bool dense_in_f32) {
+    const uint64_t elems = uint64_t(lin.n()) * uint64_t(lin.k());
+    if (lin.quantized()) {
+        ++r.quantized_layers;
+        r.quantized_bytes += packed_bytes(lin.qlayer());
+        return;
+    }
+    if (lin.has_dense()) {
+        const gptq_dtype d = dense_in_f32 ? GPTQ_DTYPE_F32 : lin.dense_dtype();
+        ++r.dense_layers;
+        r.dense_bytes += elems * dtype_bytes(d);
+        r.dense_dtypes |= 1u << d;
+    }
+    if (!lin.weight().empty()) {
+        r.f32_bytes += elems * 4;
+    } else if (lin.is_view() && (is_table || !lin.has_dense())) {
+        const gptq_dtype d = lin.matrix().dtype;
+        r.mapped_bytes += elems * dtype_bytes(d);
+        r.mapped_dtypes |= 1u << d;
+    }
+}
+
+} // namespace
+
+ResidentSizes resident_sizes(const Model &m, gptq_ctx *ctx) {
+    ResidentSizes r;
+    const bool dense_in_f32 = ctx && gptq_ctx_backend(ctx) == GPTQ_BACKEND_CUDA;
+    add_linear(r, m.embed, true, dense_in_f32);
+    if (!m.cfg.tied_embeddings) add_linear(r, m.lm_head, false, dense_in_f32);
+    r.f32_bytes += m.final_norm.size() * 4;
+    for (const Block &b : m.blocks) {
+        for (const Linear &lin : b.lin) add_linear(r, lin, false, dense_in_f32);
+        r.f32_bytes += (b.attn_norm.size() + b.ffn_norm.size() + b.q_norm.size() + b.k_norm.size()) * 4;
+        for (const std::vector<float> &bias : b.bias) r.f32_bytes += bias.size() * 4;
+    }
+    return r;
+}
+
+std::string dtype_names(uint32_t mask) {
+    std::string s;
+    const char *names[] = {"f32", "f16", "bf16"};
+    const gptq_dtype dtypes[] = {GPTQ_DTYPE_F32, GPTQ_DTYPE_F16, GPTQ_DTYPE_BF16};
+    for (int i = 0; i < 3; ++i)
+        if (mask & (1u << dtypes[i])) s += (s.empty() ? "" : "+") + std::string(names[i]);
+    return s.empty() ? "-" : s;
 }
 
 } // namespace llama

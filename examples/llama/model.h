@@ -1,4 +1,5 @@
-// A Llama-family model in memory: fp32 tensors, linear layers fp32 or GPTQ-quantized.
+// A Llama-family model in memory: linear layers (and the embedding table) fp32, a view of the
+// stored tensor or GPTQ-quantized; norms and biases fp32.
 #pragma once
 
 #include <gptq/gptq.h>
@@ -78,9 +79,14 @@ public:
     const std::vector<float> &weight() const { return w_; }
     // The floating-point weight as it is held (fp32 vector or stored view), row stride k.
     gptq_matrix matrix() const;
-    // A view of the stored tensor [n x k] (row-major, dtype); the memory must outlive the
-    // layer or the next weight()/set_qlayer()/release().
+    // A view of the stored tensor [n x k] (row-major, dtype) in a read-only file mapping (its
+    // pages are dropped with madvise, which would zero anonymous memory); the mapping must
+    // outlive the layer or the next weight()/set_qlayer()/release().
     void set_source(const void *data, gptq_dtype dtype);
+    // True while the weight is such a view (not converted to an fp32 vector).
+    bool is_view() const { return src_ != nullptr; }
+    // Row r of the floating-point weight widened to fp32: out[0 .. k). An embedding lookup.
+    void row(int64_t r, float *out) const;
     const gptq_qlayer *qlayer() const { return q_; }
     bool quantized() const { return q_ != nullptr; }
     // Takes ownership; drops the floating-point weight.
@@ -92,6 +98,14 @@ public:
     void apply(gptq_ctx *ctx, const float *x, int64_t m, float *y) const;
     // Frees the resident dense copy (the weight stays); the next apply() remakes it.
     void release_dense() const;
+    // Makes the dense layer on ctx now (apply() would on first use) unless it is quantized.
+    // A view's mapped pages are dropped once copied: the dense layer holds the weight.
+    void make_dense(gptq_ctx *ctx) const;
+    // The dtype the resident dense layer was made from; F32 (no layer) when !has_dense().
+    bool has_dense() const { return d_ != nullptr; }
+    gptq_dtype dense_dtype() const { return d_dtype_; }
+    // Drops the pages of a view that reading it made resident (no-op for other weights).
+    void release_view_pages() const;
 
 private:
     int64_t n_ = 0, k_ = 0;
@@ -101,6 +115,7 @@ private:
     gptq_qlayer *q_ = nullptr;
     mutable gptq_dlayer *d_ = nullptr;   // resident copy of the weight on d_ctx_
     mutable gptq_ctx *d_ctx_ = nullptr;
+    mutable gptq_dtype d_dtype_ = GPTQ_DTYPE_F32;
 
     void release_source();
 };
@@ -130,16 +145,18 @@ struct QuantConfig {
 
 struct Model {
     Config cfg;
-    std::vector<float> embed;       // [vocab x dim]
+    // [vocab x dim]: looked up by rows (Forward::embed), and the classifier when tied. A lazy
+    // loader keeps it a view of the stored tensor, so it is never widened as a whole.
+    Linear embed;
     std::vector<float> final_norm;  // [dim]
-    std::vector<float> lm_head;     // [vocab x dim]; empty when tied to embed
+    Linear lm_head;                 // [vocab x dim]; empty (0 x 0) when tied to embed
     std::vector<Block> blocks;
     QuantConfig quant;
     std::string source_dtype = "F32";  // dtype of the unquantized tensors as read
     nlohmann::json hf_config;          // original config.json when read from HF, else null
     std::shared_ptr<const void> storage;  // mapped files that lazy layers point into
 
-    const std::vector<float> &classifier() const { return cfg.tied_embeddings ? embed : lm_head; }
+    const Linear &classifier() const { return cfg.tied_embeddings ? embed : lm_head; }
 };
 
 // Contiguous fp32 copy of a weight view (F32/F16/BF16, row stride == cols).
@@ -147,5 +164,11 @@ std::vector<float> matrix_to_f32(const gptq_matrix &m);
 
 // Allocates a model's tensors (zeros) for cfg, for loaders.
 void allocate_model(Model &m);
+
+// Everything a forward pass needs made resident now, for eval and generate: a dense layer on
+// ctx for every unquantized linear and the classifier, each in the dtype its weight is held
+// in, with the mapped pages of views dropped once copied. The embedding table stays as held
+// (a view is read row by row).
+void make_resident(const Model &m, gptq_ctx *ctx);
 
 } // namespace llama

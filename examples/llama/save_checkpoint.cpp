@@ -119,9 +119,15 @@ std::unique_ptr<CheckpointWriter> begin_checkpoint(const Model &m, const std::st
 
 void write_checkpoint_globals(CheckpointWriter &w, const Model &m) {
     const Config &c = m.cfg;
-    w.write_floats("model.embed_tokens.weight", m.embed.data(), c.vocab_size * c.dim);
+    // The tables as held (fp32 or the stored view): the written bytes are the same either way,
+    // as 16-bit values widen exactly. Pages the copy read need not stay resident.
+    w.write_matrix("model.embed_tokens.weight", m.embed.matrix());
+    m.embed.release_view_pages();
     w.write_floats("model.norm.weight", m.final_norm.data(), c.dim);
-    if (!c.tied_embeddings) w.write_floats("lm_head.weight", m.lm_head.data(), c.vocab_size * c.dim);
+    if (!c.tied_embeddings) {
+        w.write_matrix("lm_head.weight", m.lm_head.matrix());
+        m.lm_head.release_view_pages();
+    }
 }
 
 void write_checkpoint_block(CheckpointWriter &w, const Model &m, gptq_ctx *ctx, int l,

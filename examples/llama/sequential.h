@@ -2,7 +2,7 @@
 // the outputs of the already-quantized blocks before it; inside a block, true-sequential
 // module groups [q,k,v] -> [o] -> [gate,up] -> [down], each group's inputs computed with the
 // groups before it quantized (the block's intermediate states are kept between groups, not
-// recomputed). Embeddings and lm_head stay unquantized.
+// recomputed). Embeddings and lm_head stay unquantized (in their stored dtype).
 #pragma once
 
 #include "forward.h"

@@ -51,6 +51,18 @@ for arch in llama3 qwen2 qwen3; do
     [ -n "$g" ] || fail "$arch: generate on $model"
     echo "$model: $(echo "$w" | ppl) (windows) $(echo "$d" | ppl) (documents)"
   done
+  # What eval holds (numbers checked in C++: test_e2e_resident): the source's 14 linears and
+  # classifier as bf16 dense layers; the checkpoint's 14 layers packed; the embedding mapped.
+  "$GPTQ" eval "$src" --tokenizer "$TOK" --text "$TEXT" --eval-docs 23:24 --backend "$BACKEND" \
+    >/dev/null 2>"$TMP/e.err" || { cat "$TMP/e.err"; fail "$arch: eval of $src"; }
+  grep -q "^resident: quantized 0 layers 0 B (packed), dense 15 layers [0-9.]* KiB (bf16), .*; mapped 64.0 KiB (bf16, read on demand)$" \
+    "$TMP/e.err" || { cat "$TMP/e.err"; fail "$arch: resident line of $src"; }
+  grep -q "^peak RSS [0-9.]* MiB$" "$TMP/e.err" || fail "$arch: peak RSS line of eval"
+  "$GPTQ" generate "$out" --tokenizer "$TOK" --prompt "Once" --steps 2 --backend "$BACKEND" \
+    >/dev/null 2>"$TMP/e.err" || { cat "$TMP/e.err"; fail "$arch: generate on $out"; }
+  grep -q "^resident: quantized 14 layers [0-9.]* KiB (packed), dense 1 layer 64.0 KiB (bf16), " \
+    "$TMP/e.err" || { cat "$TMP/e.err"; fail "$arch: resident line of $out"; }
+  grep -q "^peak RSS [0-9.]* MiB$" "$TMP/e.err" || fail "$arch: peak RSS line of generate"
   # The checkpoint finds its own tokenizer.
   "$GPTQ" eval "$out" --text "$TEXT" --eval-docs 23:24 --backend "$BACKEND" --quiet >/dev/null ||
     fail "$arch: checkpoint without --tokenizer"

@@ -280,7 +280,7 @@ void test_foreign_v1_act_order(void **) {
     const Model m = load_hf(dir, e2e::shared_ctx());
     assert_int_equal(m.quant.zeros_format, GPTQ_ZEROS_V1);
     assert_true(m.quant.desc_act);
-    assert_int_equal(m.lm_head.size(), size_t(V * D));
+    assert_int_equal(m.lm_head.weight().size(), size_t(V * D));
     for (int mod = 0; mod < kNumModules; ++mod) {
         const Linear &lin = m.blocks[0].lin[size_t(mod)];
         assert_true(lin.quantized());

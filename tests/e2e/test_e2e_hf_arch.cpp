@@ -2,7 +2,8 @@
 // q_norm/k_norm and head_dim != hidden/heads) against the float64 reference logits shipped
 // with ../shared/models/tiny-random-*, their quantized checkpoints (every unquantized tensor
 // kept under its HF name; reloading gives the in-memory model), refusals of what the forward
-// does not compute, and the paper's window protocol (sampler and window perplexity).
+// does not compute, the paper's window protocol (sampler and window perplexity), and what
+// eval/generate hold (hf_resident_cases.h).
 // Usage: test_e2e_hf_arch MODELS_DIR [cpu|vulkan|cuda]. Missing models: exit 77.
 #include "e2e_common.h"
 
@@ -10,6 +11,7 @@
 #include "eval.h"
 #include "file_io.h"
 #include "loaders.h"
+#include "memory_report.h"
 #include "safetensors.h"
 #include "sequential.h"
 
@@ -357,14 +359,14 @@ void test_window_perplexity(void **) {
     c.norm_eps = 1e-30f;  // vanishes next to the mean square 1
     c.tied_embeddings = false;
     allocate_model(m);
-    std::fill(m.embed.begin(), m.embed.end(), 1.0f);
+    std::fill(m.embed.weight().begin(), m.embed.weight().end(), 1.0f);
     std::fill(m.final_norm.begin(), m.final_norm.end(), 1.0f);
     for (Block &b : m.blocks) {
         std::fill(b.attn_norm.begin(), b.attn_norm.end(), 1.0f);
         std::fill(b.ffn_norm.begin(), b.ffn_norm.end(), 1.0f);
     }
     const float a[3] = {0.0f, float(std::log(2.0)), float(std::log(3.0))};
-    for (int v = 0; v < 3; ++v) m.lm_head[size_t(2 * v)] = m.lm_head[size_t(2 * v + 1)] = a[v] / 2;
+    for (int v = 0; v < 3; ++v) m.lm_head.weight()[size_t(2 * v)] = m.lm_head.weight()[size_t(2 * v + 1)] = a[v] / 2;
     const std::vector<int32_t> text = {0, 1, 2, 2, 1, 0, 2, 0, 1, 0, 2};
     const auto windows = split_windows(text, 5);  // [0 1 2 2 1] [0 2 0 1 0], tail 2 dropped
     const EvalResult r = evaluate(Forward(m, e2e::shared_ctx()), windows);
@@ -376,6 +378,8 @@ void test_window_perplexity(void **) {
     assert_true(std::fabs(r.mean_nll() - want) < 1e-6);
     assert_true(std::fabs(r.perplexity() - std::pow(6.0, 5.0 / 8.0)) < 1e-5);
 }
+
+#include "hf_resident_cases.h"
 
 } // namespace
 
@@ -404,6 +408,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_checkpoint_roundtrip), cmocka_unit_test(test_tokenizer_files),
         cmocka_unit_test(test_window_sampler),
         cmocka_unit_test(test_window_perplexity),
+        cmocka_unit_test(test_stored_dtype_logits), cmocka_unit_test(test_resident_sizes),
     };
     const int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
     e2e::destroy_shared_ctx();
