@@ -11,11 +11,13 @@
 namespace llama {
 
 // Largest resident set expected while streaming-quantizing m with `tokens` calibration tokens
-// in sequences of `seq_len`: embedding (+ lm_head) as held (stored dtype when lazy), the calibration activations
-// (inputs of the current block and a working copy), one block's weights in their stored dtype
+// in sequences of `seq_len`: embedding (+ lm_head) as held (stored dtype when lazy), the
+// calibration activations in act_dtype (the inputs of the current block and the state kept
+// inside it between true-sequential groups), one block's weights in their stored dtype
 // plus its dense copies, the largest layer in fp32, the largest Hessian twice (accumulator and
 // the copy read for the error metric), and one sequence's intermediate products.
-uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len);
+uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len,
+                             gptq_dtype act_dtype = GPTQ_DTYPE_F32);
 
 // Peak resident set size of this process so far (getrusage), in bytes.
 uint64_t peak_rss_bytes();
