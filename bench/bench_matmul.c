@@ -1,11 +1,14 @@
 /* Quantized matmul speed: gptq_matmul_q4 for decode (M = 1, a GEMV) and prefill (M = 512)
  * against an fp32 GEMM of the same dequantized weights, all in the same run.
  *
- *   bench_matmul [--backend cpu|vulkan|cuda|auto] [--quick] [--bits B] [--act-order] [NxK]
+ *   bench_matmul [--backend cpu|vulkan|cuda|auto] [--quick] [--bits B] [--act-order] [--gemv-only]
+ *                [NxK]
  *
  * Default 4096x4096, 4 bits, group 128 (weights from round-to-nearest: the kernel's speed
  * does not depend on how the codes were chosen); --act-order gives the layer a shuffled
- * g_idx (desc_act, groups of 128 scattered over K). Times are medians. GEMV bandwidth counts
+ * g_idx (desc_act, groups of 128 scattered over K); --gemv-only skips the M = 512 GEMM.
+ * Times are medians; a GEMV also prints its fastest call, which its bandwidth percentages
+ * use (like with like: the read rates are best runs too). GEMV bandwidth counts
  * the bytes the kernel must read at least once: packed codes, scales and zeros, x; it is
  * compared with STREAM-style read bandwidths measured in the same run (all threads summing
  * a buffer with AVX-512/AVX2 loads, best of 5 runs): of a 512 MiB buffer (DRAM: larger than the
@@ -26,9 +29,10 @@
 
 enum { kMaxReps = 64 };
 
-/* Median seconds of one gptq_matmul_q4 call (after a warm-up). */
+/* Median seconds of one gptq_matmul_q4 call (after a warm-up); *best gets the fastest call
+ * when not NULL. */
 static double time_q(gptq_ctx *ctx, gptq_qlayer *q, const float *x, int64_t m, int64_t k,
-                     float *y, int reps) {
+                     float *y, int reps, double *best) {
     gptq_matrix xm = {x, GPTQ_DTYPE_F32, m, k, 0};
     bench_check(gptq_matmul_q4(ctx, q, &xm, y, 0), ctx, "gptq_matmul_q4 (warm-up)");
     double t[kMaxReps];
@@ -37,7 +41,9 @@ static double time_q(gptq_ctx *ctx, gptq_qlayer *q, const float *x, int64_t m, i
         bench_check(gptq_matmul_q4(ctx, q, &xm, y, 0), ctx, "gptq_matmul_q4");
         t[r] = bench_now() - t0;
     }
-    return bench_median(t, reps);
+    const double med = bench_median(t, reps);  /* sorts t */
+    if (best) *best = t[0];
+    return med;
 }
 
 /* Median seconds of y = x w^T in fp32: OpenBLAS if present, else bench_gemm_nt. */
@@ -90,7 +96,7 @@ static gptq_qlayer *shuffle_groups(gptq_ctx *ctx, gptq_qlayer *q, uint64_t *seed
 
 int main(int argc, char **argv) {
     int64_t n = 4096, k = 4096;
-    int bits = 4, quick = 0, act_order = 0;
+    int bits = 4, quick = 0, act_order = 0, gemv_only = 0;
     for (int i = 1; i < argc; ++i) {
         long long a, b;
         char tail;
@@ -98,9 +104,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--backend")) ++i;
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--act-order")) act_order = 1;
+        else if (!strcmp(argv[i], "--gemv-only")) gemv_only = 1;
         else if (sscanf(argv[i], "%lldx%lld%c", &a, &b, &tail) == 2 && a > 0 && b > 0) n = a, k = b;
         else {
-            fprintf(stderr, "usage: %s [--backend B] [--quick] [--bits B] [--act-order] [NxK]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--backend B] [--quick] [--bits B] [--act-order] [--gemv-only] [NxK]\n", argv[0]);
             return 2;
         }
     }
@@ -145,28 +152,35 @@ int main(int argc, char **argv) {
            bench_read_method(), read_gbps, quick ? 32 : 512, read_q_gbps, qbytes * 1e-6,
            read_f_gbps, fbytes * 1e-6);
     for (int64_t m = 1; m <= 8; m += 7) {
-        const double tq = time_q(ctx, q, x, m, k, y, reps * 5);
+        double best;
+        const double tq = time_q(ctx, q, x, m, k, y, reps * 5, &best);
         const double tf = time_f32(x, wd, yr, m, n, k, threads, reps * 5);
-        printf("GEMV  M=%-4lld q%d %9.3f ms %6.1f GB/s (%3.0f%% of same-size read, %3.0f%% of DRAM) "
-               "| fp32 %9.3f ms %6.1f GB/s (%3.0f%% of same-size read) | speed-up %.2fx\n",
-               (long long)m, bits, tq * 1e3, qbytes / tq * 1e-9,
-               100.0 * qbytes / tq * 1e-9 / read_q_gbps, 100.0 * qbytes / tq * 1e-9 / read_gbps,
+        /* Rates of the median call; the best call against the best read runs (like with
+         * like) in the percentages. */
+        printf("GEMV  M=%-4lld q%d %9.3f ms %6.1f GB/s (best %.3f ms: %3.0f%% of same-size read, "
+               "%3.0f%% of DRAM) | fp32 %9.3f ms %6.1f GB/s (%3.0f%% of same-size read) | "
+               "speed-up %.2fx\n",
+               (long long)m, bits, tq * 1e3, qbytes / tq * 1e-9, best * 1e3,
+               100.0 * qbytes / best * 1e-9 / read_q_gbps, 100.0 * qbytes / best * 1e-9 / read_gbps,
                tf * 1e3, fbytes / tf * 1e-9, 100.0 * fbytes / tf * 1e-9 / read_f_gbps, tf / tq);
     }
 
     /* Prefill: GEMM. */
-    const double tqm = time_q(ctx, q, x, m_gemm, k, y, reps);
-    const double tfm = time_f32(x, wd, yr, m_gemm, n, k, threads, reps);
-    const double flops = 2.0 * (double)m_gemm * (double)n * (double)k;
-    printf("GEMM  M=%-4lld q%d %9.3f ms %6.1f GFLOP/s             | fp32 %9.3f ms "
-           "%6.1f GFLOP/s | speed-up %.2fx\n",
-           (long long)m_gemm, bits, tqm * 1e3, flops / tqm * 1e-9, tfm * 1e3,
-           flops / tfm * 1e-9, tfm / tqm);
+    if (!gemv_only) {
+        const double tqm = time_q(ctx, q, x, m_gemm, k, y, reps, NULL);
+        const double tfm = time_f32(x, wd, yr, m_gemm, n, k, threads, reps);
+        const double flops = 2.0 * (double)m_gemm * (double)n * (double)k;
+        printf("GEMM  M=%-4lld q%d %9.3f ms %6.1f GFLOP/s             | fp32 %9.3f ms "
+               "%6.1f GFLOP/s | speed-up %.2fx\n",
+               (long long)m_gemm, bits, tqm * 1e3, flops / tqm * 1e-9, tfm * 1e3,
+               flops / tfm * 1e-9, tfm / tqm);
+    }
 
     /* Not a correctness test (that is tests/test_matmul), but a wrong kernel would make
      * every number above meaningless: say so. */
     double err = 0.0, ref = 0.0;
-    for (int64_t i = 0; i < m_gemm * n; ++i) {
+    const int64_t checked = gemv_only ? 8 : m_gemm;  /* rows of the last product timed */
+    for (int64_t i = 0; i < checked * n; ++i) {
         err += (double)(y[i] - yr[i]) * (double)(y[i] - yr[i]);
         ref += (double)yr[i] * (double)yr[i];
     }
