@@ -2,11 +2,13 @@
  * against an fp32 GEMM of the same dequantized weights, all in the same run.
  *
  *   bench_matmul [--backend cpu|vulkan|cuda|auto] [--quick] [--bits B] [--act-order] [--gemv-only]
- *                [NxK]
+ *                [--threads T] [NxK]
  *
  * Default 4096x4096, 4 bits, group 128 (weights from round-to-nearest: the kernel's speed
  * does not depend on how the codes were chosen); --act-order gives the layer a shuffled
- * g_idx (desc_act, groups of 128 scattered over K); --gemv-only skips the M = 512 GEMM.
+ * g_idx (desc_act, groups of 128 scattered over K); --gemv-only skips the M = 512 GEMM;
+ * --threads T runs the library, the read rates and the fp32 baseline on T threads (default:
+ * all cores; OpenBLAS takes OPENBLAS_NUM_THREADS).
  * Times are medians; a GEMV also prints its fastest call, which its bandwidth percentages
  * use (like with like: the read rates are best runs too). GEMV bandwidth counts
  * the bytes the kernel must read at least once: packed codes, scales and zeros, x; it is
@@ -96,7 +98,7 @@ static gptq_qlayer *shuffle_groups(gptq_ctx *ctx, gptq_qlayer *q, uint64_t *seed
 
 int main(int argc, char **argv) {
     int64_t n = 4096, k = 4096;
-    int bits = 4, quick = 0, act_order = 0, gemv_only = 0;
+    int bits = 4, quick = 0, act_order = 0, gemv_only = 0, threads = bench_threads();
     for (int i = 1; i < argc; ++i) {
         long long a, b;
         char tail;
@@ -105,16 +107,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bits") && i + 1 < argc) bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--act-order")) act_order = 1;
         else if (!strcmp(argv[i], "--gemv-only")) gemv_only = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (sscanf(argv[i], "%lldx%lld%c", &a, &b, &tail) == 2 && a > 0 && b > 0) n = a, k = b;
         else {
-            fprintf(stderr, "usage: %s [--backend B] [--quick] [--bits B] [--act-order] [--gemv-only] [NxK]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--backend B] [--quick] [--bits B] [--act-order] "
+                            "[--gemv-only] [--threads T] [NxK]\n", argv[0]);
             return 2;
         }
     }
     const int64_t m_gemm = quick ? 64 : 512;
-    const int reps = quick ? 2 : 10, threads = bench_threads();
+    if (threads < 1) threads = 1;
+    const int reps = quick ? 2 : 10;
 
-    gptq_ctx *ctx = bench_ctx(bench_backend_arg(argc, argv));
+    gptq_ctx *ctx = bench_ctx_threads(bench_backend_arg(argc, argv), threads);
     uint64_t seed = 99;
     float *w = bench_alloc(sizeof(float) * (size_t)(n * k));
     float *wd = bench_alloc(sizeof(float) * (size_t)(n * k));

@@ -41,10 +41,13 @@ gptq_backend bench_backend_arg(int argc, char **argv) {
     return GPTQ_BACKEND_CPU;
 }
 
-gptq_ctx *bench_ctx(gptq_backend backend) {
+gptq_ctx *bench_ctx(gptq_backend backend) { return bench_ctx_threads(backend, 0); }
+
+gptq_ctx *bench_ctx_threads(gptq_backend backend, int n_threads) {
     gptq_ctx_params p;
     gptq_ctx_params_init(&p);
     p.backend = backend;
+    p.n_threads = n_threads;
     gptq_ctx *ctx = NULL;
     gptq_status s = gptq_ctx_create(&p, &ctx);
     if (s != GPTQ_OK) {

@@ -16,6 +16,8 @@ int bench_threads(void);          /* online cores */
 gptq_backend bench_backend_arg(int argc, char **argv);
 /* Creates a context or prints why not and exits(1). */
 gptq_ctx *bench_ctx(gptq_backend backend);
+/* The same with n_threads CPU threads (0 = all cores). */
+gptq_ctx *bench_ctx_threads(gptq_backend backend, int n_threads);
 /* Prints the failed call and exits(1). */
 void bench_check(gptq_status status, gptq_ctx *ctx, const char *what);
 
