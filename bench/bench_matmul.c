@@ -1,26 +1,28 @@
 /* Quantized matmul speed: gptq_matmul_q4 for decode (M = 1, a GEMV) and prefill (M = 512)
  * against an fp32 GEMM of the same dequantized weights, all in the same run.
  *
- *   bench_matmul [--backend cpu|vulkan|cuda|auto] [--quick] [--bits B] [--act-order] [--gemv-only]
- *                [--threads T] [NxK]
+ *   bench_matmul [--backend cpu|vulkan|cuda|auto] [--quick] [--bits B] [--act-order]
+ *                [--gemv-only] [--threads T] [NxK]
  *
  * Default 4096x4096, 4 bits, group 128 (weights from round-to-nearest: the kernel's speed
  * does not depend on how the codes were chosen); --act-order gives the layer a shuffled
  * g_idx (desc_act, groups of 128 scattered over K); --gemv-only skips the M = 512 GEMM;
- * --threads T runs the library, the read rates and the fp32 baseline on T threads (default:
+ * --threads T runs the library, the read rates and the fp32 fallback on T threads (default:
  * all cores; OpenBLAS takes OPENBLAS_NUM_THREADS).
+ *
  * Times are medians; a GEMV also prints its fastest call, which its bandwidth percentages
- * use (like with like: the read rates are best runs too). GEMV bandwidth counts
- * the bytes the kernel must read at least once: packed codes, scales and zeros, x; it is
- * compared with STREAM-style read bandwidths measured in the same run (all threads summing
- * a buffer with AVX-512/AVX2 loads, best of 5 runs): of a 512 MiB buffer (DRAM: larger than the
- * 300 MiB L3 of the machine this was written on) and of a buffer the size of the packed
- * layer, read over and over as repeated GEMV calls read the layer. A layer that fits the
- * last-level cache (4096 x 14336 at 4 bits is 29 MB) is served from it after the first
+ * use (like with like: the read rates are best runs too). GEMV bandwidth counts the bytes
+ * the kernel must read at least once: packed codes, scales and zeros, x. It is compared with
+ * STREAM-style read bandwidths measured in the same run (all threads summing a buffer with
+ * AVX-512/AVX2 loads, best of 5 runs): of a 512 MiB buffer (DRAM: larger than the 300 MiB
+ * L3 of the machine this was written on) and of a buffer the size of the packed layer, read
+ * over and over as repeated GEMV calls read the layer. A layer that fits the last-level
+ * cache (4096 x 14336 at 4 bits is 33 MB with its scales) is served from it after the first
  * call, faster than DRAM: the same-size rate is the honest yardstick for it, and the fp32
- * sgemv's rate (64 MB at 4096^2) is likewise above the DRAM rate. The fp32 baseline is OpenBLAS (sgemv / sgemm on
- * the dequantized weights) when built with it, else bench_util's plain blocked product;
- * for OpenBLAS's auto-detected kernel run `env -u OPENBLAS_CORETYPE build/bench/bench_matmul`. */
+ * sgemv's rate (64 MB at 4096^2) is likewise above the DRAM rate. The fp32 baseline is
+ * OpenBLAS (sgemv / sgemm on the dequantized weights) when built with it, else
+ * bench_util's plain blocked product; for OpenBLAS's auto-detected kernel run
+ * `env -u OPENBLAS_CORETYPE build/bench/bench_matmul`. */
 #include "bench_blas.h"
 #include "bench_util.h"
 

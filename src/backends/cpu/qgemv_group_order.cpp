@@ -28,9 +28,13 @@ std::unique_ptr<GroupOrderedLayer> build(const QLayer &q) {
     out->src_k.assign(size_t(kp), -1);
     std::vector<int32_t> g_idx(static_cast<size_t>(kp));
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t k = 0; k < q.k; ++k) out->src_k[size_t(fill[size_t(q.g_idx[size_t(k)])]++)] = int32_t(k);
+    for (int64_t k = 0; k < q.k; ++k) {
+        const size_t g = size_t(q.g_idx[size_t(k)]);
+        out->src_k[size_t(fill[g]++)] = int32_t(k);
+    }
     for (int64_t g = 0; g < q.n_groups; ++g)
-        std::fill(g_idx.begin() + start[size_t(g)], g_idx.begin() + start[size_t(g) + 1], int32_t(g));
+        std::fill(g_idx.begin() + start[size_t(g)], g_idx.begin() + start[size_t(g) + 1],
+                  int32_t(g));
 
     QLayer &l = out->layer;
     l.n = q.n, l.k = kp, l.bits = q.bits, l.group_size = q.group_size;
