@@ -166,7 +166,8 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
         fail(GPTQ_ERR_UNSUPPORTED, "qgemv: %d-bit codes are not supported", q.bits);
     // Act-order layers are read through their group-ordered copy (qgemv_group_order.h) with
     // x gathered to match: the kernels then see group-uniform blocks only. L and xk are what
-    // the vector kernels read; the scalar columns read the source layer as it is.
+    // the vector kernels read (with q's scales and zeros); the scalar columns read the
+    // source layer as it is.
     const GroupOrderedLayer *ordered = group_ordered(q);
     std::vector<float> xgather;
     const QLayer &L = ordered ? ordered->layer : q;
@@ -192,12 +193,13 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
         alignas(64) float out[kQgemvMaxRows * kTileCols] = {};
         int64_t done = 0;
         for (int64_t r0 = 0; r0 < m; r0 += step) {
-            const Job job{L.n,           L.qweight.data(), L.zeros.data(),
-                          L.g_idx.data(), L.scales.data(),  xk + r0 * ldxk,
+            const Job job{L.n,           L.qweight.data(), q.zeros.data(),
+                          L.g_idx.data(), q.scales.data(),  xk + r0 * ldxk,
                           ldxk,          runs.data(),      int64_t(runs.size())};
             done = fn(job, n0, cols, out + r0 * kTileCols, kTileCols);
         }
-        scalar_codes(L, xk, m, ldxk, kfull, L.k, n0, n0 + done, out, kTileCols);
+        if (!ordered)  // the ordered copy is whole blocks
+            scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, kTileCols);
         scalar_codes(q, x, m, ldx, 0, q.k, n0 + done, n0 + cols, out + done, kTileCols);
         for (int64_t r = 0; r < m; ++r)
             std::copy(out + r * kTileCols, out + r * kTileCols + cols, y + r * ldy + n0);

@@ -40,8 +40,6 @@ std::unique_ptr<GroupOrderedLayer> build(const QLayer &q) {
     l.n = q.n, l.k = kp, l.bits = q.bits, l.group_size = q.group_size;
     l.group_cols = q.group_cols, l.n_groups = q.n_groups;
     l.sym = q.sym, l.desc_act = q.desc_act, l.static_groups = q.static_groups;
-    l.scales = q.scales;
-    l.zeros = q.zeros;
     l.g_idx = std::move(g_idx);
     l.perm.resize(size_t(kp));
     for (int64_t j = 0; j < kp; ++j) l.perm[size_t(j)] = int32_t(j);

@@ -15,8 +15,9 @@ namespace gptq::cpu {
 
 struct GroupOrderedLayer final : DeviceLayer {
     // K' codes in group order (group g's columns in increasing original k, then padding
-    // codes 0 up to a whole block); scales and zeros as in the source layer; g_idx
-    // non-decreasing. K' <= K + n_groups * (codes per block - 1).
+    // codes 0 up to a whole block, so K' is whole blocks); g_idx non-decreasing.
+    // K' <= K + n_groups * (codes per block - 1). Scales and zeros are left empty: they are
+    // the source layer's, which the product reads (no second copy of them).
     QLayer layer;
     std::vector<int32_t> src_k;  // [K']: the source column of each position, -1 = padding
 };
