@@ -16,6 +16,8 @@ int bench_threads(void);          /* online cores */
 gptq_backend bench_backend_arg(int argc, char **argv);
 /* Creates a context or prints why not and exits(1). */
 gptq_ctx *bench_ctx(gptq_backend backend);
+/* The same with n_threads CPU threads (0 = all cores). */
+gptq_ctx *bench_ctx_threads(gptq_backend backend, int n_threads);
 /* Prints the failed call and exits(1). */
 void bench_check(gptq_status status, gptq_ctx *ctx, const char *what);
 
@@ -35,7 +37,11 @@ void bench_gemm_nt(const float *a, const float *b, float *c, int64_t m, int64_t 
 /* Median of n values (reorders them). */
 double bench_median(double *v, int n);
 /* STREAM-style read bandwidth in GB/s: `threads` threads each sum their share of a buffer of
- * `bytes` (larger than the caches), median of a few passes. */
+ * `bytes` with the widest vector loads the CPU has; best of several passes after a warm-up
+ * one. A buffer larger than the last-level cache gives the DRAM rate; one the size of a
+ * layer gives the rate at which a warm cache can feed a kernel that reads it repeatedly. */
 double bench_read_gbps(size_t bytes, int threads);
+/* How bench_read_gbps reads ("AVX-512 loads", ...), for the benches' headers. */
+const char *bench_read_method(void);
 
 #endif

@@ -6,12 +6,16 @@
 // reference product is computed in double from the dequantized weights.
 #include "backends/cpu/cpu_matmul.h"
 #include "backends/cpu/qgemv.h"
+#include "backends/cpu/qgemv_group_order.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/half.h"
+#include "core/pack.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -298,6 +302,129 @@ void test_checker_catches_one_code(void **) {
     assert_int_equal(count_bad(l, x, m, ldx, y, ldy), 1);
 }
 
+// An act-order layer with groups of uneven sizes (each k in a random group, as a checkpoint's
+// g_idx may have it): groups then end inside packed blocks, before and after reordering.
+Layer uneven_groups(int64_t n, int64_t k, int bits, int64_t groups, uint64_t seed) {
+    Layer l = make_layer(n, k, bits, (k + groups - 1) / groups, true, seed);
+    std::mt19937_64 rng(seed + 1);
+    for (auto &g : l.q.g_idx) g = int32_t(rng() % uint64_t(l.q.n_groups));
+    return l;
+}
+
+// The group-ordered copy (qgemv_group_order.h): K' whole blocks, g_idx non-decreasing, every
+// source column exactly once with its own codes, padding codes 0; built once and cached;
+// natural-order layers get none.
+void test_group_order_layout(void **) {
+    for (int bits : {2, 3, 4, 8}) {
+        const Layer l = uneven_groups(37, 203, bits, 5, 900 + uint64_t(bits));
+        const int64_t per = bits == 3 ? 32 : 32 / bits;
+        assert_true(gptq::cpu::needs_group_order(l.q));
+        const gptq::cpu::GroupOrderedLayer *o = gptq::cpu::group_ordered(l.q);
+        assert_non_null(o);
+        assert_ptr_equal(gptq::cpu::group_ordered(l.q), o);  // cached
+        const gptq::QLayer &r = o->layer;
+        assert_int_equal(r.k % per, 0);
+        assert_true(r.k <= l.q.k + l.q.n_groups * (per - 1));
+        assert_int_equal(int64_t(o->src_k.size()), r.k);
+        assert_int_equal(int64_t(r.qweight.size()), gptq::packed_len(r.k, bits) * r.n);
+        std::vector<int> seen(size_t(l.q.k), 0);
+        for (int64_t j = 0; j < r.k; ++j) {
+            if (j > 0) assert_true(r.g_idx[size_t(j)] >= r.g_idx[size_t(j - 1)]);
+            const int32_t src = o->src_k[size_t(j)];
+            for (int64_t c = 0; c < r.n; ++c) {
+                const uint32_t code = gptq::packed_code_at(r.qweight.data() + c, r.n, j, bits);
+                if (src < 0) assert_int_equal(code, 0);
+                else assert_int_equal(code, uint32_t(l.codes[size_t(src * l.q.n + c)]));
+            }
+            if (src < 0) continue;
+            assert_int_equal(r.g_idx[size_t(j)], l.q.g_idx[size_t(src)]);
+            ++seen[size_t(src)];
+        }
+        for (int v : seen) assert_int_equal(v, 1);
+        // Groups start on block boundaries: a block never holds two groups.
+        for (int64_t b = 0; b < r.k / per; ++b)
+            assert_int_equal(r.g_idx[size_t(b * per)], r.g_idx[size_t(b * per + per - 1)]);
+        // x follows the same order, 0 at the padding.
+        const std::vector<float> x = random_x(2, l.q.k + 3, 5);
+        std::vector<float> xg(size_t(2 * r.k));
+        gptq::cpu::gather_x(*o, x.data(), 2, l.q.k + 3, xg.data());
+        for (int64_t row = 0; row < 2; ++row)
+            for (int64_t j = 0; j < r.k; ++j) {
+                const int32_t src = o->src_k[size_t(j)];
+                assert_true(xg[size_t(row * r.k + j)] ==
+                            (src < 0 ? 0.0f : x[size_t(row * (l.q.k + 3) + src)]));
+            }
+    }
+    const Layer natural = make_layer(40, 256, 4, 128, false, 3);
+    assert_false(gptq::cpu::needs_group_order(natural.q));
+    assert_null(gptq::cpu::group_ordered(natural.q));
+}
+
+// A device slot holding another backend's copy is replaced, not misread.
+struct OtherDevice final : gptq::DeviceLayer {};
+void test_group_order_replaces_foreign_copy(void **) {
+    const Layer l = make_layer(33, 96, 4, 32, true, 8);
+    static const char other_owner = 0;
+    l.q.device = std::make_unique<OtherDevice>();
+    l.q.device_owner = &other_owner;
+    const gptq::cpu::GroupOrderedLayer *o = gptq::cpu::group_ordered(l.q);
+    assert_non_null(o);
+    assert_ptr_equal(l.q.device.get(), o);
+    const std::vector<float> x = random_x(3, l.q.k, 9);
+    std::vector<float> y(size_t(3 * l.q.n), -7.0f);
+    gptq::cpu::qgemv(l.q, x.data(), 3, l.q.k, y.data(), l.q.n, nullptr);
+    assert_int_equal(count_bad(l, x, 3, l.q.k, y, l.q.n), 0);
+}
+
+// Act-order layers through the reordered path against the double reference for every
+// variant, bit width and M = 1..8: equal-size shuffled groups (whole blocks after
+// reordering) and uneven random groups (padding inside groups), odd N and K.
+int qgemv_act_order() {
+    int bad = 0;
+    gptq::cpu::ThreadPool pool(2);
+    uint64_t seed = 700;
+    for (gptq::cpu::QgemvIsa isa : kIsas) {
+        if (!gptq::cpu::qgemv_isa_supported(isa)) continue;
+        for (int bits : {2, 3, 4, 8}) {
+            const Layer layers[] = {make_layer(301, 384, bits, 128, true, seed++),
+                                    uneven_groups(77, 203, bits, 7, seed++),
+                                    uneven_groups(16, 1000, bits, 3, seed++)};
+            for (const Layer &l : layers)
+                for (int64_t m = 1; m <= gptq::cpu::kQgemvMaxRows; ++m)
+                    bad += run_qgemv(l, m, isa, m % 2 ? &pool : nullptr, seed++);
+        }
+    }
+    return bad;
+}
+
+void test_qgemv_act_order(void **) { assert_int_equal(qgemv_act_order(), 0); }
+
+// The same bits for any thread count (no pool, 1, 2 and 3 threads) on act-order and natural
+// layers: a column's sum never depends on which thread computed it.
+int thread_count_identity() {
+    int bad = 0;
+    gptq::cpu::ThreadPool p1(1), p2(2), p3(3);
+    gptq::cpu::ThreadPool *pools[] = {nullptr, &p1, &p2, &p3};
+    for (bool act : {false, true})
+        for (int bits : {3, 4}) {
+            const Layer l = make_layer(1100, 512, bits, 128, act, 40 + uint64_t(bits));
+            for (int64_t m : {1, 5, 8}) {
+                const std::vector<float> x = random_x(m, l.q.k, uint64_t(m));
+                std::vector<float> first;
+                for (gptq::cpu::ThreadPool *pool : pools) {
+                    std::vector<float> y(size_t(m * l.q.n));
+                    gptq::cpu::cpu_matmul(l.q, x.data(), GPTQ_DTYPE_F32, m, l.q.k, y.data(), l.q.n,
+                                          pool);
+                    if (first.empty()) first = y;
+                    else bad += std::memcmp(first.data(), y.data(), y.size() * sizeof(float)) != 0;
+                }
+            }
+        }
+    return bad;
+}
+
+void test_qgemv_thread_count_identity(void **) { assert_int_equal(thread_count_identity(), 0); }
+
 } // namespace
 
 int main(void) {
@@ -309,6 +436,10 @@ int main(void) {
         cmocka_unit_test(test_qgemv_empty_k),
         cmocka_unit_test(test_qgemv_padding_huge_scales),
         cmocka_unit_test(test_checker_catches_one_code),
+        cmocka_unit_test(test_group_order_layout),
+        cmocka_unit_test(test_group_order_replaces_foreign_copy),
+        cmocka_unit_test(test_qgemv_act_order),
+        cmocka_unit_test(test_qgemv_thread_count_identity),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -4,6 +4,7 @@
 // so the library itself stays built for the baseline ISA.
 #include "backends/cpu/qgemv.h"
 
+#include "backends/cpu/qgemv_group_order.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/error.h"
 #include "core/pack.h"
@@ -163,26 +164,42 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
     if (m > kQgemvMaxRows) fail(GPTQ_ERR_INTERNAL, "qgemv: %lld rows (at most 8)", (long long)m);
     if (q.bits != 2 && q.bits != 3 && q.bits != 4 && q.bits != 8)
         fail(GPTQ_ERR_UNSUPPORTED, "qgemv: %d-bit codes are not supported", q.bits);
-    const int64_t per = q.bits == 3 ? 32 : 32 / q.bits;
+    // Act-order layers are read through their group-ordered copy (qgemv_group_order.h) with
+    // x gathered to match: the kernels then see group-uniform blocks only. L and xk are what
+    // the vector kernels read (with q's scales and zeros); the scalar columns read the
+    // source layer as it is.
+    const GroupOrderedLayer *ordered = group_ordered(q);
+    std::vector<float> xgather;
+    const QLayer &L = ordered ? ordered->layer : q;
+    const float *xk = x;
+    int64_t ldxk = ldx;
+    if (ordered) {
+        xgather.resize(size_t(m * L.k));
+        gather_x(*ordered, x, m, ldx, xgather.data());
+        xk = xgather.data();
+        ldxk = L.k;
+    }
+    const int64_t per = L.bits == 3 ? 32 : 32 / L.bits;
     // The kernels read whole blocks only (no test for the end of K); codes past the last
     // whole block go through scalar_codes.
-    const int64_t kfull = q.k / per * per;
-    const std::vector<Run> runs = make_runs(q.g_idx, q.k, per);
+    const int64_t kfull = L.k / per * per;
+    const std::vector<Run> runs = make_runs(L.g_idx, L.k, per);
     if (isa == QgemvIsa::Auto) isa = best_isa();
     const int64_t step = isa == QgemvIsa::Generic ? 1 : m;  // rows per kernel call
-    const TileFn fn = pick(isa, q.bits, step);
-    const int64_t tiles = (q.n + kTileCols - 1) / kTileCols;
+    const TileFn fn = pick(isa, L.bits, step);
+    const int64_t tiles = (L.n + kTileCols - 1) / kTileCols;
     auto task = [&](int64_t t, int) {
-        const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, q.n - n0);
+        const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, L.n - n0);
         alignas(64) float out[kQgemvMaxRows * kTileCols] = {};
         int64_t done = 0;
         for (int64_t r0 = 0; r0 < m; r0 += step) {
-            const Job job{q.n,           q.qweight.data(), q.zeros.data(),
-                          q.g_idx.data(), q.scales.data(),  x + r0 * ldx,
-                          ldx,           runs.data(),      int64_t(runs.size())};
+            const Job job{L.n,           L.qweight.data(), q.zeros.data(),
+                          L.g_idx.data(), q.scales.data(),  xk + r0 * ldxk,
+                          ldxk,          runs.data(),      int64_t(runs.size())};
             done = fn(job, n0, cols, out + r0 * kTileCols, kTileCols);
         }
-        scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, kTileCols);
+        if (!ordered)  // the ordered copy is whole blocks
+            scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, kTileCols);
         scalar_codes(q, x, m, ldx, 0, q.k, n0 + done, n0 + cols, out + done, kTileCols);
         for (int64_t r = 0; r < m; ++r)
             std::copy(out + r * kTileCols, out + r * kTileCols + cols, y + r * ldy + n0);
