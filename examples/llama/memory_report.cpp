@@ -10,7 +10,13 @@ uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len, gp
     const Config &c = m.cfg;
     const uint64_t f = 4;
     const uint64_t embed_es = m.embed.matrix().dtype == GPTQ_DTYPE_F32 ? 4 : 2;
-    uint64_t embed = uint64_t(c.vocab_size * c.dim) * embed_es * (c.tied_embeddings ? 1 : 2);
+    const uint64_t table = uint64_t(c.vocab_size * c.dim) * embed_es;
+    // A mapped table is resident only in the rows the calibration looks up; an untied
+    // lm_head is read once, when it is copied into the checkpoint.
+    uint64_t embed = m.embed.is_view()
+                         ? std::min(table, uint64_t(tokens) * uint64_t(c.dim) * embed_es)
+                         : table;
+    if (!c.tied_embeddings) embed += table;
     // The activations entering the block and the state kept inside it (the attention
     // output, then the residual stream): sequential.cpp's two stores.
     const uint64_t act_es = act_dtype == GPTQ_DTYPE_F32 ? 4 : 2;
