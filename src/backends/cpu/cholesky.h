@@ -31,9 +31,10 @@ bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 void mirror_lower(float *a, int64_t n, int64_t lda);
 
 // GPTQ's factor: H (lower triangle read) -> U, upper triangular with H^-1 = U^T U, in the
-// upper triangle; the strict lower triangle is left unspecified. Runs cholesky_lower,
-// cholesky_inverse_lower, cholesky_lower again and transposes. Returns false if any step
-// fails (not positive definite / not finite); A is then garbage.
+// upper triangle; the strict lower triangle is zero. U is the inverse of the upper factor of
+// H = R R^T (cholesky_lower and invert_lower on the reversed H), the same matrix as the
+// reference's Cholesky, inverse and upper Cholesky of the inverse, for half the flops.
+// Returns false if a step fails (not positive definite / not finite); A is then garbage.
 bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 
 } // namespace gptq::cpu
