@@ -34,16 +34,29 @@ void strict_upper_product(const float *x, int64_t rows, const float *hu, int64_t
     }
 }
 
-// sum over rows [r0, r1) of x^T H x, from t = x * hu and diag(H), in double in row order.
-double quadratic_forms(const float *x, const float *t, const float *diag, int64_t k,
-                       int64_t r0, int64_t r1) {
+// x_r^T H x_r for each row r of x, from t = x * hu and diag(H), in double.
+double quadratic_form(const float *x, const float *t, const float *diag, int64_t k) {
     double s = 0.0;
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t i = 0; i < k; ++i) {
-            const double xi = x[r * k + i];
-            s += xi * (double(diag[i]) * xi + 2.0 * double(t[r * k + i]));
-        }
+    for (int64_t i = 0; i < k; ++i) {
+        const double xi = x[i];
+        s += xi * (double(diag[i]) * xi + 2.0 * double(t[i]));
+    }
     return s;
+}
+
+// fn(r) for r in [0, rows), a few rows per task.
+template <class F>
+void for_each_row(int64_t rows, ThreadPool *pool, F &&fn) {
+    const int64_t parts = pool ? std::min<int64_t>(rows, 4 * int64_t(pool->size())) : 1;
+    auto task = [&](int64_t part, int) {
+        int64_t b, e;
+        split_range(rows, parts, part, &b, &e);
+        for (int64_t r = b; r < e; ++r) fn(r);
+    };
+    if (pool && parts > 1)
+        pool->parallel_for(parts, task);
+    else
+        for (int64_t part = 0; part < parts; ++part) task(part, 0);
 }
 
 } // namespace
@@ -57,16 +70,23 @@ double relative_output_error(const QLayer &q, const float *w, const HessianState
         diag[size_t(i)] = hu[size_t(i * k + i)];
         std::fill(hu.begin() + i * k, hu.begin() + i * k + i + 1, 0.0f);
     }
-    // x: rows of W, then the same rows of D.
+    // x: rows of W, then the same rows of D; form[r] = x_r^T H x_r, summed in row order
+    // below so that the thread count cannot change the result.
     std::vector<float> x(size_t(2 * kRows * k)), t(x.size());
+    std::vector<double> form(size_t(2 * kRows));
     double num = 0.0, den = 0.0;
     for (int64_t r0 = 0; r0 < n; r0 += kRows) {
         const int64_t rows = std::min(kRows, n - r0);
-        std::copy(w + r0 * k, w + (r0 + rows) * k, x.begin());
-        output_error_rows(q, w, r0, rows, x.data() + rows * k);
+        for_each_row(rows, pool, [&](int64_t r) {
+            std::copy(w + (r0 + r) * k, w + (r0 + r + 1) * k, x.begin() + r * k);
+            output_error_rows(q, w, r0 + r, 1, x.data() + (rows + r) * k);
+        });
         strict_upper_product(x.data(), 2 * rows, hu.data(), k, t.data(), pool);
-        den += quadratic_forms(x.data(), t.data(), diag.data(), k, 0, rows);
-        num += quadratic_forms(x.data(), t.data(), diag.data(), k, rows, 2 * rows);
+        for_each_row(2 * rows, pool, [&](int64_t r) {
+            form[size_t(r)] = quadratic_form(x.data() + r * k, t.data() + r * k, diag.data(), k);
+        });
+        for (int64_t r = 0; r < rows; ++r) den += form[size_t(r)];
+        for (int64_t r = rows; r < 2 * rows; ++r) num += form[size_t(r)];
     }
     return output_error_ratio(num, den);
 }
