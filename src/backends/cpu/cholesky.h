@@ -37,4 +37,11 @@ void mirror_lower(float *a, int64_t n, int64_t lda);
 // Returns false if a step fails (not positive definite / not finite); A is then garbage.
 bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 
+// The same from the lower triangle of J H J (J reverses the order: element (i, j) of the
+// input is H[n-1-i][n-1-j]), for callers that can write it in that order directly.
+bool gptq_inverse_factor_reversed(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// a := J a J (element (i, j) moves to (n-1-i, n-1-j)): swaps the lower and upper triangles.
+void rotate_half_turn(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
 } // namespace gptq::cpu

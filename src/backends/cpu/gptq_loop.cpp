@@ -96,16 +96,17 @@ public:
 
     bool factor_inverse(float damp) override {
         if (u_.empty()) u_.resize(size_t(k_) * size_t(k_));
-        // Lower triangle of the permuted H (all the Cholesky reads), diagonal fixed + damped.
+        // Lower triangle of the permuted H, diagonal fixed + damped, in reversed order (row i
+        // is permuted column k-1-i), the form the inverse factor starts from.
         for_rows(pool_, k_, [&](int64_t r0, int64_t r1, int) {
             for (int64_t i = r0; i < r1; ++i) {
-                const int64_t pi = perm_[size_t(i)];
+                const int64_t pi = perm_[size_t(k_ - 1 - i)];
                 float *dst = u_.data() + i * k_;
-                for (int64_t j = 0; j < i; ++j) dst[j] = h_.at(pi, perm_[size_t(j)]);
+                for (int64_t j = 0; j < i; ++j) dst[j] = h_.at(pi, perm_[size_t(k_ - 1 - j)]);
                 dst[i] = diag_[size_t(pi)] + damp;
             }
         });
-        return gptq_inverse_factor(u_.data(), k_, k_, pool_);
+        return gptq_inverse_factor_reversed(u_.data(), k_, k_, pool_);
     }
 
     void quantize_block(int64_t i1, int64_t i2) override {
