@@ -29,6 +29,14 @@ __attribute__((target("avx512f"))) void column_block_x16(const ColumnBlockArgs &
                                                          uint8_t *c, double *loss) {
     constexpr int64_t L = kColumnBlockRows;
     const int64_t len = i2 - i1, k = a.k;
+    // The next 16 rows' block is far from this one in W (fresh from the trailing update,
+    // mostly not in cache): start fetching it now, the column loop below hides the latency.
+    if (r0 + 2 * L <= a.n)
+        for (int64_t l = 0; l < L; ++l) {
+            const float *next = a.w + (r0 + L + l) * k + i1;
+            for (int64_t j = 0; j < len; j += 16)
+                _mm_prefetch(reinterpret_cast<const char *>(next + j), _MM_HINT_T0);
+        }
     // t[j][lane] = W[r0 + lane][i1 + j]: a block column is one register.
     for (int64_t l = 0; l < L; ++l) {
         const float *row = a.w + (r0 + l) * k + i1;
