@@ -17,32 +17,13 @@ namespace gptq::cpu {
 
 namespace {
 
-// Rows of W (and as many of D) per pass: 2 x 192 stacked rows are two of the GEMM's row
-// blocks, so each pass splits evenly over two threads.
-constexpr int64_t kRows = 192;
+// Stacked rows (W's and D's) per pass: as many as fit in about 32 MiB, so that the GEMM
+// packs each panel of H once for many rows, and at least two of its row blocks.
+constexpr int64_t kPassElems = int64_t(1) << 23;
+constexpr int64_t kMinRows = 192;
 // Columns of t per GEMM. Column block [c0, c1) needs x[:, 0:c1) only; the zeros below the
 // diagonal inside the block cost a share c/k of extra flops.
 constexpr int64_t kCols = 256;
-
-// t [rows x k] = x [rows x k] * hu, hu being H with the lower triangle and the diagonal
-// zeroed: t_i = sum_{j<i} x_j H_ji.
-void strict_upper_product(const float *x, int64_t rows, const float *hu, int64_t k, float *t,
-                          ThreadPool *pool) {
-    for (int64_t c0 = 0; c0 < k; c0 += kCols) {
-        const int64_t c1 = std::min(k, c0 + kCols);
-        sgemm(false, false, rows, c1 - c0, c1, 1.0f, x, k, hu + c0, k, 0.0f, t + c0, k, pool);
-    }
-}
-
-// x_r^T H x_r for each row r of x, from t = x * hu and diag(H), in double.
-double quadratic_form(const float *x, const float *t, const float *diag, int64_t k) {
-    double s = 0.0;
-    for (int64_t i = 0; i < k; ++i) {
-        const double xi = x[i];
-        s += xi * (double(diag[i]) * xi + 2.0 * double(t[i]));
-    }
-    return s;
-}
 
 // fn(r) for r in [0, rows), a few rows per task.
 template <class F>
@@ -59,6 +40,22 @@ void for_each_row(int64_t rows, ThreadPool *pool, F &&fn) {
         for (int64_t part = 0; part < parts; ++part) task(part, 0);
 }
 
+// Adds x_r^T H x_r restricted to columns [c0, c1) to form[r] for every row r of x, from
+// t = x[:, 0:c1) * hu[0:c1, c0:c1) ([rows x (c1 - c0)]) and diag(H), in double.
+void add_quadratic_forms(const float *x, int64_t rows, int64_t k, const float *t, int64_t c0,
+                         int64_t c1, const float *diag, double *form, ThreadPool *pool) {
+    const int64_t w = c1 - c0;
+    for_each_row(rows, pool, [&](int64_t r) {
+        const float *xr = x + r * k, *tr = t + r * w;
+        double s = 0.0;
+        for (int64_t i = c0; i < c1; ++i) {
+            const double xi = xr[i];
+            s += xi * (double(diag[i]) * xi + 2.0 * double(tr[i - c0]));
+        }
+        form[r] += s;
+    });
+}
+
 } // namespace
 
 double relative_output_error(const QLayer &q, const float *w, const HessianState &hs,
@@ -70,21 +67,27 @@ double relative_output_error(const QLayer &q, const float *w, const HessianState
         diag[size_t(i)] = hu[size_t(i * k + i)];
         std::fill(hu.begin() + i * k, hu.begin() + i * k + i + 1, 0.0f);
     }
-    // x: rows of W, then the same rows of D; form[r] = x_r^T H x_r, summed in row order
-    // below so that the thread count cannot change the result.
-    std::vector<float> x(size_t(2 * kRows * k)), t(x.size());
-    std::vector<double> form(size_t(2 * kRows));
+    const int64_t pass_rows = std::min(n, std::max(kMinRows, kPassElems / k / 2));
+    // x: rows of W, then the same rows of D; t: one column block of x * hu; form[r] =
+    // x_r^T H x_r, summed over column blocks in order, then over rows in row order, so that
+    // the thread count cannot change the result.
+    std::vector<float> x(size_t(2 * pass_rows * k)), t(size_t(2 * pass_rows * kCols));
+    std::vector<double> form(size_t(2 * pass_rows));
     double num = 0.0, den = 0.0;
-    for (int64_t r0 = 0; r0 < n; r0 += kRows) {
-        const int64_t rows = std::min(kRows, n - r0);
+    for (int64_t r0 = 0; r0 < n; r0 += pass_rows) {
+        const int64_t rows = std::min(pass_rows, n - r0);
         for_each_row(rows, pool, [&](int64_t r) {
             std::copy(w + (r0 + r) * k, w + (r0 + r + 1) * k, x.begin() + r * k);
             output_error_rows(q, w, r0 + r, 1, x.data() + (rows + r) * k);
         });
-        strict_upper_product(x.data(), 2 * rows, hu.data(), k, t.data(), pool);
-        for_each_row(2 * rows, pool, [&](int64_t r) {
-            form[size_t(r)] = quadratic_form(x.data() + r * k, t.data() + r * k, diag.data(), k);
-        });
+        std::fill(form.begin(), form.end(), 0.0);
+        for (int64_t c0 = 0; c0 < k; c0 += kCols) {
+            const int64_t c1 = std::min(k, c0 + kCols);
+            sgemm(false, false, 2 * rows, c1 - c0, c1, 1.0f, x.data(), k, hu.data() + c0, k,
+                  0.0f, t.data(), c1 - c0, pool);
+            add_quadratic_forms(x.data(), 2 * rows, k, t.data(), c0, c1, diag.data(),
+                                form.data(), pool);
+        }
         for (int64_t r = 0; r < rows; ++r) den += form[size_t(r)];
         for (int64_t r = rows; r < 2 * rows; ++r) num += form[size_t(r)];
     }
