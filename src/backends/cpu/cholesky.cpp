@@ -220,13 +220,17 @@ bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) 
     return true;
 }
 
-void mirror_lower(float *a, int64_t n, int64_t lda) {
+void mirror_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
     constexpr int64_t T = 32;  // tiles keep both the row and the column reads in cache
-    for (int64_t ib = 0; ib < n; ib += T)
-        for (int64_t jb = ib; jb < n; jb += T)
-            for (int64_t i = ib; i < std::min(ib + T, n); ++i)
-                for (int64_t j = std::max(jb, i + 1); j < std::min(jb + T, n); ++j)
-                    a[i * lda + j] = a[j * lda + i];
+    // Each row block of tiles writes only its own rows (above the diagonal) and reads the
+    // lower triangle, which nobody writes: row blocks are independent.
+    for_chunks((n + T - 1) / T, pool, [&](int64_t b0, int64_t b1) {
+        for (int64_t ib = b0 * T; ib < std::min(n, b1 * T); ib += T)
+            for (int64_t jb = ib; jb < n; jb += T)
+                for (int64_t i = ib; i < std::min(ib + T, n); ++i)
+                    for (int64_t j = std::max(jb, i + 1); j < std::min(jb + T, n); ++j)
+                        a[i * lda + j] = a[j * lda + i];
+    });
 }
 
 // a := J a J with J the reversal permutation (a 180-degree turn: element (i, j) goes to
@@ -244,7 +248,7 @@ void rotate_half_turn(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
 }
 
 bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
-    mirror_lower(a, n, lda);
+    mirror_lower(a, n, lda, pool);
     rotate_half_turn(a, n, lda, pool);
     return gptq_inverse_factor_reversed(a, n, lda, pool);
 }

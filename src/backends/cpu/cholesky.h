@@ -27,8 +27,9 @@ void lower_gram(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 // unspecified. Returns false if not finite.
 bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 
-// Copies the lower triangle onto the upper one (A becomes symmetric).
-void mirror_lower(float *a, int64_t n, int64_t lda);
+// Copies the lower triangle onto the upper one (A becomes symmetric); row blocks split over
+// pool when given.
+void mirror_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool = nullptr);
 
 // GPTQ's factor: H (lower triangle read) -> U, upper triangular with H^-1 = U^T U, in the
 // upper triangle; the strict lower triangle is zero. U is the inverse of the upper factor of

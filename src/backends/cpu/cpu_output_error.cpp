@@ -63,10 +63,10 @@ double relative_output_error(const QLayer &q, const float *w, const HessianState
     const int64_t n = q.n, k = q.k;
     std::vector<float> hu(size_t(k) * size_t(k)), diag(static_cast<size_t>(k));
     hs.read_scaled(hu.data());
-    for (int64_t i = 0; i < k; ++i) {
+    for_each_row(k, pool, [&](int64_t i) {
         diag[size_t(i)] = hu[size_t(i * k + i)];
         std::fill(hu.begin() + i * k, hu.begin() + i * k + i + 1, 0.0f);
-    }
+    });
     const int64_t pass_rows = std::min(n, std::max(kMinRows, kPassElems / k / 2));
     // x: rows of W, then the same rows of D; t: one column block of x * hu; form[r] =
     // x_r^T H x_r, summed over column blocks in order, then over rows in row order, so that
