@@ -9,6 +9,8 @@
  * lower triangle is LAPACK's upper one. */
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 void spotri_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+void strtri_(const char *uplo, const char *diag, const int *n, float *a, const int *lda,
+             int *info);
 
 int bench_blas_available(void) { return 1; }
 
@@ -42,6 +44,14 @@ int bench_blas_inverse_factor(float *a, int64_t n) {
     return info;
 }
 
+int bench_blas_upper_factor_inverse(float *a, int64_t n) {
+    const int nn = (int)n;
+    int info = 0;
+    spotrf_("U", &nn, a, &nn, &info);
+    if (info == 0) strtri_("U", "N", &nn, a, &nn, &info);
+    return info;
+}
+
 void bench_blas_sgemv(const float *w, const float *x, float *y, int64_t n, int64_t k) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)n, (blasint)k, 1.0f, w, (blasint)k, x, 1,
                 0.0f, y, 1);
@@ -66,6 +76,10 @@ void bench_blas_syrk_lower(int64_t n, int64_t k, const float *a, int64_t lda, fl
     abort();
 }
 int bench_blas_inverse_factor(float *a, int64_t n) {
+    (void)a, (void)n;
+    abort();
+}
+int bench_blas_upper_factor_inverse(float *a, int64_t n) {
     (void)a, (void)n;
     abort();
 }

@@ -24,6 +24,10 @@ void bench_blas_syrk_lower(int64_t n, int64_t k, const float *a, int64_t lda, fl
 /* The three LAPACK steps of GPTQ's inverse factor on a symmetric n x n matrix: Cholesky
  * (spotrf), inverse from it (spotri), Cholesky of the inverse (spotrf). 0 on success. */
 int bench_blas_inverse_factor(float *a, int64_t n);
+/* The two LAPACK steps of the CPU backend's inverse factor (the inverse of a Cholesky
+ * factor, of H in reversed order; the order does not change the work): Cholesky (spotrf),
+ * triangular inverse (strtri). 0 on success. */
+int bench_blas_upper_factor_inverse(float *a, int64_t n);
 /* y[n] = W[n x k] x[k] (sgemv). */
 void bench_blas_sgemv(const float *w, const float *x, float *y, int64_t n, int64_t k);
 

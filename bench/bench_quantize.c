@@ -10,7 +10,8 @@
  * Baselines in the same run, when built with OpenBLAS (bench_blas.h): the Hessian against
  * OpenBLAS ssyrk over the same batches; GPTQ against the "OpenBLAS floor", the time OpenBLAS
  * takes for the dense work alone (every lazy trailing update as one sgemm, plus spotrf,
- * spotri, spotrf for the inverse factor), i.e. GPTQ with a free column loop. Ratios are
+ * strtri for the inverse factor, the two steps the library takes: U is the inverse of the
+ * upper Cholesky factor of H), i.e. GPTQ with a free column loop. Ratios are
  * baseline time / library time (1.00 = as fast). For OpenBLAS's auto-detected kernel run
  * `env -u OPENBLAS_CORETYPE build/bench/bench_quantize`. */
 #include "bench_blas.h"
@@ -73,7 +74,8 @@ static double blas_gptq_floor_seconds(int64_t n, int64_t k, double *t_inverse) {
     bench_blas_sgemm(0, 1, k, k, k, 1.0f / (float)k, u, k, u, k, 0.0f, a, k);
     for (int64_t i = 0; i < k; ++i) a[i * k + i] += 1.0f;
     const double t0 = bench_now();
-    if (bench_blas_inverse_factor(a, k) != 0) fprintf(stderr, "warning: spotrf/spotri failed\n");
+    if (bench_blas_upper_factor_inverse(a, k) != 0)
+        fprintf(stderr, "warning: spotrf/strtri failed\n");
     *t_inverse = bench_now() - t0;
     free(w), free(u), free(a);
     return t + *t_inverse;
@@ -106,8 +108,9 @@ static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
     gptq_quant_report rep = {.struct_size = sizeof rep};
     gptq_matrix wm = {w, GPTQ_DTYPE_F32, n, k, 0};
     gptq_qlayer *q = NULL;
-    /* Timed without a report: the report's relative output error costs two products with
-     * H (4 N K^2 flops, twice GPTQ's own dense work), timed separately as "with report". */
+    /* Timed without a report, then with it: the report's relative output error costs one
+     * product of W and D stacked (2N rows) with the strict upper triangle of H, about
+     * 2 N K^2 flops, as much as GPTQ's own trailing updates. */
     double t0 = bench_now();
     bench_check(gptq_quantize_layer(ctx, &qp, &wm, h, &q, NULL), ctx, "gptq_quantize_layer");
     const double t_quant = bench_now() - t0;

@@ -68,8 +68,11 @@ void compare(const gptq::QuantResult &v, const gptq::QuantResult &c, int bits, c
         const std::vector<int32_t> want = host_qweight(c.codes, c.n, c.k, bits);
         assert_memory_equal(v.qweight.data(), want.data(), want.size() * 4);
         assert_memory_equal(v.zeros.data(), c.zeros.data(), v.zeros.size() * 4);
+        // Dynamic groups take their scale from the working W, which carries the rounding
+        // of every earlier update: the two backends' factors U are computed differently
+        // (the CPU inverts the upper factor of H), so allow some tens of ulps.
         for (size_t i = 0; i < v.scales.size(); ++i)
-            assert_true(std::fabs(v.scales[i] - c.scales[i]) <= 1e-6f * c.scales[i]);
+            assert_true(std::fabs(v.scales[i] - c.scales[i]) <= 1e-5f * c.scales[i]);
     }
 }
 

@@ -4,6 +4,7 @@
 #include "backends/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -219,21 +220,57 @@ bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) 
     return true;
 }
 
-void mirror_lower(float *a, int64_t n, int64_t lda) {
+void mirror_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
     constexpr int64_t T = 32;  // tiles keep both the row and the column reads in cache
-    for (int64_t ib = 0; ib < n; ib += T)
-        for (int64_t jb = ib; jb < n; jb += T)
-            for (int64_t i = ib; i < std::min(ib + T, n); ++i)
-                for (int64_t j = std::max(jb, i + 1); j < std::min(jb + T, n); ++j)
-                    a[i * lda + j] = a[j * lda + i];
+    // Each row block of tiles writes only its own rows (above the diagonal) and reads the
+    // lower triangle, which nobody writes: row blocks are independent.
+    for_chunks((n + T - 1) / T, pool, [&](int64_t b0, int64_t b1) {
+        for (int64_t ib = b0 * T; ib < std::min(n, b1 * T); ib += T)
+            for (int64_t jb = ib; jb < n; jb += T)
+                for (int64_t i = ib; i < std::min(ib + T, n); ++i)
+                    for (int64_t j = std::max(jb, i + 1); j < std::min(jb + T, n); ++j)
+                        a[i * lda + j] = a[j * lda + i];
+    });
+}
+
+// a := J a J with J the reversal permutation (a 180-degree turn: element (i, j) goes to
+// (n-1-i, n-1-j)), which swaps the lower and the upper triangle.
+void rotate_half_turn(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    // Row i trades places with row n-1-i, both reversed; pairs are independent.
+    for_chunks((n + 1) / 2, pool, [&](int64_t p0, int64_t p1) {
+        for (int64_t i = p0; i < p1; ++i) {
+            float *top = a + i * lda, *bottom = a + (n - 1 - i) * lda;
+            if (top != bottom) std::swap_ranges(top, top + n, bottom);
+            std::reverse(top, top + n);
+            if (top != bottom) std::reverse(bottom, bottom + n);
+        }
+    });
 }
 
 bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    mirror_lower(a, n, lda, pool);
+    rotate_half_turn(a, n, lda, pool);
+    return gptq_inverse_factor_reversed(a, n, lda, pool);
+}
+
+bool gptq_inverse_factor_reversed(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
+    // U is the inverse of the upper factor R of H = R R^T: R^-1 is upper triangular with a
+    // positive diagonal and (R^-1)^T R^-1 = (R R^T)^-1 = H^-1, so by uniqueness it is the
+    // upper Cholesky factor of H^-1 that GPTQ wants. R comes from the lower Cholesky factor
+    // of J H J (J reverses the order): J H J = L L^T gives H = (J L J)(J L J)^T, and
+    // U = J L^-1 J. One factorisation and one triangular inverse (2n^3/3 flops) instead of
+    // Cholesky, inverse, product and Cholesky again (4n^3/3), and H^-1 is never formed.
     if (!cholesky_lower(a, n, lda, pool)) return false;
-    if (!cholesky_inverse_lower(a, n, lda, pool)) return false;
-    if (!cholesky_lower(a, n, lda, pool)) return false;
-    // Hinv = L' L'^T with L' lower, so U = L'^T is the upper factor with Hinv = U^T U.
-    mirror_lower(a, n, lda);
+    if (!invert_lower(a, n, lda, pool)) return false;
+    std::atomic<bool> finite{true};
+    for_chunks(n, pool, [&](int64_t r0, int64_t r1) {
+        bool ok = true;
+        for (int64_t i = r0; i < r1; ++i)
+            for (int64_t j = 0; j <= i; ++j) ok = ok && std::isfinite(a[i * lda + j]);
+        if (!ok) finite = false;
+    });
+    if (!finite) return false;
+    rotate_half_turn(a, n, lda, pool);
     return true;
 }
 

@@ -27,13 +27,22 @@ void lower_gram(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 // unspecified. Returns false if not finite.
 bool cholesky_inverse_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 
-// Copies the lower triangle onto the upper one (A becomes symmetric).
-void mirror_lower(float *a, int64_t n, int64_t lda);
+// Copies the lower triangle onto the upper one (A becomes symmetric); row blocks split over
+// pool when given.
+void mirror_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool = nullptr);
 
 // GPTQ's factor: H (lower triangle read) -> U, upper triangular with H^-1 = U^T U, in the
-// upper triangle; the strict lower triangle is left unspecified. Runs cholesky_lower,
-// cholesky_inverse_lower, cholesky_lower again and transposes. Returns false if any step
-// fails (not positive definite / not finite); A is then garbage.
+// upper triangle; the strict lower triangle is zero. U is the inverse of the upper factor of
+// H = R R^T (cholesky_lower and invert_lower on the reversed H), the same matrix as the
+// reference's Cholesky, inverse and upper Cholesky of the inverse, for half the flops.
+// Returns false if a step fails (not positive definite / not finite); A is then garbage.
 bool gptq_inverse_factor(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// The same from the lower triangle of J H J (J reverses the order: element (i, j) of the
+// input is H[n-1-i][n-1-j]), for callers that can write it in that order directly.
+bool gptq_inverse_factor_reversed(float *a, int64_t n, int64_t lda, ThreadPool *pool);
+
+// a := J a J (element (i, j) moves to (n-1-i, n-1-j)): swaps the lower and upper triangles.
+void rotate_half_turn(float *a, int64_t n, int64_t lda, ThreadPool *pool);
 
 } // namespace gptq::cpu

@@ -73,9 +73,18 @@ void CpuHessian::read_scaled(float *dst) const {
     }
     if (tokens_ <= 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "the Hessian has no data yet");
     const float s = float(2.0 / double(tokens_));
-    for (int64_t i = 0; i < k_; ++i)
-        for (int64_t j = 0; j <= i; ++j) dst[i * k_ + j] = h_[size_t(i * k_ + j)] * s;
-    mirror_lower(dst, k_, k_);
+    const int64_t parts = pool_ ? std::min<int64_t>(k_, 4 * int64_t(pool_->size())) : 1;
+    auto scale_rows = [&](int64_t part, int) {
+        int64_t r0, r1;
+        split_range(k_, parts, part, &r0, &r1);
+        for (int64_t i = r0; i < r1; ++i)
+            for (int64_t j = 0; j <= i; ++j) dst[i * k_ + j] = h_[size_t(i * k_ + j)] * s;
+    };
+    if (pool_ && parts > 1)
+        pool_->parallel_for(parts, scale_rows);
+    else
+        for (int64_t part = 0; part < parts; ++part) scale_rows(part, 0);
+    mirror_lower(dst, k_, k_, pool_);
 }
 
 } // namespace gptq::cpu

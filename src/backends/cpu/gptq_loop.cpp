@@ -8,6 +8,7 @@
 #include "backends/cpu/gptq_loop.h"
 
 #include "backends/cpu/cholesky.h"
+#include "backends/cpu/column_block.h"
 #include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
@@ -95,23 +96,41 @@ public:
 
     bool factor_inverse(float damp) override {
         if (u_.empty()) u_.resize(size_t(k_) * size_t(k_));
-        // Lower triangle of the permuted H (all the Cholesky reads), diagonal fixed + damped.
+        // Lower triangle of the permuted H, diagonal fixed + damped, in reversed order (row i
+        // is permuted column k-1-i), the form the inverse factor starts from.
         for_rows(pool_, k_, [&](int64_t r0, int64_t r1, int) {
             for (int64_t i = r0; i < r1; ++i) {
-                const int64_t pi = perm_[size_t(i)];
+                const int64_t pi = perm_[size_t(k_ - 1 - i)];
                 float *dst = u_.data() + i * k_;
-                for (int64_t j = 0; j < i; ++j) dst[j] = h_.at(pi, perm_[size_t(j)]);
+                for (int64_t j = 0; j < i; ++j) dst[j] = h_.at(pi, perm_[size_t(k_ - 1 - j)]);
                 dst[i] = diag_[size_t(pi)] + damp;
             }
         });
-        return gptq_inverse_factor(u_.data(), k_, k_, pool_);
+        return gptq_inverse_factor_reversed(u_.data(), k_, k_, pool_);
     }
 
     void quantize_block(int64_t i1, int64_t i2) override {
+        constexpr int64_t L = kColumnBlockRows;
         const int64_t width = std::min<int64_t>(std::max(1, opt_.block_size), k_);
-        if (work_.empty()) work_.resize(size_t(threads_) * size_t(width));
-        for_rows(pool_, n_, [&](int64_t r0, int64_t r1, int thread) {
-            quantize_rows(i1, i2, r0, r1, work_.data() + int64_t(thread) * width);
+        if (work_.empty()) {
+            work_.resize(size_t(threads_) * size_t(L * width));
+            code_work_.resize(work_.size());
+        }
+        // Rows are split in whole groups of 16 so that the 16-lane kernel sees the same rows
+        // whatever the thread count (either path gives the same bits anyway).
+        const bool x16 = column_block_x16_available();
+        const ColumnBlockArgs args{w_,           n_,           k_,           u_.data(),
+                                   group_of_.data(), scales_.data(),
+                                   zeros_.data(), codes_.data(), opt_.maxq()};
+        for_rows(pool_, (n_ + L - 1) / L, [&](int64_t g0, int64_t g1, int thread) {
+            float *t = work_.data() + int64_t(thread) * L * width;
+            int64_t r = g0 * L;
+            const int64_t r1 = std::min(n_, g1 * L);
+            if (x16)
+                for (; r + L <= r1; r += L)
+                    column_block_x16(args, i1, i2, r, t, code_work_.data() + (t - work_.data()),
+                                     row_loss_.data() + r);
+            quantize_rows(i1, i2, r, r1, t);
         });
     }
 
@@ -122,6 +141,19 @@ public:
     }
 
     void fetch_result(QuantResult *out) override {
+        // Codes were stored in the permuted order (contiguous writes in the loop); put each
+        // row back in natural column order.
+        if (opt_.desc_act) {
+            std::vector<uint8_t> natural(size_t(threads_) * size_t(k_));
+            for_rows(pool_, n_, [&](int64_t r0, int64_t r1, int thread) {
+                uint8_t *tmp = natural.data() + thread * k_;
+                for (int64_t r = r0; r < r1; ++r) {
+                    uint8_t *row = codes_.data() + r * k_;
+                    for (int64_t c = 0; c < k_; ++c) tmp[perm_[size_t(c)]] = row[c];
+                    std::copy(tmp, tmp + k_, row);
+                }
+            });
+        }
         out->codes = std::move(codes_);
         out->scales = std::move(scales_);
         out->zeros = std::move(zeros_);
@@ -142,8 +174,9 @@ private:
     std::vector<int32_t> perm_, group_of_;
     std::vector<float> diag_;    // diag(H) with dead columns set to 1, natural order
     std::vector<float> u_;       // U in its upper triangle
-    std::vector<float> work_;    // one block row per thread
-    std::vector<uint8_t> codes_; // [n][k] natural order
+    std::vector<float> work_;    // 16 block rows per thread
+    std::vector<uint8_t> code_work_;  // their codes
+    std::vector<uint8_t> codes_; // [n][k], permuted column order until fetch_result
     std::vector<float> scales_;
     std::vector<int32_t> zeros_;
     std::vector<double> row_loss_;
@@ -165,7 +198,7 @@ private:
                 const float x = t[i];
                 const int code = quantize_code(x, p, maxq);
                 const float q = p.scale * (float(code) - p.zero);
-                codes[perm_[size_t(col)]] = uint8_t(code);
+                codes[col] = uint8_t(code);
                 const float *urow = u_.data() + col * k;
                 const float d = urow[col];
                 const float diff = x - q;
