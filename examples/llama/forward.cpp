@@ -198,13 +198,17 @@ bool Forward::attention_part(int layer, const float *x, int64_t T, int64_t start
     return true;
 }
 
+// x [T x dim] += lin(in) + bias: the residual add after o_proj and down_proj.
+static void add_projection(gptq_ctx *ctx, const Block &b, int mod, const float *in, int64_t T,
+                           int64_t dim, float *x) {
+    std::vector<float> proj(size_t(T * dim));
+    b.lin[size_t(mod)].apply(ctx, in, T, proj.data());
+    add_bias(proj.data(), T, b.bias[size_t(mod)]);
+    for (int64_t i = 0; i < T * dim; ++i) x[i] += proj[i];
+}
+
 void Forward::add_attention_output(int layer, const float *att_out, int64_t T, float *x) const {
-    const Block &b = m_.blocks.at(size_t(layer));
-    const int64_t D = m_.cfg.dim;
-    std::vector<float> proj(size_t(T * D));
-    b.lin[kO].apply(ctx_, att_out, T, proj.data());
-    add_bias(proj.data(), T, b.bias[kO]);
-    for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
+    add_projection(ctx_, m_.blocks.at(size_t(layer)), kO, att_out, T, m_.cfg.dim, x);
 }
 
 bool Forward::ffn_part(int layer, const float *x, int64_t T, float *mid, const TapFn *tap,
@@ -226,12 +230,7 @@ bool Forward::ffn_part(int layer, const float *x, int64_t T, float *mid, const T
 }
 
 void Forward::add_ffn_output(int layer, const float *mid, int64_t T, float *x) const {
-    const Block &b = m_.blocks.at(size_t(layer));
-    const int64_t D = m_.cfg.dim;
-    std::vector<float> proj(size_t(T * D));
-    b.lin[kDown].apply(ctx_, mid, T, proj.data());
-    add_bias(proj.data(), T, b.bias[kDown]);
-    for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
+    add_projection(ctx_, m_.blocks.at(size_t(layer)), kDown, mid, T, m_.cfg.dim, x);
 }
 
 std::vector<float> Forward::embed(const std::vector<int32_t> &tokens) const {
