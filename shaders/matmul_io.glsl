@@ -2,11 +2,14 @@
 // by group (act-order layers are reordered once at upload), so:
 //   qweight [qrows][n]   packed codes of the sorted positions
 //   gpos    [k]          group of each sorted position (non-decreasing)
-//   order   [k]          original input feature of each sorted position (X is read through it)
+//   x       [m][ldx]     X as fp32 in sorted-position order (the host gathers and converts
+//                        each row when it stages it), rows zero-padded to whole 32-position
+//                        runs, so a run never reads past its row
 // Scales/zeros stay [n_groups][n]. When every 32-position run lies in one group (the
 // layer's runs_aligned flag on the host), kernels may read gpos once per run. A layer larger
 // than the device's storage-buffer range is split into slices of whole runs, each bound as
-// a layer of its own (gpos relative to the slice's first group; X still read whole).
+// a layer of its own (gpos relative to the slice's first group; X read from the slice's
+// first position, pc.xoff).
 #ifndef GPTQ_MATMUL_IO_GLSL
 #define GPTQ_MATMUL_IO_GLSL
 
@@ -14,14 +17,11 @@ layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
 layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
 layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
 layout(std430, binding = 3) readonly buffer GPos { int gpos[]; };
-layout(std430, binding = 4) readonly buffer Order { int order[]; };
-layout(std430, binding = 5) readonly buffer X { uint x[]; };
-layout(std430, binding = 6) buffer Y { float y[]; };
+layout(std430, binding = 4) readonly buffer X { float x[]; };
+layout(std430, binding = 5) buffer Y { float y[]; };
 
-// Row m of X at sorted position p.
-float x_at(uint m, uint p) {
-    return GPTQ_LOAD_X(x, m * pc.ldx + uint(order[p]), pc.dtype);
-}
+// Row m of X at sorted position p of this slice.
+float x_at(uint m, uint p) { return x[m * pc.ldx + pc.xoff + p]; }
 
 // Stores one output: a layer too large for one storage-buffer binding is multiplied a
 // slice of positions at a time, every slice after the first adding to Y.
