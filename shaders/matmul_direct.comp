@@ -19,6 +19,7 @@
 #include "packed.glsl"
 #include "matmul_io.glsl"
 
+layout(std430, binding = 0) readonly buffer QWeight4 { uvec4 qweight4[]; };  // 4 words a load
 layout(std430, binding = 4) readonly buffer X4 { vec4 x4[]; };  // X again, 4 floats a load
 
 layout(constant_id = 0) const uint WG = 64;
@@ -55,8 +56,17 @@ void main() {
         [[unroll]] for (uint f = 0u; f < NF; ++f) {
             s[f] = scales[g * pc.n + n[f]];
             z[f] = float(zeros[g * pc.n + n[f]]);
-            [[unroll]] for (uint b = 0u; b < 8u; ++b)
-                w[f][b] = b < BITS ? qweight[(run * BITS + b) * pc.n + n[f]] : 0u;
+            // The run's words are adjacent (matmul_io.glsl): one or two vector loads.
+            const uint q0 = qword(run * BITS, n[f], BITS);
+            [[unroll]] for (uint b = 0u; b < 8u; ++b) w[f][b] = 0u;
+            if (BITS == 4u || BITS == 8u) {
+                [[unroll]] for (uint h = 0u; h < BITS / 4u; ++h) {
+                    const uvec4 v = qweight4[q0 / 4u + h];
+                    [[unroll]] for (uint c = 0u; c < 4u; ++c) w[f][h * 4u + c] = v[c];
+                }
+            } else {
+                [[unroll]] for (uint b = 0u; b < BITS; ++b) w[f][b] = qweight[q0 + b];
+            }
         }
         float part[NF][MROWS];
         [[unroll]] for (uint f = 0u; f < NF; ++f)

@@ -47,7 +47,7 @@ void main() {
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                 const uint row = (k0 / 32u) * BITS + b;
-                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[qword(row, n, BITS)] : 0u;
             }
             if (RUNS_ALIGNED != 0u) {
                 const uint g = uint(gpos[k0]);

@@ -75,7 +75,7 @@ void main() {
                 z[f] = float(zeros[g * pc.n + n[f]]);
                 [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                     const uint row = run * BITS + b;
-                    w[f][b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n[f]] : 0u;
+                    w[f][b] = (b < BITS && row < pc.qrows) ? qweight[qword(row, n[f], BITS)] : 0u;
                 }
             }
             float part[NF][MROWS];

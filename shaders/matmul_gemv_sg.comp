@@ -34,7 +34,7 @@ void main() {
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                 const uint row = run * BITS + b;
-                w[b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                w[b] = (b < BITS && row < pc.qrows) ? qweight[qword(row, n, BITS)] : 0u;
             }
             const uint jn = min(32u, pc.k - run * 32u);
             float part[MROWS];

@@ -1,6 +1,11 @@
 // Bindings shared by the matmul kernels. The resident layer stores its k positions sorted
 // by group (act-order layers are reordered once at upload), so:
-//   qweight [qrows][n]   packed codes of the sorted positions
+//   qweight              packed codes of the sorted positions: packed row r (= run * bits +
+//                        word) of feature f at qword(r, f, bits), features in blocks of
+//                        GPTQ_QWEIGHT_BLOCK and in a block one feature's words of a run
+//                        adjacent ([n / B][runs][B][bits]), so a workgroup of adjacent
+//                        features streams one contiguous range (few pages, whole cache
+//                        lines) and a feature's run is one vector load
 //   gpos    [k]          group of each sorted position (non-decreasing)
 //   x       [m][ldx]     X as fp32 in sorted-position order (the host gathers and converts
 //                        each row when it stages it), rows zero-padded to whole 32-position
@@ -19,6 +24,14 @@ layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
 layout(std430, binding = 3) readonly buffer GPos { int gpos[]; };
 layout(std430, binding = 4) readonly buffer X { float x[]; };
 layout(std430, binding = 5) buffer Y { float y[]; };
+
+// Index in qweight of packed row `row` of feature `feat` (see above; pc.qrows is a multiple
+// of bits).
+uint qword(uint row, uint feat, uint bits) {
+    const uint run = row / bits;
+    return ((feat / GPTQ_QWEIGHT_BLOCK) * pc.qrows + run * bits) * GPTQ_QWEIGHT_BLOCK +
+           (feat % GPTQ_QWEIGHT_BLOCK) * bits + (row - run * bits);
+}
 
 // Row m of X at sorted position p of this slice.
 float x_at(uint m, uint p) { return x[m * pc.ldx + pc.xoff + p]; }

@@ -27,6 +27,9 @@
 #define GPTQ_X_F16 1
 #define GPTQ_X_BF16 2
 
+// Features per block of the matmul kernels' packed-weight layout (shaders/matmul_io.glsl).
+#define GPTQ_QWEIGHT_BLOCK 64
+
 // Quantizer parameter source of the GPTQ block step.
 #define GPTQ_PARAMS_ROW 0      // one precomputed group per row (group_size -1)
 #define GPTQ_PARAMS_STATIC 1   // precomputed natural-order groups (static_groups)

@@ -20,6 +20,22 @@ namespace {
 // limit) for very large m.
 constexpr int64_t kMaxChunkElems = int64_t(8) << 20;
 
+// Packed rows [r0, r0 + rows) of `packed` ([*][n], rows a multiple of bits) in the kernels'
+// layout (shaders/matmul_io.glsl): [n / B][rows / bits][B][bits], features padded to whole
+// blocks of B = GPTQ_QWEIGHT_BLOCK.
+std::vector<int32_t> blocked_rows(const int32_t *packed, int64_t r0, int64_t rows, int64_t n,
+                                  int bits) {
+    const int64_t B = GPTQ_QWEIGHT_BLOCK, nblk = (n + B - 1) / B;
+    std::vector<int32_t> out(size_t(nblk * rows * B), 0);
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t run_row = r / bits * bits, word = r % bits;
+        const int32_t *src = packed + size_t(r0 + r) * size_t(n);
+        for (int64_t f = 0; f < n; ++f)
+            out[size_t(((f / B) * rows + run_row) * B + (f % B) * bits + word)] = src[f];
+    }
+    return out;
+}
+
 // Smallest row-count variant (1, 2, 4, 8) of the GEMV kernels that holds `rows`.
 uint32_t row_variant(int64_t rows) {
     uint32_t v = 1;
@@ -68,8 +84,10 @@ ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(
     ldx = runs * 32;
     // Slices of whole runs, each buffer within the storage-buffer range (usually one slice).
     const uint64_t range = dev.max_storage_range();
+    const int64_t n_blocked = (n + GPTQ_QWEIGHT_BLOCK - 1) / GPTQ_QWEIGHT_BLOCK * GPTQ_QWEIGHT_BLOCK;
     const auto fits = [&](int64_t p0, int64_t p1) {
         const uint64_t rows = uint64_t((p1 - p0 + 31) / 32 * q.bits);
+        if (rows * uint64_t(n_blocked) * 4 > range) return false;
         const uint64_t grps = uint64_t(gp[size_t(p1 - 1)] - gp[size_t(p0)] + 1);
         return rows * uint64_t(n) * 4 <= range && grps * uint64_t(n) * 4 <= range &&
                uint64_t(p1 - p0) * 4 <= range;
@@ -91,13 +109,14 @@ ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(
         const size_t plane = size_t(g1 - g0 + 1) * size_t(n);
         std::vector<int32_t> gs(gp.begin() + p0, gp.begin() + p1);
         for (int32_t &g : gs) g -= g0;
-        sl.qweight = Buffer(dev, size_t(sl.qrows * n) * 4, Buffer::DeviceLocal, "the packed weight");
+        const std::vector<int32_t> words =
+            blocked_rows(packed->data(), p0 / 32 * q.bits, sl.qrows, n, q.bits);
+        sl.qweight = Buffer(dev, words.size() * 4, Buffer::DeviceLocal, "the packed weight");
         sl.scales = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the scales");
         sl.zeros = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the zero points");
         sl.gpos = Buffer(dev, gs.size() * 4, Buffer::DeviceLocal, "the position groups");
         // p0 is a multiple of 32, so the slice starts on a whole packed row.
-        rec.upload(sl.qweight, packed->data() + size_t(p0 / 32 * q.bits) * size_t(n),
-                   size_t(sl.qrows * n) * 4);
+        rec.upload(sl.qweight, words.data(), words.size() * 4);
         rec.upload(sl.scales, q.scales.data() + size_t(g0) * size_t(n), plane * 4);
         rec.upload(sl.zeros, q.zeros.data() + size_t(g0) * size_t(n), plane * 4);
         rec.upload(sl.gpos, gs.data(), gs.size() * 4);
