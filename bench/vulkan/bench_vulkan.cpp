@@ -5,13 +5,18 @@
 // the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
-//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G] | --probe
+//                [--matmul-only] [--compare] [--gemv-per-feature | --gemv-subgroup |
+//                --gemv-shuffle | --gemv-direct | --gemv-direct-wide] [--group G] | --probe
 //
 // --probe prints the Vulkan devices and exits 0 if device 0 is a real GPU, 77 if it is a
 // CPU implementation (lavapipe) or there is none (scripts/gpu_check.sh asks it).
 // --matmul-only skips the Hessian and quantization and multiplies a random 4-bit g128
 // act-order layer (how the matmul targets are measured at 4096 x 14336). --gemv-* force one
-// GEMV kernel instead of the one measured fastest on the first call.
+// kernel instead of the one measured fastest on the first call. --compare (implies
+// --matmul-only) runs every kernel on one layer, calls interleaved, at m = 1 and m = --m
+// (kernels that do not serve m > 8 fall back to the tiled GEMM there) and prints the median
+// wall and process CPU time per call: the CPU time includes the driver's worker threads, so
+// on a loaded machine it compares kernels where wall time cannot.
 // Defaults (1024 x 1024) finish in a couple of minutes on lavapipe; the reference
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
