@@ -20,7 +20,7 @@
 #include "matmul_io.glsl"
 
 layout(std430, binding = 0) readonly buffer QWeight4 { uvec4 qweight4[]; };  // 4 words a load
-layout(std430, binding = 4) readonly buffer X4 { vec4 x4[]; };  // X again, 4 floats a load
+layout(std430, binding = 3) readonly buffer X4 { vec4 x4[]; };  // X again, 4 floats a load
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint MROWS = 1;  // rows of X per invocation
@@ -54,8 +54,9 @@ void main() {
         float s[NF], z[NF];
         uint w[NF][8];
         [[unroll]] for (uint f = 0u; f < NF; ++f) {
-            s[f] = scales[g * pc.n + n[f]];
-            z[f] = float(zeros[g * pc.n + n[f]]);
+            const vec2 p = sz[g * pc.n + n[f]];
+            s[f] = p.x;
+            z[f] = p.y;
             // The run's words are adjacent (matmul_io.glsl): one or two vector loads.
             const uint q0 = qword(run * BITS, n[f], BITS);
             [[unroll]] for (uint b = 0u; b < 8u; ++b) w[f][b] = 0u;

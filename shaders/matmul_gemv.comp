@@ -45,7 +45,8 @@ void main() {
                 for (uint j = 0u; j < jn; ++j) {
                     const uint g = uint(gpos[k0 + r + j]);
                     const int code = int((word >> (pc.bits * j)) & mask);
-                    const float wv = scales[g * pc.n + n] * float(code - zeros[g * pc.n + n]);
+                    const vec2 p = sz[g * pc.n + n];
+                    const float wv = p.x * (float(code) - p.y);
                     for (uint m = 0u; m < MAXM; ++m)
                         if (m < pc.m) acc[m] += xs[m * KCHUNK + r + j] * wv;
                 }
@@ -62,9 +63,8 @@ void main() {
             const uint jn = min(32u, kc - r);
             for (uint j = 0u; j < jn; ++j) {
                 const uint g = uint(gpos[k0 + r + j]);
-                const float s = scales[g * pc.n + n];
-                const int z = zeros[g * pc.n + n];
-                const float wv = s * float(int(run_code(w, j, pc.bits)) - z);
+                const vec2 p = sz[g * pc.n + n];
+                const float wv = p.x * (float(run_code(w, j, pc.bits)) - p.y);
                 for (uint m = 0u; m < MAXM; ++m)
                     if (m < pc.m) acc[m] += xs[m * KCHUNK + r + j] * wv;
             }

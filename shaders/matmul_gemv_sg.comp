@@ -29,8 +29,8 @@ void main() {
         [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[m] = 0.0;
         for (uint run = lane; run * 32u < pc.k; run += S) {
             const uint g = uint(gpos[run * 32u]);
-            const float s = scales[g * pc.n + n];
-            const float z = float(zeros[g * pc.n + n]);
+            const vec2 p = sz[g * pc.n + n];
+            const float s = p.x, z = p.y;
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                 const uint row = run * BITS + b;

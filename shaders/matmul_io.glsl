@@ -10,7 +10,7 @@
 //   x       [m][ldx]     X as fp32 in sorted-position order (the host gathers and converts
 //                        each row when it stages it), rows zero-padded to whole 32-position
 //                        runs, so a run never reads past its row
-// Scales/zeros stay [n_groups][n]. When every 32-position run lies in one group (the
+// Scales and zeros: sz [n_groups][n]. When every 32-position run lies in one group (the
 // layer's runs_aligned flag on the host), kernels may read gpos once per run. A layer larger
 // than the device's storage-buffer range is split into slices of whole runs, each bound as
 // a layer of its own (gpos relative to the slice's first group; X read from the slice's
@@ -19,11 +19,12 @@
 #define GPTQ_MATMUL_IO_GLSL
 
 layout(std430, binding = 0) readonly buffer QWeight { uint qweight[]; };
-layout(std430, binding = 1) readonly buffer Scales { float scales[]; };
-layout(std430, binding = 2) readonly buffer Zeros { int zeros[]; };
-layout(std430, binding = 3) readonly buffer GPos { int gpos[]; };
-layout(std430, binding = 4) readonly buffer X { float x[]; };
-layout(std430, binding = 5) buffer Y { float y[]; };
+// (scale, zero point) of each [group][feature], the zero as a float (exact: a small integer),
+// one load for both.
+layout(std430, binding = 1) readonly buffer Params { vec2 sz[]; };
+layout(std430, binding = 2) readonly buffer GPos { int gpos[]; };
+layout(std430, binding = 3) readonly buffer X { float x[]; };
+layout(std430, binding = 4) buffer Y { float y[]; };
 
 // Index in qweight of packed row `row` of feature `feat` (see above; pc.qrows is a multiple
 // of bits).

@@ -89,7 +89,7 @@ ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(
         const uint64_t rows = uint64_t((p1 - p0 + 31) / 32 * q.bits);
         if (rows * uint64_t(n_blocked) * 4 > range) return false;
         const uint64_t grps = uint64_t(gp[size_t(p1 - 1)] - gp[size_t(p0)] + 1);
-        return rows * uint64_t(n) * 4 <= range && grps * uint64_t(n) * 4 <= range &&
+        return rows * uint64_t(n) * 4 <= range && grps * uint64_t(n) * 8 <= range &&
                uint64_t(p1 - p0) * 4 <= range;
     };
     Recorder rec(*ctx);
@@ -112,13 +112,16 @@ ResidentLayer::ResidentLayer(std::shared_ptr<Context> c, const QLayer &q) : ctx(
         const std::vector<int32_t> words =
             blocked_rows(packed->data(), p0 / 32 * q.bits, sl.qrows, n, q.bits);
         sl.qweight = Buffer(dev, words.size() * 4, Buffer::DeviceLocal, "the packed weight");
-        sl.scales = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the scales");
-        sl.zeros = Buffer(dev, plane * 4, Buffer::DeviceLocal, "the zero points");
+        std::vector<float> params(plane * 2);  // (scale, zero) of [group][feature]
+        for (size_t i = 0; i < plane; ++i) {
+            params[2 * i] = q.scales[size_t(g0) * size_t(n) + i];
+            params[2 * i + 1] = float(q.zeros[size_t(g0) * size_t(n) + i]);
+        }
+        sl.params = Buffer(dev, plane * 8, Buffer::DeviceLocal, "the scales and zero points");
         sl.gpos = Buffer(dev, gs.size() * 4, Buffer::DeviceLocal, "the position groups");
         // p0 is a multiple of 32, so the slice starts on a whole packed row.
         rec.upload(sl.qweight, words.data(), words.size() * 4);
-        rec.upload(sl.scales, q.scales.data() + size_t(g0) * size_t(n), plane * 4);
-        rec.upload(sl.zeros, q.zeros.data() + size_t(g0) * size_t(n), plane * 4);
+        rec.upload(sl.params, params.data(), plane * 8);
         rec.upload(sl.gpos, gs.data(), gs.size() * 4);
         slices.push_back(std::move(sl));
         p0 = p1;
@@ -197,8 +200,8 @@ struct Chunk {
                   GemvKernel gemv, uint32_t bits, uint32_t mrows, const Buffer &xb,
                   const Buffer &yb) const {
         const int64_t n = q.n;
-        const std::initializer_list<const Buffer *> bufs{&sl.qweight, &sl.scales, &sl.zeros,
-                                                         &sl.gpos,    &xb,        &yb};
+        const std::initializer_list<const Buffer *> bufs{&sl.qweight, &sl.params, &sl.gpos, &xb,
+                                                         &yb};
         if (gemv == GemvKernel::Direct || gemv == GemvKernel::DirectWide) {
             // Wide: NF x MROWS accumulators, at most kDirectWideOutputs of them.
             const uint32_t mr = std::min<uint32_t>(mrows, kDirectMaxRows);

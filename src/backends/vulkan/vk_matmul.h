@@ -23,7 +23,7 @@ public:
     ResidentLayer(std::shared_ptr<Context> ctx, const QLayer &q);
     std::shared_ptr<Context> ctx;  // keeps the device alive as long as the buffers
     struct Slice {
-        Buffer qweight, scales, zeros, gpos;
+        Buffer qweight, params, gpos;  // params: (scale, zero) pairs, shaders/matmul_io.glsl
         int64_t p0 = 0;            // first sorted position of this slice
         int64_t k = 0, qrows = 0;  // positions and packed rows of this slice
     };
