@@ -47,13 +47,13 @@ void main() {
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                 const uint row = (k0 / 32u) * BITS + b;
-                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                w[b] = (n < pc.n && b < BITS && row < pc.qrows) ? qweight[qword(row, n, BITS)] : 0u;
             }
             if (RUNS_ALIGNED != 0u) {
                 const uint g = uint(gpos[k0]);
                 const bool ok = n < pc.n;
-                const float s = ok ? scales[g * pc.n + n] : 0.0;
-                const float z = ok ? float(zeros[g * pc.n + n]) : 0.0;
+                const vec2 p = ok ? sz[g * pc.n + n] : vec2(0.0);
+                const float s = p.x, z = p.y;
                 // Positions past k: code 0 and x 0 (staged above), so they add nothing.
                 [[unroll]] for (uint kk = 0u; kk < TK; ++kk)
                     ws[kk * T + nn] = s * (float(run_code(w, kk, BITS)) - z);
@@ -63,8 +63,8 @@ void main() {
                     float v = 0.0;
                     if (n < pc.n && k < pc.k) {
                         const uint g = uint(gpos[k]);
-                        v = scales[g * pc.n + n] *
-                            float(int(run_code(w, kk, BITS)) - zeros[g * pc.n + n]);
+                        const vec2 p = sz[g * pc.n + n];
+                        v = p.x * (float(run_code(w, kk, BITS)) - p.y);
                     }
                     ws[kk * T + nn] = v;
                 }

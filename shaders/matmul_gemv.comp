@@ -40,12 +40,13 @@ void main() {
             // (no dynamically indexed arrays, which llvmpipe spills to memory).
             const uint per = 32u / pc.bits, mask = (1u << pc.bits) - 1u;
             for (uint r = 0u; r < kc; r += per) {
-                const uint word = qweight[((k0 + r) / per) * pc.n + n];
+                const uint word = qweight[qword((k0 + r) / per, n, pc.bits)];
                 const uint jn = min(per, kc - r);
                 for (uint j = 0u; j < jn; ++j) {
                     const uint g = uint(gpos[k0 + r + j]);
                     const int code = int((word >> (pc.bits * j)) & mask);
-                    const float wv = scales[g * pc.n + n] * float(code - zeros[g * pc.n + n]);
+                    const vec2 p = sz[g * pc.n + n];
+                    const float wv = p.x * (float(code) - p.y);
                     for (uint m = 0u; m < MAXM; ++m)
                         if (m < pc.m) acc[m] += xs[m * KCHUNK + r + j] * wv;
                 }
@@ -57,14 +58,13 @@ void main() {
             uint w[8];
             for (uint b = 0u; b < 8u; ++b) {
                 const uint row = run * pc.bits + b;
-                w[b] = (b < pc.bits && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                w[b] = (b < pc.bits && row < pc.qrows) ? qweight[qword(row, n, pc.bits)] : 0u;
             }
             const uint jn = min(32u, kc - r);
             for (uint j = 0u; j < jn; ++j) {
                 const uint g = uint(gpos[k0 + r + j]);
-                const float s = scales[g * pc.n + n];
-                const int z = zeros[g * pc.n + n];
-                const float wv = s * float(int(run_code(w, j, pc.bits)) - z);
+                const vec2 p = sz[g * pc.n + n];
+                const float wv = p.x * (float(run_code(w, j, pc.bits)) - p.y);
                 for (uint m = 0u; m < MAXM; ++m)
                     if (m < pc.m) acc[m] += xs[m * KCHUNK + r + j] * wv;
             }

@@ -71,11 +71,12 @@ void main() {
             float s[NF], z[NF];
             uint w[NF][8];
             [[unroll]] for (uint f = 0u; f < NF; ++f) {
-                s[f] = scales[g * pc.n + n[f]];
-                z[f] = float(zeros[g * pc.n + n[f]]);
+                const vec2 p = sz[g * pc.n + n[f]];
+                s[f] = p.x;
+                z[f] = p.y;
                 [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                     const uint row = run * BITS + b;
-                    w[f][b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n[f]] : 0u;
+                    w[f][b] = (b < BITS && row < pc.qrows) ? qweight[qword(row, n[f], BITS)] : 0u;
                 }
             }
             float part[NF][MROWS];

@@ -29,12 +29,12 @@ void main() {
         [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[m] = 0.0;
         for (uint run = lane; run * 32u < pc.k; run += S) {
             const uint g = uint(gpos[run * 32u]);
-            const float s = scales[g * pc.n + n];
-            const float z = float(zeros[g * pc.n + n]);
+            const vec2 p = sz[g * pc.n + n];
+            const float s = p.x, z = p.y;
             uint w[8];
             [[unroll]] for (uint b = 0u; b < 8u; ++b) {
                 const uint row = run * BITS + b;
-                w[b] = (b < BITS && row < pc.qrows) ? qweight[row * pc.n + n] : 0u;
+                w[b] = (b < BITS && row < pc.qrows) ? qweight[qword(row, n, BITS)] : 0u;
             }
             const uint jn = min(32u, pc.k - run * 32u);
             float part[MROWS];

@@ -27,6 +27,9 @@
 #define GPTQ_X_F16 1
 #define GPTQ_X_BF16 2
 
+// Features per block of the matmul kernels' packed-weight layout (shaders/matmul_io.glsl).
+#define GPTQ_QWEIGHT_BLOCK 64
+
 // Quantizer parameter source of the GPTQ block step.
 #define GPTQ_PARAMS_ROW 0      // one precomputed group per row (group_size -1)
 #define GPTQ_PARAMS_STATIC 1   // precomputed natural-order groups (static_groups)
@@ -39,8 +42,8 @@ GPTQ_PC_BEGIN(MatmulPC)
     u32 k;        // input features (positions of this slice of the layer)
     u32 qrows;    // rows of qweight (packed along k)
     u32 bits;     // 2, 3, 4, 8
-    u32 dtype;    // GPTQ_X_*
-    u32 ldx;      // row stride of X in elements (the layer's k; k above may be one slice)
+    u32 xoff;     // sorted position of this slice's first input feature (an offset into X)
+    u32 ldx;      // row stride of X in elements (the layer's k rounded up to 32-position runs)
     u32 accumulate;  // 1: Y += this slice's product (k split across slices), 0: Y =
 GPTQ_PC_END(MatmulPC)
 #endif

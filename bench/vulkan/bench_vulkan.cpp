@@ -5,13 +5,18 @@
 // the device allocations each call makes.
 //
 //   bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] [--cpu-threads T] [--no-cpu]
-//                [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G] | --probe
+//                [--matmul-only] [--compare] [--gemv-per-feature | --gemv-subgroup |
+//                --gemv-shuffle | --gemv-direct | --gemv-direct-wide] [--group G] | --probe
 //
 // --probe prints the Vulkan devices and exits 0 if device 0 is a real GPU, 77 if it is a
 // CPU implementation (lavapipe) or there is none (scripts/gpu_check.sh asks it).
 // --matmul-only skips the Hessian and quantization and multiplies a random 4-bit g128
 // act-order layer (how the matmul targets are measured at 4096 x 14336). --gemv-* force one
-// GEMV kernel instead of the one measured fastest on the first call.
+// kernel instead of the one measured fastest on the first call. --compare (implies
+// --matmul-only) runs every kernel on one layer, calls interleaved, at m = 1 and m = --m
+// (kernels that do not serve m > 8 fall back to the tiled GEMM there) and prints the median
+// wall and process CPU time per call: the CPU time includes the driver's worker threads, so
+// on a loaded machine it compares kernels where wall time cannot.
 // Defaults (1024 x 1024) finish in a couple of minutes on lavapipe; the reference
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
@@ -43,6 +48,7 @@ struct Args {
     int cpu_threads = 0;
     bool cpu = true;
     bool matmul_only = false;
+    bool compare = false;
     gptq::vk::GemvKernel gemv = gptq::vk::GemvKernel::Auto;
     int group = 128;
 };
@@ -66,13 +72,17 @@ Args parse(int argc, char **argv) {
         else if (s == "--cpu-threads") a.cpu_threads = int(next());
         else if (s == "--no-cpu") a.cpu = false;
         else if (s == "--matmul-only") a.matmul_only = true;
+        else if (s == "--compare") a.compare = a.matmul_only = true;
         else if (s == "--gemv-per-feature") a.gemv = gptq::vk::GemvKernel::PerFeature;
         else if (s == "--gemv-subgroup") a.gemv = gptq::vk::GemvKernel::Subgroup;
+        else if (s == "--gemv-direct") a.gemv = gptq::vk::GemvKernel::Direct;
+        else if (s == "--gemv-direct-wide") a.gemv = gptq::vk::GemvKernel::DirectWide;
+        else if (s == "--gemv-shuffle") a.gemv = gptq::vk::GemvKernel::Shuffle;
         else if (s == "--group") a.group = int(next());
         else {
             std::fprintf(stderr,
                          "usage: bench_vulkan [--n N] [--k K] [--tokens T] [--m M] [--reps R] "
-                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--gemv-per-feature | --gemv-subgroup] [--group G]\n");
+                         "[--cpu-threads T (0 = all)] [--no-cpu] [--matmul-only] [--compare] [--gemv-per-feature | --gemv-subgroup | --gemv-shuffle | --gemv-direct | --gemv-direct-wide] [--group G]\n");
             std::exit(2);
         }
     }
@@ -81,6 +91,14 @@ Args parse(int argc, char **argv) {
         std::exit(2);
     }
     return a;
+}
+
+// CPU time of the whole process (the driver's worker threads included): what a kernel costs
+// even when the shared machine keeps it waiting for a processor.
+double process_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
 }
 
 // CPU time of the calling thread: the host work of a call without the waits (on a shared
@@ -190,6 +208,41 @@ void bench_matmul(gptq::Backend &b, const Args &a, const gptq::QLayer &q,
     vk_ctx->profiling = false;
 }
 
+// --compare: every small-m kernel on the same layer, calls interleaved (A B C A B C ...) so
+// that load changes on a shared machine hit all of them alike; median wall and process CPU
+// time per call, for m = 1 and m = --m.
+void compare_kernels(gptq::vk::VulkanBackend &b, const Args &a, const gptq::QLayer &q,
+                     const std::vector<float> &x) {
+    using gptq::vk::GemvKernel;
+    const std::pair<GemvKernel, const char *> all[] = {
+        {GemvKernel::PerFeature, "per-feature"}, {GemvKernel::PerFeatureWide, "per-feature-wide"},
+        {GemvKernel::Shuffle, "shuffle"},        {GemvKernel::ShuffleWide, "shuffle-wide"},
+        {GemvKernel::Subgroup, "subgroup"},      {GemvKernel::Direct, "direct"},
+        {GemvKernel::DirectWide, "direct-wide"}, {GemvKernel::Auto, "auto"}};
+    std::vector<float> y(size_t(a.m * a.n));
+    for (int64_t m : {int64_t(1), a.m}) {
+        std::vector<std::vector<double>> wall(std::size(all)), cpu(std::size(all));
+        for (int r = 0; r <= a.reps; ++r)
+            for (size_t i = 0; i < std::size(all); ++i) {
+                b.context().gemv = all[i].first;
+                const double t0 = now_ms(), c0 = process_cpu_ms();
+                b.matmul(q, x.data(), GPTQ_DTYPE_F32, m, a.k, y.data(), a.n);
+                if (r == 0) continue;  // warm-up: pipelines, upload, Auto's measurement
+                wall[i].push_back(now_ms() - t0);
+                cpu[i].push_back(process_cpu_ms() - c0);
+            }
+        const auto median = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        for (size_t i = 0; i < std::size(all); ++i)
+            std::printf("m=%-4lld %-18s wall %9.3f ms (min %9.3f)  process CPU %9.3f ms\n",
+                        (long long)m, all[i].second, median(wall[i]),
+                        *std::min_element(wall[i].begin(), wall[i].end()), median(cpu[i]));
+    }
+    b.context().gemv = GemvKernel::Auto;
+}
+
 Timing run(gptq::Backend &b, const Args &a, const std::vector<float> &x,
            const std::vector<float> &w, const gptq::QuantOptions &opt,
            gptq::vk::Context *vk_ctx) {
@@ -277,6 +330,10 @@ int main(int argc, char **argv) {
         p.backend = GPTQ_BACKEND_VULKAN;
         gptq::vk::VulkanBackend vk(p);
         vk.context().gemv = a.gemv;
+        if (a.compare) {
+            compare_kernels(vk, a, random_layer(a.n, a.k, opt), x);
+            return 0;
+        }
         const auto &dev = vk.context().device;
         std::printf("vulkan: %s (subgroup %u, storage-buffer range %llu, shared memory %u, "
                     "allocation count %u)\n",

@@ -61,9 +61,11 @@ void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
 }
 
 // Every small-m kernel: one invocation per feature, or several (Wide), with X from shared
-// memory or by subgroup shuffles (when the device has them), and the k-split subgroup
-// kernel (when the device has subgroup arithmetic; lavapipe has both). Auto, which measures
-// them, in test_gemv_auto.
+// memory or by subgroup shuffles (when the device has them), the direct kernels (X loaded
+// by the subgroup and shuffled, no shared memory; they also serve m > 8, as does the tiled
+// GEMM that PerFeature stands for there), and the k-split subgroup kernel (when the device
+// has subgroup arithmetic; lavapipe has both). Auto, which measures them, in
+// test_gemv_auto.
 std::vector<gptq::vk::GemvKernel> gemv_kernels() {
     using gptq::vk::GemvKernel;
     std::vector<GemvKernel> v{GemvKernel::PerFeature, GemvKernel::PerFeatureWide};
@@ -73,6 +75,12 @@ std::vector<gptq::vk::GemvKernel> gemv_kernels() {
         v.push_back(GemvKernel::ShuffleWide);
     } else {
         std::fprintf(stderr, "no subgroup shuffles: the shuffle GEMV is not tested\n");
+    }
+    if (p.has(gptq::vk::Kernel::MatmulDirect)) {
+        v.push_back(GemvKernel::Direct);
+        v.push_back(GemvKernel::DirectWide);
+    } else {
+        std::fprintf(stderr, "no subgroup shuffles: the direct kernels are not tested\n");
     }
     if (p.has(gptq::vk::Kernel::MatmulGemvSubgroup))
         v.push_back(GemvKernel::Subgroup);
@@ -85,13 +93,15 @@ void test_gemv_bits(void **) {
     uint64_t seed = 1;
     for (auto kernel : gemv_kernels()) {
         backend().context().gemv = kernel;
-        // Each (kernel, bits, row variant) is its own pipeline: the 3-row case (the 4-row
-        // variant with a row masked off) for 4 bits only keeps the compile count down.
+        // Each (kernel, bits, row variant) is its own pipeline, and compiling them is most
+        // of this test's time: every code width at one row, the row variants (3 rows: the
+        // 4-row variant with a row masked off) at 4 bits and, with its codes straddling
+        // words, 3 bits. The decode depends on the width only, the X loop on the rows only.
         for (int bits : {2, 3, 4, 8})
             for (int group : {-1, 32, 128})
                 for (bool act : {false, true})
                     for (int64_t m : {1, 3, 8})
-                        if (m != 3 || bits == 4)
+                        if (m == 1 || bits == 4 || (bits == 3 && m == 8))
                             check_case(m, 72, 300, bits, group, act, GPTQ_DTYPE_F32, 0, seed++);
         check_case(2, 5, 1100, 3, 64, true, GPTQ_DTYPE_F16, 2, seed++);  // few features, long k
     }
@@ -107,11 +117,24 @@ void test_gemv_auto(void **) {
     check_case(8, 40, 96, 4, 32, false, GPTQ_DTYPE_F32, 0, 52);
 }
 
+// m > 8: the tiled GEMM (PerFeature), the direct kernels (8 rows per workgroup row, 70 rows
+// leave a partial one) and Auto's choice among them.
 void test_gemm_bits(void **) {
+    using gptq::vk::GemvKernel;
     uint64_t seed = 100;
-    for (int bits : {2, 3, 4, 8})
-        for (int group : {-1, 32})
-            for (bool act : {false, true}) check_case(70, 100, 172, bits, group, act, GPTQ_DTYPE_F32, 0, seed++);
+    std::vector<GemvKernel> kernels{GemvKernel::Auto, GemvKernel::PerFeature};
+    if (backend().context().pipelines.has(gptq::vk::Kernel::MatmulDirect)) {
+        kernels.push_back(GemvKernel::Direct);
+        kernels.push_back(GemvKernel::DirectWide);
+    }
+    for (auto kernel : kernels) {
+        backend().context().gemv = kernel;
+        for (int bits : {2, 3, 4, 8})
+            for (int group : {-1, 32})
+                for (bool act : {false, true})
+                    check_case(70, 100, 172, bits, group, act, GPTQ_DTYPE_F32, 0, seed++);
+    }
+    backend().context().gemv = GemvKernel::Auto;
 }
 
 void test_dtypes_and_strides(void **) {

@@ -28,7 +28,9 @@ struct StageTime {
 // (Wide: each X read serves them all; fewer invocations), or a subgroup per feature with a
 // subgroup reduction over k (few features, long k). Auto measures the candidates on the
 // first call of a shape and keeps the fastest.
-enum class GemvKernel { Auto, PerFeature, Shuffle, PerFeatureWide, ShuffleWide, Subgroup };
+enum class GemvKernel {
+    Auto, PerFeature, Shuffle, PerFeatureWide, ShuffleWide, Subgroup, Direct, DirectWide
+};
 struct GemvShape {
     int64_t n, k;
     int rows, bits;

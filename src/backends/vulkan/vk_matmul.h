@@ -13,7 +13,8 @@
 namespace gptq::vk {
 
 // The device copy of a layer, its k positions sorted by group (an act-order layer's rows of
-// qweight are reordered once here; X is read through `order`), see shaders/matmul_io.glsl.
+// qweight are reordered once here; each call stages X in that order), see
+// shaders/matmul_io.glsl.
 // A layer whose buffers exceed the device's storage-buffer range is held as several slices
 // of whole 32-position runs, each within the range; a matmul runs them one after another,
 // accumulating into Y.
@@ -22,10 +23,15 @@ public:
     ResidentLayer(std::shared_ptr<Context> ctx, const QLayer &q);
     std::shared_ptr<Context> ctx;  // keeps the device alive as long as the buffers
     struct Slice {
-        Buffer qweight, scales, zeros, gpos, order;
+        Buffer qweight, params, gpos;  // params: (scale, zero) pairs, shaders/matmul_io.glsl
+        int64_t p0 = 0;            // first sorted position of this slice
         int64_t k = 0, qrows = 0;  // positions and packed rows of this slice
     };
     std::vector<Slice> slices;
+    // Input feature of each sorted position (empty: the identity, a layer without act-order).
+    std::vector<int32_t> order;
+    // Row stride of the staged X: k rounded up to whole 32-position runs (the padding is 0).
+    int64_t ldx = 0;
     // Every 32-position run lies in one group (group size a multiple of 32, or one group per
     // row): the fast GEMV kernels apply.
     bool runs_aligned = false;

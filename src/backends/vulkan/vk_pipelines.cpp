@@ -42,16 +42,16 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         // The table: kernel, shader, bindings, specialization constants (constant_id 0, 1, ...).
         const uint32_t sg = dev.subgroup_size();
         gemv_sg_features_ = std::max<uint32_t>(1, kGemvSgWorkgroup / sg);
-        declare(Kernel::MatmulGemv, "matmul_gemv", 7, {kGemvWorkgroup, kGemvKChunk});
-        declare(Kernel::MatmulGemvRuns, "matmul_gemv_runs", 7,
+        declare(Kernel::MatmulGemv, "matmul_gemv", 5, {kGemvWorkgroup, kGemvKChunk});
+        declare(Kernel::MatmulGemvRuns, "matmul_gemv_runs", 5,
                 {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
-            declare(Kernel::MatmulGemvRunsShuffle, "matmul_gemv_runs_shuffle", 7,
+            declare(Kernel::MatmulGemvRunsShuffle, "matmul_gemv_runs_shuffle", 5,
                     {kGemvWorkgroup, 1, kGemvKChunk, 4, sg, 1});
         if (dev.has_subgroup_arithmetic())
-            declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 7,
+            declare(Kernel::MatmulGemvSubgroup, "matmul_gemv_sg", 5,
                     {kGemvSgWorkgroup, 1, gemv_sg_features_, 4});
-        declare(Kernel::MatmulGemm, "matmul_gemm", 7, {kGemmThreads, kGemmPerThread, 0, 4});
+        declare(Kernel::MatmulGemm, "matmul_gemm", 5, {kGemmThreads, kGemmPerThread, 0, 4});
         declare(Kernel::HessianAccum, "hessian_accum", 2, {kTileThreads, kHessianPerThread, kTileStep});
         declare(Kernel::HessianScale, "hessian_scale", 2, {});
         declare(Kernel::GroupParams, "group_params", 5, {});
@@ -71,6 +71,8 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         declare(Kernel::PackCodes, "pack_codes", 3, {});
         declare(Kernel::PackZeros, "pack_zeros", 2, {});
         declare(Kernel::MatmulDense, "matmul_dense", 3, {});
+        if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
+            declare(Kernel::MatmulDirect, "matmul_direct", 5, {kDirectWorkgroup, 1, 1, 4, sg});
     } catch (...) {
         destroy();
         throw;

@@ -37,6 +37,7 @@ enum class Kernel : int {
     PackCodes,
     PackZeros,
     MatmulDense,
+    MatmulDirect,
     Count
 };
 
@@ -47,6 +48,10 @@ constexpr uint32_t kGemvWideOutputs = 16;  // NF x rows of the Wide matmul_gemv_
 constexpr uint32_t kGemvWideFeatures = 8;  // at most this many features per invocation (NF)
 constexpr uint32_t kGemvMaxRows = 8;      // MAXM in matmul_gemv.comp, largest MROWS variant
 constexpr uint32_t kGemvSgWorkgroup = 64;  // WG of matmul_gemv_sg.comp
+constexpr uint32_t kDirectWorkgroup = 64;  // WG of matmul_direct.comp
+constexpr uint32_t kDirectWideFeatures = 8;  // NF of its Wide variant, at most
+constexpr uint32_t kDirectWideOutputs = 32;  // NF x MROWS of the Wide variant, at most
+constexpr uint32_t kDirectMaxRows = 8;     // largest MROWS variant
 constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
 constexpr uint32_t kGemmPerThread = 8;    // R: outputs per invocation per side
 constexpr uint32_t kGemmTile = kGemmThreads * kGemmPerThread;  // T
