@@ -175,9 +175,13 @@ void test_limits_reported(void **) {
     assert_non_null(std::strstr(s.c_str(), "shared memory"));
 }
 
+// The long run's shape: Llama-3-8B's down_proj unless the command line names another
+// (`long N K`, e.g. a smaller K whose Hessian still exceeds the range).
+int64_t g_long_n = 4096, g_long_k = 14336;
+
 // Llama-3-8B's down_proj at the device's real range (a 822 MB Hessian on a 128 MiB device).
 void test_down_proj(void **) {
-    const int64_t n = 4096, k = 14336, t = 256;
+    const int64_t n = g_long_n, k = g_long_k, t = 256;
     const auto &dev = backend().context().device;
     std::fprintf(stderr, "device limits: %s\n", dev.limits_summary().c_str());
     if (uint64_t(k * k) * 4 <= dev.max_storage_range())
@@ -187,6 +191,7 @@ void test_down_proj(void **) {
     const std::vector<float> h = hessian_of(activations(r, t, k, {5, 9000}), t, k);
     const std::vector<float> w = weights(r, n, k);
     const auto t1 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "inputs ready after %.1f s\n", std::chrono::duration<double>(t1 - t0).count());
     gptq::QuantOptions opt;
     opt.bits = 4;
     opt.group_size = 128;
@@ -201,6 +206,7 @@ void test_down_proj(void **) {
             assert_true(gptq::vk::addressed_dispatches() > before);
     }
     const auto t2 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "Vulkan done after %.1f s\n", std::chrono::duration<double>(t2 - t1).count());
     {
         auto hc = cpu()->create_hessian(k);
         hc->set(h.data(), 100);
@@ -209,9 +215,9 @@ void test_down_proj(void **) {
     }
     const auto t3 = std::chrono::steady_clock::now();
     const auto sec = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-    std::fprintf(stderr, "4096 x 14336: inputs %.1f s, Vulkan quantize %.1f s, CPU %.1f s\n",
-                 sec(t0, t1), sec(t1, t2), sec(t2, t3));
-    compare(v, c, opt.bits, "4096 x 14336 4-bit g128");
+    std::fprintf(stderr, "%lld x %lld: inputs %.1f s, Vulkan quantize %.1f s, CPU %.1f s\n",
+                 (long long)n, (long long)k, sec(t0, t1), sec(t1, t2), sec(t2, t3));
+    compare(v, c, opt.bits, "long run, 4-bit g128");
     assert_int_equal(v.dead_columns, 2);
 }
 
@@ -222,6 +228,11 @@ void test_release_small_range(void **) { small_range().reset(); }
 
 int main(int argc, char **argv) {
     const bool long_run = argc > 1 && std::strcmp(argv[1], "long") == 0;
+    if (long_run && argc == 4) {
+        g_long_n = std::atoll(argv[2]);
+        g_long_k = std::atoll(argv[3]);
+        if (g_long_n <= 0 || g_long_k <= 1) return 2;
+    }
     const CMUnitTest tests[] = {
         cmocka_unit_test(test_split_matches_unsplit),
         cmocka_unit_test(test_given_hessian),
