@@ -179,6 +179,15 @@ void test_limits_reported(void **) {
 // (`long N K`, e.g. a smaller K whose Hessian still exceeds the range).
 int64_t g_long_n = 4096, g_long_k = 14336;
 
+// Progress of the long run's column loops (the factorisation comes before the first call).
+int print_progress(void *start, int64_t done, int64_t total) {
+    const auto t0 = *static_cast<const std::chrono::steady_clock::time_point *>(start);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "  %lld / %lld columns after %.0f s\n", (long long)done,
+                 (long long)total, s);
+    return 0;
+}
+
 // Llama-3-8B's down_proj at the device's real range (a 822 MB Hessian on a 128 MiB device).
 void test_down_proj(void **) {
     const int64_t n = g_long_n, k = g_long_k, t = 256;
@@ -195,6 +204,8 @@ void test_down_proj(void **) {
     gptq::QuantOptions opt;
     opt.bits = 4;
     opt.group_size = 128;
+    opt.progress = print_progress;
+    opt.progress_user = const_cast<std::chrono::steady_clock::time_point *>(&t1);
     gptq::QuantResult v, c;
     std::vector<float> w1 = w;
     {
@@ -207,6 +218,7 @@ void test_down_proj(void **) {
     }
     const auto t2 = std::chrono::steady_clock::now();
     std::fprintf(stderr, "Vulkan done after %.1f s\n", std::chrono::duration<double>(t2 - t1).count());
+    opt.progress_user = const_cast<std::chrono::steady_clock::time_point *>(&t2);
     {
         auto hc = cpu()->create_hessian(k);
         hc->set(h.data(), 100);
