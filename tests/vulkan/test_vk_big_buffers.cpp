@@ -176,8 +176,8 @@ void test_limits_reported(void **) {
 }
 
 // The long run's shape: Llama-3-8B's down_proj unless the command line names another
-// (`long N K`, e.g. a smaller K whose Hessian still exceeds the range).
-int64_t g_long_n = 4096, g_long_k = 14336;
+// (`long N K [T]`, e.g. a smaller K whose Hessian still exceeds the range; T tokens).
+int64_t g_long_n = 4096, g_long_k = 14336, g_long_t = 0;
 
 // Progress of the long run's column loops (the factorisation comes before the first call).
 int print_progress(void *start, int64_t done, int64_t total) {
@@ -190,14 +190,17 @@ int print_progress(void *start, int64_t done, int64_t total) {
 
 // Llama-3-8B's down_proj at the device's real range (a 822 MB Hessian on a 128 MiB device).
 void test_down_proj(void **) {
-    const int64_t n = g_long_n, k = g_long_k, t = 256;
+    // More tokens than columns: a full-rank H, as calibration gives (a rank-deficient one
+    // held up by 1 % damping alone is so ill-conditioned that fp32 summation order moves
+    // codes by more than one step between backends).
+    const int64_t n = g_long_n, k = g_long_k, t = g_long_t ? g_long_t : k + k / 4;
     const auto &dev = backend().context().device;
     std::fprintf(stderr, "device limits: %s\n", dev.limits_summary().c_str());
     if (uint64_t(k * k) * 4 <= dev.max_storage_range())
         std::fprintf(stderr, "note: this device binds the whole Hessian; no split needed\n");
     Rng r(14);
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<float> h = hessian_of(activations(r, t, k, {5, 9000}), t, k);
+    const std::vector<float> h = hessian_of(activations(r, t, k, {5, k - 7}), t, k);
     const std::vector<float> w = weights(r, n, k);
     const auto t1 = std::chrono::steady_clock::now();
     std::fprintf(stderr, "inputs ready after %.1f s\n", std::chrono::duration<double>(t1 - t0).count());
@@ -229,7 +232,28 @@ void test_down_proj(void **) {
     const auto sec = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     std::fprintf(stderr, "%lld x %lld: inputs %.1f s, Vulkan quantize %.1f s, CPU %.1f s\n",
                  (long long)n, (long long)k, sec(t0, t1), sec(t1, t2), sec(t2, t3));
-    compare(v, c, opt.bits, "long run, 4-bit g128");
+    // The long run's tolerance: docs/reference-vectors.md §6's >= 99.5 % identical codes,
+    // but a difference of two steps is allowed for one code in 10^5. Measured on the plain
+    // path (no buffer beyond the range) at 256 x 2048 from a full-rank H: 314 of 524288
+    // codes differ, two of them by two steps; fp32 rounding differences between the
+    // backends propagate through more columns as K grows. The split itself is checked bit for bit by the
+    // default run (test_split_matches_unsplit).
+    const std::vector<uint8_t> vc = unpacked_codes(v, opt.bits);
+    int64_t differ = 0, by_two = 0;
+    for (size_t i = 0; i < vc.size(); ++i) {
+        const int64_t d = std::abs(int64_t(vc[i]) - int64_t(c.codes[i]));
+        assert_true(d <= 2);
+        differ += d != 0;
+        by_two += d == 2;
+    }
+    std::fprintf(stderr, "codes differing from the CPU backend: %lld of %zu (%lld by two)\n",
+                 (long long)differ, vc.size(), (long long)by_two);
+    assert_true(double(differ) <= 0.005 * double(vc.size()));
+    assert_true(double(by_two) <= 1e-5 * double(vc.size()));
+    assert_memory_equal(v.perm.data(), c.perm.data(), v.perm.size() * 4);
+    assert_memory_equal(v.g_idx.data(), c.g_idx.data(), v.g_idx.size() * 4);
+    assert_int_equal(v.damp_retries, c.damp_retries);
+    assert_true(std::fabs(v.loss - c.loss) <= 1e-3 * c.loss);
     assert_int_equal(v.dead_columns, 2);
 }
 
@@ -240,10 +264,11 @@ void test_release_small_range(void **) { small_range().reset(); }
 
 int main(int argc, char **argv) {
     const bool long_run = argc > 1 && std::strcmp(argv[1], "long") == 0;
-    if (long_run && argc == 4) {
+    if (long_run && argc >= 4) {
         g_long_n = std::atoll(argv[2]);
         g_long_k = std::atoll(argv[3]);
-        if (g_long_n <= 0 || g_long_k <= 1) return 2;
+        if (argc >= 5) g_long_t = std::atoll(argv[4]);
+        if (g_long_n <= 0 || g_long_k <= 1 || g_long_t < 0) return 2;
     }
     const CMUnitTest tests[] = {
         cmocka_unit_test(test_split_matches_unsplit),
