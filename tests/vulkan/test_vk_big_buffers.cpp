@@ -239,15 +239,17 @@ void test_down_proj(void **) {
     // backends propagate through more columns as K grows. The split itself is checked bit for bit by the
     // default run (test_split_matches_unsplit).
     const std::vector<uint8_t> vc = unpacked_codes(v, opt.bits);
-    int64_t differ = 0, by_two = 0;
+    int64_t differ = 0, by_two = 0, largest = 0;
     for (size_t i = 0; i < vc.size(); ++i) {
         const int64_t d = std::abs(int64_t(vc[i]) - int64_t(c.codes[i]));
-        assert_true(d <= 2);
         differ += d != 0;
         by_two += d == 2;
+        largest = std::max(largest, d);
     }
-    std::fprintf(stderr, "codes differing from the CPU backend: %lld of %zu (%lld by two)\n",
-                 (long long)differ, vc.size(), (long long)by_two);
+    std::fprintf(stderr,
+                 "codes differing from the CPU backend: %lld of %zu (%lld by two, largest %lld)\n",
+                 (long long)differ, vc.size(), (long long)by_two, (long long)largest);
+    assert_true(largest <= 2);
     assert_true(double(differ) <= 0.005 * double(vc.size()));
     assert_true(double(by_two) <= 1e-5 * double(vc.size()));
     assert_memory_equal(v.perm.data(), c.perm.data(), v.perm.size() * 4);
