@@ -3,13 +3,18 @@
 // Blocked Cholesky, step 1: factor the nb x nb diagonal block at (kb, kb) in shared memory
 // (right-looking, one column at a time). A pivot that is not positive and finite sets the
 // failure flag the host reads back to retry with more damping.
+#include "addressed.glsl"
 #define GPTQ_PC_CHOL
 #include "push_constants.glsl"
 
 layout(constant_id = 0) const uint NB = 32;
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) buffer A { float a[]; };
-layout(std430, binding = 1) buffer Flag { uint fail_flag[]; };
+GPTQ_BUFFER(0, , A, float, a)
+GPTQ_BUFFER(1, , Flag, uint, fail_flag)
+#ifdef GPTQ_ADDRESSED
+#define a GPTQ_AT(A, 0)
+#define fail_flag GPTQ_AT(Flag, 1)
+#endif
 
 shared float s[NB * NB];
 

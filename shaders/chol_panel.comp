@@ -2,12 +2,16 @@
 #extension GL_GOOGLE_include_directive : require
 // Blocked Cholesky, step 2: the panel below the diagonal block, L21 = A21 * L11^-T, by
 // forward substitution; one invocation per row, L11 shared by the workgroup.
+#include "addressed.glsl"
 #define GPTQ_PC_CHOL
 #include "push_constants.glsl"
 
 layout(constant_id = 0) const uint NB = 32;
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) buffer A { float a[]; };
+GPTQ_BUFFER(0, , A, float, a)
+#ifdef GPTQ_ADDRESSED
+#define a GPTQ_AT(A, 0)
+#endif
 
 shared float l11[NB * NB];
 

@@ -3,6 +3,7 @@
 // Blocked Cholesky, step 3: symmetric trailing update A22 -= L21 L21^T for the rows below
 // the current diagonal block. 64 x 64 tiles (only those touching the lower triangle), the
 // nb <= NB panel columns in shared memory, 4 x 4 outputs per invocation (strided by 16).
+#include "addressed.glsl"
 #define GPTQ_PC_CHOL
 #include "push_constants.glsl"
 
@@ -10,7 +11,10 @@ layout(constant_id = 0) const uint NB = 32;
 layout(constant_id = 1) const uint TS = 16;  // invocations per tile side
 layout(constant_id = 2) const uint R = 4;    // outputs per invocation per side
 layout(local_size_x_id = 1, local_size_y_id = 1) in;
-layout(std430, binding = 0) buffer A { float a[]; };
+GPTQ_BUFFER(0, , A, float, a)
+#ifdef GPTQ_ADDRESSED
+#define a GPTQ_AT(A, 0)
+#endif
 
 const uint T = TS * R;
 shared float li[NB * T];  // [p][row i]

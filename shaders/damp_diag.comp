@@ -2,12 +2,17 @@
 #extension GL_GOOGLE_include_directive : require
 // A = Hp + damp * I: a fresh damped copy for each Cholesky attempt, so a retry with more
 // damping restarts from the clean (permuted, dead-fixed) H.
+#include "addressed.glsl"
 #define GPTQ_PC_DAMP
 #include "push_constants.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
-layout(std430, binding = 0) readonly buffer Src { float src[]; };
-layout(std430, binding = 1) writeonly buffer Dst { float dst[]; };
+GPTQ_BUFFER(0, readonly, Src, float, src)
+GPTQ_BUFFER(1, writeonly, Dst, float, dst)
+#ifdef GPTQ_ADDRESSED
+#define src GPTQ_AT(Src, 0)
+#define dst GPTQ_AT(Dst, 1)
+#endif
 
 void main() {
     const uint j = gl_GlobalInvocationID.x, i = gl_GlobalInvocationID.y;

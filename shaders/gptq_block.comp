@@ -9,6 +9,7 @@
 // several dispatches: llvmpipe ends an invocation after 65535 loop iterations).
 // The same fp32 operations as the CPU reference, in the same order, marked precise so that
 // no FMA contraction changes a rounding.
+#include "addressed.glsl"
 #define GPTQ_PC_BLOCK
 #include "push_constants.glsl"
 #include "quantizer_ops.glsl"
@@ -17,13 +18,22 @@ layout(constant_id = 0) const uint WG = 32;
 layout(constant_id = 1) const uint BMAX = 128;
 layout(local_size_x_id = 0) in;
 
-layout(std430, binding = 0) buffer Wt { float wt[]; };                  // [k][n]
-layout(std430, binding = 1) readonly buffer U { float u[]; };           // [k][k]
-layout(std430, binding = 2) readonly buffer Params { vec2 params[]; };  // [g][n]
-layout(std430, binding = 3) buffer Codes { uint codes[]; };             // [ceil(k/4)][n] bytes
-layout(std430, binding = 4) writeonly buffer Err { float err_out[]; };  // [B][n]
-layout(std430, binding = 5) buffer Loss { float loss_out[]; };          // [n]
-layout(std430, binding = 6) readonly buffer Perm { int perm[]; };
+GPTQ_BUFFER(0, , Wt, float, wt)  // [k][n]
+GPTQ_BUFFER(1, readonly, U, float, u)  // [k][k]
+GPTQ_BUFFER(2, readonly, Params, vec2, params)  // [g][n]
+GPTQ_BUFFER(3, , Codes, uint, codes)  // [ceil(k/4)][n] bytes
+GPTQ_BUFFER(4, writeonly, Err, float, err_out)  // [B][n]
+GPTQ_BUFFER(5, , Loss, float, loss_out)  // [n]
+GPTQ_BUFFER(6, readonly, Perm, int, perm)
+#ifdef GPTQ_ADDRESSED
+#define wt GPTQ_AT(Wt, 0)
+#define u GPTQ_AT(U, 1)
+#define params GPTQ_AT(Params, 2)
+#define codes GPTQ_AT(Codes, 3)
+#define err_out GPTQ_AT(Err, 4)
+#define loss_out GPTQ_AT(Loss, 5)
+#define perm GPTQ_AT(Perm, 6)
+#endif
 
 shared float w1s[BMAX * WG];
 

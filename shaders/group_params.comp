@@ -7,15 +7,23 @@
 // The MSE search runs over shrink steps [s_begin, s_end) per dispatch and keeps the best
 // candidate in `params`/`best_err` between dispatches: the host splits long searches so no
 // invocation loops too long (llvmpipe silently ends an invocation after 65535 iterations).
+#include "addressed.glsl"
 #define GPTQ_PC_GROUP_PARAMS
 #include "push_constants.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer W { float w[]; };
-layout(std430, binding = 1) buffer Params { vec2 params[]; };    // [g][n]
-layout(std430, binding = 2) buffer BestErr { float best_err[]; };  // [g][n]
-layout(std430, binding = 3) readonly buffer Dead { uint dead[]; };
-layout(std430, binding = 4) readonly buffer MseP { float mse_p[]; };
+GPTQ_BUFFER(0, readonly, W, float, w)
+GPTQ_BUFFER(1, , Params, vec2, params)  // [g][n]
+GPTQ_BUFFER(2, , BestErr, float, best_err)  // [g][n]
+GPTQ_BUFFER(3, readonly, Dead, uint, dead)
+GPTQ_BUFFER(4, readonly, MseP, float, mse_p)
+#ifdef GPTQ_ADDRESSED
+#define w GPTQ_AT(W, 0)
+#define params GPTQ_AT(Params, 1)
+#define best_err GPTQ_AT(BestErr, 2)
+#define dead GPTQ_AT(Dead, 3)
+#define mse_p GPTQ_AT(MseP, 4)
+#endif
 
 uint g_row, g_c0;
 float load_x(uint i) {

@@ -6,6 +6,7 @@
 // 64 x 64 output tiles, 16 tokens at a time through shared memory, 4 x 4 outputs per
 // invocation (strided by 16). Only tiles with bi <= bj do work; each also writes its mirror
 // tile from the same sums, so C stays exactly symmetric at half the cost. fp32 accumulation.
+#include "addressed.glsl"
 #define GPTQ_PC_HESSIAN_ACCUM
 #include "push_constants.glsl"
 #include "common.glsl"
@@ -15,8 +16,12 @@ layout(constant_id = 1) const uint R = 4;    // outputs per invocation per side
 layout(constant_id = 2) const uint TT = 16;  // tokens staged per step
 layout(local_size_x_id = 0, local_size_y_id = 0) in;
 
-layout(std430, binding = 0) readonly buffer X { uint x[]; };
-layout(std430, binding = 1) buffer C { float c[]; };
+GPTQ_BUFFER(0, readonly, X, uint, xin)
+GPTQ_BUFFER(1, , C, float, c)
+#ifdef GPTQ_ADDRESSED
+#define xin GPTQ_AT(X, 0)
+#define c GPTQ_AT(C, 1)
+#endif
 
 const uint T = TS * R;
 shared float xa[TT * T];  // [token][i]
@@ -36,8 +41,8 @@ void main() {
             const uint tok = t0 + e / T, col = e % T;
             const uint ci = bi * T + col, cj = bj * T + col;
             const bool ok = tok < pc.n_tokens;
-            xa[e] = (ok && ci < k) ? GPTQ_LOAD_X(x, pc.offset + tok * k + ci, pc.dtype) : 0.0;
-            xb[e] = (ok && cj < k) ? GPTQ_LOAD_X(x, pc.offset + tok * k + cj, pc.dtype) : 0.0;
+            xa[e] = (ok && ci < k) ? GPTQ_LOAD_X(xin, pc.offset + tok * k + ci, pc.dtype) : 0.0;
+            xb[e] = (ok && cj < k) ? GPTQ_LOAD_X(xin, pc.offset + tok * k + cj, pc.dtype) : 0.0;
         }
         barrier();
         for (uint tt = 0u; tt < TT; ++tt) {

@@ -3,13 +3,19 @@
 // Packs the column loop's codes (permuted order, bytes [ceil(k/4)][n]) into the checkpoint
 // qweight [qrows][n] in natural order: word r of feature n gathers the codes whose bit
 // ranges overlap bits [32r, 32r+32) of the little-endian code stream (docs/gptq-reference.md §5).
+#include "addressed.glsl"
 #define GPTQ_PC_PACK
 #include "push_constants.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Codes { uint codes[]; };
-layout(std430, binding = 1) readonly buffer InvPerm { int invperm[]; };
-layout(std430, binding = 2) writeonly buffer QWeight { uint qweight[]; };
+GPTQ_BUFFER(0, readonly, Codes, uint, codes)
+GPTQ_BUFFER(1, readonly, InvPerm, int, invperm)
+GPTQ_BUFFER(2, writeonly, QWeight, uint, qweight)
+#ifdef GPTQ_ADDRESSED
+#define codes GPTQ_AT(Codes, 0)
+#define invperm GPTQ_AT(InvPerm, 1)
+#define qweight GPTQ_AT(QWeight, 2)
+#endif
 
 uint code_at(uint kk, uint n) {
     const uint p = uint(invperm[kk]);

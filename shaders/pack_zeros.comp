@@ -4,12 +4,17 @@
 // (zero - offset) masked to the code width (offset 1: v1, 0: v2). Word c of a row gathers
 // the codes whose bit ranges overlap bits [32c, 32c+32) of the row's little-endian code
 // stream, so 3-bit codes straddle words exactly as in qweight (docs/gptq-reference.md §5).
+#include "addressed.glsl"
 #define GPTQ_PC_PACK_ZEROS
 #include "push_constants.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Zeros { int zeros[]; };
-layout(std430, binding = 1) writeonly buffer QZeros { uint qzeros[]; };
+GPTQ_BUFFER(0, readonly, Zeros, int, zeros)
+GPTQ_BUFFER(1, writeonly, QZeros, uint, qzeros)
+#ifdef GPTQ_ADDRESSED
+#define zeros GPTQ_AT(Zeros, 0)
+#define qzeros GPTQ_AT(QZeros, 1)
+#endif
 
 void main() {
     const uint c = gl_GlobalInvocationID.x, g = pc.row0 + gl_GlobalInvocationID.y;

@@ -4,14 +4,21 @@
 // mode 0: Hp[i][j] = H[perm[i]][perm[j]], with Hp[i][i] = 1 for a dead column;
 // mode 1: Wt[i][n] = W[n][perm[i]] (0 for a dead column): the working W is kept transposed
 // so that the one-invocation-per-row kernels read adjacent addresses.
+#include "addressed.glsl"
 #define GPTQ_PC_PREP
 #include "push_constants.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
-layout(std430, binding = 0) readonly buffer Src { float src[]; };
-layout(std430, binding = 1) writeonly buffer Dst { float dst[]; };
-layout(std430, binding = 2) readonly buffer Perm { int perm[]; };
-layout(std430, binding = 3) readonly buffer Dead { uint dead[]; };
+GPTQ_BUFFER(0, readonly, Src, float, src)
+GPTQ_BUFFER(1, writeonly, Dst, float, dst)
+GPTQ_BUFFER(2, readonly, Perm, int, perm)
+GPTQ_BUFFER(3, readonly, Dead, uint, dead)
+#ifdef GPTQ_ADDRESSED
+#define src GPTQ_AT(Src, 0)
+#define dst GPTQ_AT(Dst, 1)
+#define perm GPTQ_AT(Perm, 2)
+#define dead GPTQ_AT(Dead, 3)
+#endif
 
 void main() {
     const uint x = gl_GlobalInvocationID.x, i = gl_GlobalInvocationID.y;

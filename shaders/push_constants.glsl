@@ -11,13 +11,19 @@
 #define GPTQ_PC_BEGIN(Name) struct Name {
 #define GPTQ_PC_END(Name) \
     };                    \
-    static_assert(sizeof(Name) <= 128, #Name " exceeds the 128-byte push-constant minimum");
+    static_assert(sizeof(Name) <= 128, #Name " exceeds the 128-byte push-constant minimum"); \
+    static_assert(sizeof(Name) <= 64, #Name " overlaps the buffer addresses at offset 64");
 #define u32 uint32_t
 #define f32 float
 #define GPTQ_PC_ALL
 #else
 #define GPTQ_PC_BEGIN(Name) layout(push_constant) uniform Name {
+#ifdef GPTQ_ADDRESSED
+// Device addresses of the bindings (shaders/addressed.glsl), after every block's members.
+#define GPTQ_PC_END(Name) layout(offset = 64) uvec2 gptq_addr[8]; } pc;
+#else
 #define GPTQ_PC_END(Name) } pc;
+#endif
 #define u32 uint
 #define f32 float
 #endif

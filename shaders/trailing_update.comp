@@ -4,6 +4,7 @@
 // working matrix: Wt[c][n] -= sum_b U[i1+b][c] * Err[b][n] for c >= i2. Tiles of TS*R
 // columns x TS*R rows, b in steps of TB through shared memory; each invocation owns R x R
 // outputs (sizes: specialization constants from the host table).
+#include "addressed.glsl"
 #define GPTQ_PC_TRAILING
 #include "push_constants.glsl"
 
@@ -11,9 +12,14 @@ layout(constant_id = 0) const uint TS = 16;  // invocations per tile side
 layout(constant_id = 1) const uint R = 4;    // outputs per invocation per side
 layout(constant_id = 2) const uint TB = 16;  // block columns staged per step
 layout(local_size_x_id = 0, local_size_y_id = 0) in;
-layout(std430, binding = 0) buffer Wt { float wt[]; };
-layout(std430, binding = 1) readonly buffer U { float u[]; };
-layout(std430, binding = 2) readonly buffer Err { float err[]; };
+GPTQ_BUFFER(0, , Wt, float, wt)
+GPTQ_BUFFER(1, readonly, U, float, u)
+GPTQ_BUFFER(2, readonly, Err, float, err)
+#ifdef GPTQ_ADDRESSED
+#define wt GPTQ_AT(Wt, 0)
+#define u GPTQ_AT(U, 1)
+#define err GPTQ_AT(Err, 2)
+#endif
 
 const uint TC = TS * R, TN = TS * R;
 shared float us[TB * TC];  // [b][c]

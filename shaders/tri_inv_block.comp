@@ -4,12 +4,17 @@
 // one invocation per column j < r0+nb:
 //   Linv[i][j] = -(T[i][j] + sum_{p=max(j,r0)}^{i-1} L[i][p] Linv[p][j]) / L[i][i]   (i > j)
 //   Linv[i][i] = 1 / L[i][i],  Linv[i][j] = 0 above the diagonal.
+#include "addressed.glsl"
 #define GPTQ_PC_TRI_INV
 #include "push_constants.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer L { float l[]; };
-layout(std430, binding = 1) buffer Linv { float li[]; };
+GPTQ_BUFFER(0, readonly, L, float, l)
+GPTQ_BUFFER(1, , Linv, float, li)
+#ifdef GPTQ_ADDRESSED
+#define l GPTQ_AT(L, 0)
+#define li GPTQ_AT(Linv, 1)
+#endif
 
 void main() {
     const uint j = gl_GlobalInvocationID.x, k = pc.k, r0 = pc.r0;

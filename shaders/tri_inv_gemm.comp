@@ -5,6 +5,7 @@
 // j < r0, a small GEMM stored in Linv[i][j] for step 2. Workgroups own TJ columns; p runs
 // from the tile's first column (Linv is lower triangular) through shared memory in steps
 // of TP; each invocation owns RR rows x RC columns (strided by TS).
+#include "addressed.glsl"
 #define GPTQ_PC_TRI_INV
 #include "push_constants.glsl"
 
@@ -13,8 +14,12 @@ layout(constant_id = 1) const uint RR = 2;   // rows per invocation
 layout(constant_id = 2) const uint RC = 4;   // columns per invocation
 layout(constant_id = 3) const uint TP = 16;  // p staged per step
 layout(local_size_x_id = 0, local_size_y_id = 0) in;
-layout(std430, binding = 0) readonly buffer L { float l[]; };
-layout(std430, binding = 1) buffer Linv { float li[]; };
+GPTQ_BUFFER(0, readonly, L, float, l)
+GPTQ_BUFFER(1, , Linv, float, li)
+#ifdef GPTQ_ADDRESSED
+#define l GPTQ_AT(L, 0)
+#define li GPTQ_AT(Linv, 1)
+#endif
 
 const uint TR = TS * RR, TJ = TS * RC;
 shared float ls[TR * TP];  // [row][p]

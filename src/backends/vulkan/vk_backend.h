@@ -21,7 +21,10 @@ public:
     explicit VulkanBackend(const gptq_ctx_params &params);
 
     gptq_backend kind() const override { return GPTQ_BACKEND_VULKAN; }
-    std::string device_name() const override { return ctx_->device.name(); }
+    // The device and the limits the backend plans with (gptq_ctx_device_name).
+    std::string device_name() const override {
+        return ctx_->device.name() + " [" + ctx_->device.limits_summary() + "]";
+    }
     std::unique_ptr<HessianState> create_hessian(int64_t k) override;
     std::unique_ptr<GptqSession> start_gptq(const QuantOptions &opt, float *w, int64_t n,
                                             int64_t k, const HessianState &h) override;

@@ -17,15 +17,23 @@ uint64_t buffers_created() { return g_buffers.load(); }
 
 Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : dev_(&dev) {
     const size_t size = bytes < 16 ? 16 : (bytes + 3) / 4 * 4;
-    if (kind == DeviceLocal && size > dev.max_storage_range())
+    if (kind == DeviceLocal && size > dev.max_storage_range() && !dev.has_buffer_address())
         fail(GPTQ_ERR_DEVICE_OUT_OF_MEMORY,
-             "Vulkan: %s needs %zu bytes, more than this device's storage-buffer limit (%llu)",
+             "Vulkan: %s needs %zu bytes, more than this device's storage-buffer limit (%llu), "
+             "and the device has no buffer device addresses (VK_KHR_buffer_device_address) "
+             "to reach a larger buffer",
              what, size, (unsigned long long)dev.max_storage_range());
+    if (size > dev.max_buffer_size())
+        fail(GPTQ_ERR_DEVICE_OUT_OF_MEMORY,
+             "Vulkan: %s needs %zu bytes, more than this device's buffer size limit (%llu)",
+             what, size, (unsigned long long)dev.max_buffer_size());
+    const bool addressed = kind == DeviceLocal && dev.has_buffer_address();
     const std::string label = std::string("allocating ") + what;
     VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = size;
     bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT |
-               (kind == DeviceLocal ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0);
+               (kind == DeviceLocal ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0) |
+               (addressed ? VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT_KHR : 0);
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     check(vkCreateBuffer(dev.handle(), &bi, nullptr, &buf_), label.c_str());
     size_ = size;
@@ -47,6 +55,7 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
         mem_ = dev.arena().allocate(req, uint32_t(type), what);
         check(vkBindBufferMemory(dev.handle(), buf_, mem_.memory, mem_.offset), label.c_str());
         if (kind == Staging) mapped_ = mem_.mapped;
+        if (addressed) address_ = dev.buffer_address(buf_);
     } catch (...) {
         release();
         throw;
@@ -65,6 +74,7 @@ Buffer &Buffer::operator=(Buffer &&o) noexcept {
         mem_ = std::exchange(o.mem_, MemoryArena::Allocation{});
         size_ = std::exchange(o.size_, 0);
         mapped_ = std::exchange(o.mapped_, nullptr);
+        address_ = std::exchange(o.address_, 0);
     }
     return *this;
 }
@@ -76,6 +86,7 @@ void Buffer::release() {
     buf_ = VK_NULL_HANDLE;
     mem_ = MemoryArena::Allocation{};
     mapped_ = nullptr;
+    address_ = 0;
     size_ = 0;
 }
 

@@ -16,7 +16,9 @@ public:
 
     Buffer() = default;
     // Throws Error(GPTQ_ERR_DEVICE_OUT_OF_MEMORY) when the device cannot hold it; `what`
-    // names the buffer in messages. A size of 0 allocates a minimal buffer.
+    // names the buffer in messages. A size of 0 allocates a minimal buffer. A DeviceLocal
+    // buffer larger than the storage-buffer range needs device addresses (only the
+    // quantizer's kernels can read it, see shaders/addressed.glsl).
     Buffer(const Device &dev, size_t bytes, Kind kind, const char *what);
     ~Buffer();
     Buffer(Buffer &&o) noexcept;
@@ -28,6 +30,8 @@ public:
     size_t size() const { return size_; }
     // Host pointer of a Staging buffer (persistently mapped, coherent).
     void *mapped() const { return mapped_; }
+    // Device address of a DeviceLocal buffer (0 without Device::has_buffer_address()).
+    VkDeviceAddress address() const { return address_; }
 
 private:
     const Device *dev_ = nullptr;
@@ -35,6 +39,7 @@ private:
     MemoryArena::Allocation mem_;
     size_t size_ = 0;
     void *mapped_ = nullptr;
+    VkDeviceAddress address_ = 0;
 
     void release();
 };

@@ -3,6 +3,7 @@
 #include "backends/vulkan/vk_check.h"
 #include "core/error.h"
 
+#include <atomic>
 #include <cstring>
 
 namespace gptq::vk {
@@ -10,7 +11,10 @@ namespace gptq::vk {
 namespace {
 constexpr uint32_t kMaxBindings = FramePool::kMaxBindings;
 constexpr uint32_t kMaxMarks = FramePool::kQueries - 2;
+std::atomic<uint64_t> g_addressed{0};
 } // namespace
+
+uint64_t addressed_dispatches() { return g_addressed.load(); }
 
 Recorder::Recorder(Context &ctx) : ctx_(ctx), messages_at_start_(validation_message_count()) {
     const Device &d = ctx.device;
@@ -48,7 +52,8 @@ void Recorder::release() {
     ring_ = false;
 }
 
-void Recorder::dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<const Buffer *> bufs,
+void Recorder::dispatch_raw(Kernel k, const std::vector<uint32_t> &spec,
+                            std::initializer_list<const Buffer *> bufs,
                             const void *pc,
                             size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz) {
     const Pipelines &p = ctx_.pipelines;
@@ -61,12 +66,26 @@ void Recorder::dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<con
         gz > lim.maxComputeWorkGroupCount[2])
         fail(GPTQ_ERR_UNSUPPORTED,
              "Vulkan: problem too large for one dispatch (%u x %u x %u workgroups)", gx, gy, gz);
+    const uint64_t range = ctx_.device.max_storage_range();
+    bool addressed = false;
+    for (const Buffer *b : bufs) addressed = addressed || b->size() > range;
+    if (addressed && !p.has_addressed(k))
+        fail(GPTQ_ERR_UNSUPPORTED,
+             "Vulkan: %s would read a buffer larger than this device's storage-buffer limit "
+             "(%llu bytes)%s",
+             p.shader(k), (unsigned long long)range,
+             ctx_.device.has_buffer_address() ? "" : " and the device has no buffer addresses");
+    const VkPipeline pipe = addressed ? p.addressed_pipeline(k, spec) : p.pipeline(k, spec);
     const VkDescriptorSet set = ctx_.frames.allocate_set(*frame_, p.set_layout(k));
     VkDescriptorBufferInfo infos[kMaxBindings];
     VkWriteDescriptorSet writes[kMaxBindings];
+    VkDeviceAddress addrs[kMaxAddressedBindings] = {};
     uint32_t i = 0;
     for (const Buffer *b : bufs) {
-        infos[i] = {b->handle(), 0, VK_WHOLE_SIZE};
+        // The addressed build reads no descriptor, but each must still be valid: a window
+        // within the range.
+        infos[i] = {b->handle(), 0, b->size() > range ? VkDeviceSize(range) : VK_WHOLE_SIZE};
+        if (addressed) addrs[i] = b->address();
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
         writes[i].dstBinding = i;
@@ -80,6 +99,11 @@ void Recorder::dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<con
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(k), 0, 1, &set, 0,
                             nullptr);
     vkCmdPushConstants(cmd_, p.layout(k), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(pc_size), pc);
+    if (addressed) {
+        g_addressed.fetch_add(1);
+        vkCmdPushConstants(cmd_, p.layout(k), VK_SHADER_STAGE_COMPUTE_BIT, kAddressPushOffset,
+                           uint32_t(i * sizeof(VkDeviceAddress)), addrs);
+    }
     vkCmdDispatch(cmd_, gx, gy, gz);
 }
 

@@ -23,14 +23,14 @@ public:
     template <class PC>
     void dispatch(Kernel k, std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t gx,
                   uint32_t gy = 1, uint32_t gz = 1) {
-        dispatch_raw(k, ctx_.pipelines.pipeline(k), bufs, &pc, sizeof pc, gx, gy, gz);
+        dispatch_raw(k, ctx_.pipelines.spec(k), bufs, &pc, sizeof pc, gx, gy, gz);
     }
     // The same with a variant of the kernel (other specialization constants than the table's).
     template <class PC>
     void dispatch_variant(Kernel k, const std::vector<uint32_t> &spec,
                           std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t gx,
                           uint32_t gy = 1, uint32_t gz = 1) {
-        dispatch_raw(k, ctx_.pipelines.pipeline(k, spec), bufs, &pc, sizeof pc, gx, gy, gz);
+        dispatch_raw(k, spec, bufs, &pc, sizeof pc, gx, gy, gz);
     }
     // Makes every earlier shader/transfer write visible to every later read or write.
     void barrier();
@@ -64,7 +64,10 @@ private:
     bool submitted_ = false;
     uint64_t messages_at_start_ = 0;  // validation messages before this operation
 
-    void dispatch_raw(Kernel k, VkPipeline pipe, std::initializer_list<const Buffer *> bufs,
+    // Binds the plain build of k, or, when a buffer exceeds the device's storage range, its
+    // addressed build with the buffers' addresses pushed (shaders/addressed.glsl).
+    void dispatch_raw(Kernel k, const std::vector<uint32_t> &spec,
+                      std::initializer_list<const Buffer *> bufs,
                       const void *pc,
                       size_t pc_size, uint32_t gx, uint32_t gy, uint32_t gz);
     // Staging memory for `bytes`: (buffer, offset, host address).
@@ -76,6 +79,10 @@ private:
     Staged stage(size_t bytes, const char *what);
     void release();
 };
+
+// Dispatches of addressed builds recorded in this process (white-box tests: the split path
+// really ran).
+uint64_t addressed_dispatches();
 
 // Workgroups to cover `items` with `per_group` items each.
 inline uint32_t groups(uint64_t items, uint64_t per_group) {

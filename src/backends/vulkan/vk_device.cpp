@@ -4,6 +4,7 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +20,23 @@ uint64_t storage_range_override() {
     char *end = nullptr;
     const unsigned long long n = std::strtoull(v, &end, 10);
     return end && *end == '\0' ? uint64_t(n) : 0;
+}
+
+// GPTQ_VULKAN_NO_BUFFER_ADDRESS=1 leaves buffer device addresses off, as on a device
+// without them (tests of the error for buffers beyond the storage range).
+bool buffer_address_disabled() {
+    const char *v = std::getenv("GPTQ_VULKAN_NO_BUFFER_ADDRESS");
+    return v && *v && std::strcmp(v, "0") != 0;
+}
+
+bool has_extension(VkPhysicalDevice phys, const char *name) {
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(phys, nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> exts(n);
+    vkEnumerateDeviceExtensionProperties(phys, nullptr, &n, exts.data());
+    for (const VkExtensionProperties &e : exts)
+        if (std::strcmp(e.extensionName, name) == 0) return true;
+    return false;
 }
 
 } // namespace
@@ -42,6 +60,10 @@ Device::Device(int index) {
         VkPhysicalDeviceMaintenance3Properties m3{
             VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
         sg.pNext = &m3;
+        // maxBufferSize is only known with maintenance4 (the struct may only be chained then).
+        VkPhysicalDeviceMaintenance4PropertiesKHR m4{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES_KHR};
+        if (has_extension(phys_, VK_KHR_MAINTENANCE_4_EXTENSION_NAME)) m3.pNext = &m4;
         VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
         p2.pNext = &sg;
         vkGetPhysicalDeviceProperties2(phys_, &p2);
@@ -63,6 +85,22 @@ Device::Device(int index) {
             max_storage_range_ = std::max<uint64_t>(256, std::min(o, max_storage_range_));
         timestamps_ = fams[queue_family_].timestampValidBits > 0 && props_.limits.timestampPeriod > 0;
 
+        VkPhysicalDeviceBufferDeviceAddressFeaturesKHR bda{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES_KHR};
+        const bool bda_ext = !buffer_address_disabled() &&
+                             has_extension(phys_, VK_KHR_BUFFER_DEVICE_ADDRESS_EXTENSION_NAME);
+        if (bda_ext) {
+            VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+            f2.pNext = &bda;
+            vkGetPhysicalDeviceFeatures2(phys_, &f2);
+        }
+        buffer_address_ = bda_ext && bda.bufferDeviceAddress;
+        // Only the feature the backend uses: no capture/replay, no multi-device.
+        VkPhysicalDeviceBufferDeviceAddressFeaturesKHR bda_on{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES_KHR};
+        bda_on.bufferDeviceAddress = VK_TRUE;
+        const char *bda_name = VK_KHR_BUFFER_DEVICE_ADDRESS_EXTENSION_NAME;
+
         const float prio = 1.0f;
         VkDeviceQueueCreateInfo qi{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
         qi.queueFamilyIndex = queue_family_;
@@ -71,7 +109,17 @@ Device::Device(int index) {
         VkDeviceCreateInfo di{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
         di.queueCreateInfoCount = 1;
         di.pQueueCreateInfos = &qi;
+        if (buffer_address_) {
+            di.enabledExtensionCount = 1;
+            di.ppEnabledExtensionNames = &bda_name;
+            di.pNext = &bda_on;
+        }
         check(vkCreateDevice(phys_, &di, nullptr, &device_), "vkCreateDevice");
+        if (buffer_address_) {
+            get_address_ = reinterpret_cast<PFN_vkGetBufferDeviceAddressKHR>(
+                vkGetDeviceProcAddr(device_, "vkGetBufferDeviceAddressKHR"));
+            buffer_address_ = get_address_ != nullptr;
+        }
         vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 
         VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -81,9 +129,10 @@ Device::Device(int index) {
         check(vkCreateCommandPool(device_, &pi, nullptr, &pool_), "vkCreateCommandPool");
         max_allocation_size_ = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize
                                                           : ~uint64_t(0);
+        max_buffer_size_ = m4.maxBufferSize ? uint64_t(m4.maxBufferSize) : max_allocation_size_;
         arena_ = std::make_unique<MemoryArena>(device_, mem_props_,
                                                props_.limits.maxMemoryAllocationCount,
-                                               max_allocation_size_);
+                                               max_allocation_size_, buffer_address_);
     } catch (...) {
         destroy();
         throw;
@@ -109,6 +158,27 @@ int Device::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags want) con
         if ((type_bits & (1u << i)) && (mem_props_.memoryTypes[i].propertyFlags & want) == want)
             return int(i);
     return -1;
+}
+
+VkDeviceAddress Device::buffer_address(VkBuffer b) const {
+    if (!buffer_address_) return 0;
+    VkBufferDeviceAddressInfoKHR info{VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO_KHR};
+    info.buffer = b;
+    return get_address_(device_, &info);
+}
+
+std::string Device::limits_summary() const {
+    const auto mib = [](uint64_t b) { return double(b) / double(1u << 20); };
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "storage range %llu B%s, allocation %.0f MiB, buffer %.0f MiB, "
+                  "%u allocations, %u B shared memory, buffer addresses %s",
+                  (unsigned long long)max_storage_range_,
+                  max_storage_range_ < props_.limits.maxStorageBufferRange ? " (lowered)" : "",
+                  mib(max_allocation_size_), mib(max_buffer_size_),
+                  props_.limits.maxMemoryAllocationCount,
+                  props_.limits.maxComputeSharedMemorySize, buffer_address_ ? "yes" : "no");
+    return line;
 }
 
 } // namespace gptq::vk

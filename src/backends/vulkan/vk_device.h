@@ -38,6 +38,16 @@ public:
     // GPTQ_VULKAN_MAX_BUFFER_RANGE says so (tests of the split paths).
     uint64_t max_storage_range() const { return max_storage_range_; }
     uint64_t max_allocation_size() const { return max_allocation_size_; }
+    // Largest VkBuffer (maxBufferSize of maintenance4; the allocation limit without it).
+    uint64_t max_buffer_size() const { return max_buffer_size_; }
+    // Whether buffers have device addresses (VK_KHR_buffer_device_address, enabled when the
+    // device has it): the quantizer's kernels then read buffers larger than
+    // max_storage_range() through them (shaders/addressed.glsl).
+    bool has_buffer_address() const { return buffer_address_; }
+    VkDeviceAddress buffer_address(VkBuffer b) const;
+    // One line naming the limits the backend plans with (storage range, allocation and
+    // buffer size, allocation count, shared memory, buffer addresses), for logs and info.
+    std::string limits_summary() const;
     // Sub-allocator of every Buffer on this device (shared by const users: it is a pool).
     MemoryArena &arena() const { return *arena_; }
 
@@ -60,6 +70,9 @@ private:
     bool subgroup_shuffle_ = false;
     uint64_t max_storage_range_ = 0;
     uint64_t max_allocation_size_ = 0;
+    uint64_t max_buffer_size_ = 0;
+    bool buffer_address_ = false;
+    PFN_vkGetBufferDeviceAddressKHR get_address_ = nullptr;
     std::unique_ptr<MemoryArena> arena_;
 
     void destroy();

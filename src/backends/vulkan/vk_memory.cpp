@@ -25,9 +25,10 @@ struct MemoryArena::Block {
 uint64_t device_memory_allocations() { return g_allocations.load(); }
 
 MemoryArena::MemoryArena(VkDevice dev, const VkPhysicalDeviceMemoryProperties &props,
-                         uint32_t max_allocations, uint64_t max_allocation_size)
+                         uint32_t max_allocations, uint64_t max_allocation_size,
+                         bool device_address)
     : dev_(dev), props_(props), max_allocations_(max_allocations),
-      max_allocation_size_(max_allocation_size) {}
+      max_allocation_size_(max_allocation_size), device_address_(device_address) {}
 
 MemoryArena::~MemoryArena() {
     for (auto &b : blocks_) {
@@ -54,6 +55,9 @@ MemoryArena::Block *MemoryArena::new_block(uint32_t type, uint64_t size, bool de
     VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
     ai.allocationSize = size;
     ai.memoryTypeIndex = type;
+    VkMemoryAllocateFlagsInfo flags{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+    flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT_KHR;
+    if (device_address_) ai.pNext = &flags;
     check(vkAllocateMemory(dev_, &ai, nullptr, &b->memory), label.c_str());
     g_allocations.fetch_add(1);
     if (props_.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {

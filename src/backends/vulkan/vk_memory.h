@@ -31,8 +31,11 @@ public:
         void *mapped = nullptr;  // host address of offset (host-visible memory only)
     };
 
+    // device_address: allocate every block with VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT, as
+    // buffers with device addresses need (Device::has_buffer_address()).
     MemoryArena(VkDevice dev, const VkPhysicalDeviceMemoryProperties &props,
-                uint32_t max_allocations, uint64_t max_allocation_size);
+                uint32_t max_allocations, uint64_t max_allocation_size,
+                bool device_address = false);
     ~MemoryArena();
     MemoryArena(const MemoryArena &) = delete;
     MemoryArena &operator=(const MemoryArena &) = delete;
@@ -52,6 +55,7 @@ private:
     VkPhysicalDeviceMemoryProperties props_;
     uint32_t max_allocations_;
     uint64_t max_allocation_size_;
+    bool device_address_;
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<Block>> blocks_;
 

@@ -88,6 +88,8 @@ void Pipelines::declare(Kernel k, const char *shader, uint32_t n_bindings,
     e.shader = shader;
     e.n_bindings = n_bindings;
     e.spec = std::move(spec);
+    e.addressed = dev_.has_buffer_address() && n_bindings <= kMaxAddressedBindings &&
+                  find_spirv((std::string(shader) + "_addr").c_str()) != nullptr;
     const std::string what = std::string("creating pipeline layout of ") + shader;
 
     std::vector<VkDescriptorSetLayoutBinding> binds(n_bindings);
@@ -112,14 +114,16 @@ void Pipelines::declare(Kernel k, const char *shader, uint32_t n_bindings,
     check(vkCreatePipelineLayout(dev_.handle(), &pl, nullptr, &e.layout), what.c_str());
 }
 
-VkPipeline Pipelines::build(Entry &e, const std::vector<uint32_t> &spec) const {
-    const std::string what = std::string("creating pipeline ") + e.shader;
-    if (!e.module) {
-        const SpirvBlob *blob = find_spirv(e.shader);
+VkPipeline Pipelines::build(Entry &e, const std::vector<uint32_t> &spec, bool addressed) const {
+    const std::string name = std::string(e.shader) + (addressed ? "_addr" : "");
+    const std::string what = "creating pipeline " + name;
+    VkShaderModule &module = addressed ? e.addr_module : e.module;
+    if (!module) {
+        const SpirvBlob *blob = find_spirv(name.c_str());
         VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
         mi.codeSize = blob->n_words * 4;
         mi.pCode = blob->words;
-        check(vkCreateShaderModule(dev_.handle(), &mi, nullptr, &e.module), what.c_str());
+        check(vkCreateShaderModule(dev_.handle(), &mi, nullptr, &module), what.c_str());
     }
     std::vector<VkSpecializationMapEntry> map(spec.size());
     for (size_t i = 0; i < spec.size(); ++i)
@@ -129,13 +133,13 @@ VkPipeline Pipelines::build(Entry &e, const std::vector<uint32_t> &spec) const {
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-    ci.stage.module = e.module;
+    ci.stage.module = module;
     ci.stage.pName = "main";
     ci.stage.pSpecializationInfo = spec.empty() ? nullptr : &si;
     ci.layout = e.layout;
     VkPipeline pipe = VK_NULL_HANDLE;
     check(vkCreateComputePipelines(dev_.handle(), cache_, 1, &ci, nullptr, &pipe), what.c_str());
-    e.variants.emplace(spec, pipe);
+    (addressed ? e.addr_variants : e.variants).emplace(spec, pipe);
     return pipe;
 }
 
@@ -146,13 +150,24 @@ VkPipeline Pipelines::pipeline(Kernel k, const std::vector<uint32_t> &spec) cons
     Entry &e = entries_[int(k)];
     if (!e.layout) fail(GPTQ_ERR_INTERNAL, "Vulkan: kernel %d is not available on this device", int(k));
     const auto it = e.variants.find(spec);
-    return it != e.variants.end() ? it->second : build(e, spec);
+    return it != e.variants.end() ? it->second : build(e, spec, false);
+}
+
+VkPipeline Pipelines::addressed_pipeline(Kernel k, const std::vector<uint32_t> &spec) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry &e = entries_[int(k)];
+    if (!e.addressed)
+        fail(GPTQ_ERR_INTERNAL, "Vulkan: kernel %d has no device-address build", int(k));
+    const auto it = e.addr_variants.find(spec);
+    return it != e.addr_variants.end() ? it->second : build(e, spec, true);
 }
 
 void Pipelines::destroy() {
     for (Entry &e : entries_) {
         for (const auto &v : e.variants) vkDestroyPipeline(dev_.handle(), v.second, nullptr);
+        for (const auto &v : e.addr_variants) vkDestroyPipeline(dev_.handle(), v.second, nullptr);
         if (e.module) vkDestroyShaderModule(dev_.handle(), e.module, nullptr);
+        if (e.addr_module) vkDestroyShaderModule(dev_.handle(), e.addr_module, nullptr);
         if (e.layout) vkDestroyPipelineLayout(dev_.handle(), e.layout, nullptr);
         if (e.set_layout) vkDestroyDescriptorSetLayout(dev_.handle(), e.set_layout, nullptr);
         e = Entry{};

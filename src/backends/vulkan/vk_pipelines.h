@@ -88,6 +88,10 @@ static_assert(kGemvMaxRows * kGemvKChunk * 4 <= kMinSharedBytes, "matmul_gemv");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
+// Push-constant offset of the buffer addresses of an addressed build (gptq_addr in
+// shaders/push_constants.glsl): one 8-byte address per binding, up to the 128-byte minimum.
+constexpr uint32_t kAddressPushOffset = 64;
+constexpr uint32_t kMaxAddressedBindings = (128 - kAddressPushOffset) / 8;
 
 class Pipelines {
 public:
@@ -101,6 +105,11 @@ public:
     // The kernel's pipeline with its table specialization, or with `spec` (built on first use).
     VkPipeline pipeline(Kernel k) const;
     VkPipeline pipeline(Kernel k, const std::vector<uint32_t> &spec) const;
+    // The build of k that reads its buffers through device addresses pushed at
+    // kAddressPushOffset (shaders/addressed.glsl), for buffers beyond the storage range.
+    VkPipeline addressed_pipeline(Kernel k, const std::vector<uint32_t> &spec) const;
+    bool has_addressed(Kernel k) const { return entries_[int(k)].addressed; }
+    const char *shader(Kernel k) const { return entries_[int(k)].shader; }
     // Whether the device can run the kernel (the subgroup GEMV needs subgroup arithmetic).
     bool has(Kernel k) const { return entries_[int(k)].layout != VK_NULL_HANDLE; }
     // The table's specialization constants of k.
@@ -122,6 +131,9 @@ private:
         std::vector<uint32_t> spec;
         std::map<std::vector<uint32_t>, VkPipeline> variants;
         uint32_t n_bindings = 0;
+        bool addressed = false;  // <shader>_addr is embedded and the device has addresses
+        VkShaderModule addr_module = VK_NULL_HANDLE;
+        std::map<std::vector<uint32_t>, VkPipeline> addr_variants;
     };
     const Device &dev_;
     VkPipelineCache cache_ = VK_NULL_HANDLE;
@@ -130,7 +142,7 @@ private:
     mutable Entry entries_[int(Kernel::Count)];
 
     void declare(Kernel k, const char *shader, uint32_t n_bindings, std::vector<uint32_t> spec);
-    VkPipeline build(Entry &e, const std::vector<uint32_t> &spec) const;
+    VkPipeline build(Entry &e, const std::vector<uint32_t> &spec, bool addressed) const;
     void destroy();
 };
 
