@@ -289,7 +289,8 @@ int cmd_quantize(int argc, char **argv) {
         for (const auto &sq : calib) tokens += int64_t(sq.size());
         const int64_t seq = calib.empty() ? 0 : int64_t(calib[0].size());
         std::fprintf(stderr, "memory: estimated peak %s (now %s resident at most)\n",
-                     human_bytes(int64_t(llama::estimate_peak_bytes(m, tokens, seq, opt.act_dtype))).c_str(),
+                     human_bytes(int64_t(llama::estimate_peak_bytes(m, tokens, seq, opt.act_dtype,
+                                                                   opt.ffn_cache_bytes))).c_str(),
                      human_bytes(int64_t(llama::peak_rss_bytes())).c_str());
     }
     const int64_t n_quantized =

@@ -6,7 +6,8 @@
 
 namespace llama {
 
-uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len, gptq_dtype act_dtype) {
+uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len, gptq_dtype act_dtype,
+                             uint64_t ffn_cache_bytes) {
     const Config &c = m.cfg;
     const uint64_t f = 4;
     const uint64_t embed_es = m.embed.matrix().dtype == GPTQ_DTYPE_F32 ? 4 : 2;
@@ -21,6 +22,8 @@ uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len, gp
     // output, then the residual stream): sequential.cpp's two stores.
     const uint64_t act_es = act_dtype == GPTQ_DTYPE_F32 ? 4 : 2;
     uint64_t acts = uint64_t(tokens) * uint64_t(c.dim + std::max(c.dim, c.q_dim())) * act_es;
+    // SwiGLU outputs kept between the last two passes of a block (QuantizeOptions).
+    acts += std::min(ffn_cache_bytes, uint64_t(tokens) * uint64_t(c.hidden_dim) * f);
     uint64_t block = 0, largest = 0, k_max = 0;
     if (!m.blocks.empty())
         for (const Linear &lin : m.blocks[0].lin) {

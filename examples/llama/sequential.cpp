@@ -356,6 +356,10 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                 }
             });
             quantize_group(l, groups[2]);
+            // SwiGLU outputs kept for the output pass, within opt.ffn_cache_bytes (they are
+            // the largest state, T x intermediate_size per sequence).
+            std::vector<std::vector<float>> mids(acts.size());
+            uint64_t cached = 0;
             calibrate(l, groups[3], [&] {  // down: SwiGLU of the quantized gate and up
                 for (size_t i = 0; i < acts.size(); ++i) {
                     calibrating(i);
@@ -364,18 +368,27 @@ std::vector<LayerRecord> quantize_model(Model &m, gptq_ctx *ctx,
                     mid.resize(size_t(T * c.hidden_dim));
                     fwd.ffn_part(l, x.data(), T, mid.data());
                     tap(Tap::FfnMid, mid.data(), T, c.hidden_dim);
+                    const uint64_t bytes = mid.size() * sizeof(float);
+                    if (l + 1 < last && cached + bytes <= opt.ffn_cache_bytes) {
+                        mids[i].swap(mid);
+                        cached += bytes;
+                    }
                 }
             });
             quantize_group(l, groups[3]);
-            // The quantized block's outputs feed the next block (mid is not kept between
-            // the passes: it is the largest state, T x intermediate_size per sequence).
+            // The quantized block's outputs feed the next block.
             const auto tf = Clock::now();
             if (l + 1 < last) {
                 for (size_t i = 0; i < acts.size(); ++i) {
                     const int64_t T = seq_len_of(i);
                     inner.load(i, x);
-                    mid.resize(size_t(T * c.hidden_dim));
-                    fwd.ffn_part(l, x.data(), T, mid.data());
+                    if (mids[i].empty()) {
+                        mid.resize(size_t(T * c.hidden_dim));
+                        fwd.ffn_part(l, x.data(), T, mid.data());
+                    } else {
+                        mid.swap(mids[i]);
+                        std::vector<float>().swap(mids[i]);
+                    }
                     fwd.add_ffn_output(l, mid.data(), T, x.data());
                     acts.store(i, x);
                 }

@@ -30,6 +30,10 @@ struct QuantizeOptions {
     // dtype the calibration activations are kept in between blocks (F16/BF16 halve their
     // memory at the price of rounding them).
     gptq_dtype act_dtype = GPTQ_DTYPE_F32;
+    // Bytes of SwiGLU outputs (down_proj's inputs, fp32) kept from the down group's
+    // calibration pass for the pass that computes the block's output, instead of computing
+    // gate and up again; sequences beyond the budget are recomputed (same numbers).
+    uint64_t ffn_cache_bytes = uint64_t(512) << 20;
     QuantizeOptions() { gptq_quant_params_init(&params); }
 };
 

@@ -85,7 +85,9 @@ std::vector<int32_t> qweight_of(const Linear &lin) {
     return qw;
 }
 
-void test_staged_equals_plain(void **) {
+// ffn_cache_bytes: how many SwiGLU outputs the staged run keeps for its output pass (the
+// rest it recomputes); every budget must give the plain loop's layers.
+void check_staged_equals_plain(uint64_t ffn_cache_bytes) {
     gptq_ctx *ctx = e2e::shared_ctx();
     const std::string path = e2e::g_paths.model;
     Model staged = load_model(path, ctx, false), plain = load_model(path, ctx, false);
@@ -93,6 +95,7 @@ void test_staged_equals_plain(void **) {
     QuantizeOptions opt;
     opt.params.desc_act = 1;  // act-order makes the codes depend on H's diagonal ordering too
     opt.compare_rtn = false;
+    opt.ffn_cache_bytes = ffn_cache_bytes;
     e2e::no_throw([&] { quantize_model(staged, ctx, calib, opt); });
     gptq_quant_params qp = opt.params;
     e2e::no_throw([&] { quantize_plain(plain, ctx, calib, qp); });
@@ -105,6 +108,14 @@ void test_staged_equals_plain(void **) {
             ++layers;
         }
     assert_int_equal(layers, int(staged.cfg.n_layers) * kNumModules);
+}
+
+void test_staged_equals_plain(void **) {
+    check_staged_equals_plain(uint64_t(1) << 30);  // every SwiGLU output kept
+    check_staged_equals_plain(0);                  // every one recomputed
+    // Two of the four sequences kept (64 tokens x hidden_dim floats each).
+    const Model m = load_model(e2e::g_paths.model, nullptr, false);
+    check_staged_equals_plain(uint64_t(2 * 64 * m.cfg.hidden_dim) * sizeof(float));
 }
 
 } // namespace
