@@ -41,7 +41,9 @@ struct LayerRecord {
     int layer = 0, module = 0;
     int64_t n = 0, k = 0;
     double gptq_loss = 0.0;  // the GPTQ objective sum (w-q)^2/d^2/2 (GPTQ only)
-    double rel_error = -1.0;  // tr(D H D^T) / tr(W H W^T) of the stored layer; -1: unknown
+    // tr(D H D^T) / tr(W H W^T): GPTQ's from the quantize report (the layer before its
+    // scales are rounded to fp16), RTN's of the stored layer; -1: unknown
+    double rel_error = -1.0;
     double rtn_rel_error = -1.0;  // same for round-to-nearest on the same H; -1: not computed
     double damp_used = 0.0;
     int damp_retries = 0;
