@@ -14,8 +14,9 @@ namespace llama {
 // in sequences of `seq_len`: embedding (+ lm_head) as held (stored dtype when lazy), the
 // calibration activations in act_dtype (the inputs of the current block and the state kept
 // inside it between true-sequential groups, and up to ffn_cache_bytes of SwiGLU outputs),
-// one block's weights in their stored dtype plus its dense copies, the largest layer in fp32, the largest Hessian twice (accumulator and
-// the copy read for the RTN comparison's error metric), and one sequence's intermediate products.
+// one block's weights in their stored dtype plus its dense copies, the largest layer in fp32,
+// the largest Hessian twice (accumulator and the library's working copy, or the copy read for
+// the RTN comparison's error metric), and one sequence's intermediate products.
 uint64_t estimate_peak_bytes(const Model &m, int64_t tokens, int64_t seq_len,
                              gptq_dtype act_dtype = GPTQ_DTYPE_F32,
                              uint64_t ffn_cache_bytes = 0);
