@@ -179,6 +179,15 @@ GPTQ_PC_BEGIN(MatmulDensePC)
 GPTQ_PC_END(MatmulDensePC)
 #endif
 
+#if defined(GPTQ_PC_ALL) || defined(GPTQ_PC_HESSIAN_BCAST)
+GPTQ_PC_BEGIN(HessianBcastPC)
+    u32 n_tokens;
+    u32 k;
+    u32 ld;       // row stride of X in elements, a multiple of 4 (rows zero-padded)
+    u32 offset;   // element offset of this dispatch's first token row in X (a multiple of 4)
+GPTQ_PC_END(HessianBcastPC)
+#endif
+
 #undef u32
 #undef f32
 #undef GPTQ_PC_BEGIN

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdlib> // TUNE
 #include <vector>
 
 namespace gptq::vk {
@@ -12,12 +13,15 @@ namespace gptq::vk {
 size_t dtype_bytes(gptq_dtype dtype) { return dtype == GPTQ_DTYPE_F32 ? 4 : 2; }
 
 void pack_activation_rows(const void *x, gptq_dtype dtype, int64_t n, int64_t k, int64_t ld,
-                          void *dst) {
+                          void *dst, int64_t ld_dst) {
     const size_t es = dtype_bytes(dtype);
+    if (ld_dst < k) ld_dst = k;
     const auto *src = static_cast<const uint8_t *>(x);
     auto *out = static_cast<uint8_t *>(dst);
-    for (int64_t r = 0; r < n; ++r)
-        std::memcpy(out + size_t(r * k) * es, src + size_t(r * ld) * es, size_t(k) * es);
+    for (int64_t r = 0; r < n; ++r) {
+        std::memcpy(out + size_t(r * ld_dst) * es, src + size_t(r * ld) * es, size_t(k) * es);
+        std::memset(out + size_t(r * ld_dst + k) * es, 0, size_t(ld_dst - k) * es);
+    }
 }
 
 VulkanHessian::VulkanHessian(std::shared_ptr<Context> ctx, int64_t k)
@@ -45,28 +49,42 @@ void VulkanHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) 
         given_ = false;
     }
     const size_t es = dtype_bytes(dtype);
+    const bool rows_kernel = !getenv("TUNE_OLD") && ctx_->pipelines.has(Kernel::HessianBcast);
+    // hessian_bcast reads 4 elements a load: its rows are zero-padded to a multiple of 4.
+    const int64_t ldp = rows_kernel ? (k_ + 3) / 4 * 4 : k_;
     // Batches are split so one staging image stays modest; each chunk is its own submit
     // (the sum is on the device, so chunks simply accumulate).
     const int64_t max_bytes = int64_t(64) << 20;
-    const int64_t rows_per = std::max<int64_t>(1, max_bytes / std::max<int64_t>(1, k_ * int64_t(es)));
+    const int64_t rows_per = std::max<int64_t>(1, max_bytes / std::max<int64_t>(1, ldp * int64_t(es)));
     for (int64_t r0 = 0; r0 < n; r0 += rows_per) {
         const int64_t rows = std::min(rows_per, n - r0);
-        const size_t bytes = size_t(rows * k_) * es;
+        const size_t bytes = size_t(rows * ldp) * es;
         Buffer xbuf(ctx_->device, bytes, Buffer::DeviceLocal, "Hessian activations");
         Recorder rec(*ctx_);
         std::vector<uint8_t> img((bytes + 3) / 4 * 4, 0);
         pack_activation_rows(static_cast<const uint8_t *>(x) + size_t(r0 * ld) * es, dtype, rows,
-                             k_, ld, img.data());
+                             k_, ld, img.data(), ldp);
         rec.upload(xbuf, img.data(), img.size());
         rec.barrier();
         // Each dispatch's invocations loop over its tokens: keep that within the loop budget
         // by accumulating sub-batches of tokens one dispatch after another.
-        const uint32_t tiles = groups(uint64_t(k_), kHessianTile);
         const int64_t per = kLoopBudget / 2;
         for (int64_t t0 = 0; t0 < rows; t0 += per) {
-            const HessianAccumPC pc{uint32_t(std::min(per, rows - t0)), uint32_t(k_),
-                                    uint32_t(dtype), uint32_t(t0 * k_), 0};
-            rec.dispatch(Kernel::HessianAccum, {&xbuf, &sum_}, pc, tiles, tiles);
+            const uint32_t nt = uint32_t(std::min(per, rows - t0));
+            if (rows_kernel) {
+                const HessianBcastPC pc{nt, uint32_t(k_), uint32_t(ldp), uint32_t(t0 * ldp)};
+                std::vector<uint32_t> spec = ctx_->pipelines.spec(Kernel::HessianBcast);
+                spec[2] = uint32_t(dtype);
+                if (getenv("TUNE_WG")) spec[0] = atoi(getenv("TUNE_WG"));
+                if (getenv("TUNE_RI")) spec[1] = atoi(getenv("TUNE_RI"));
+                rec.dispatch_variant(Kernel::HessianBcast, spec, {&xbuf, &sum_}, pc,
+                                     groups(uint64_t(ldp), 4 * spec[0]),
+                                     groups(uint64_t(k_), spec[1]));
+            } else {
+                const uint32_t tiles = groups(uint64_t(k_), kHessianTile);
+                const HessianAccumPC pc{nt, uint32_t(k_), uint32_t(dtype), uint32_t(t0 * k_), 0};
+                rec.dispatch(Kernel::HessianAccum, {&xbuf, &sum_}, pc, tiles, tiles);
+            }
             rec.barrier();
         }
         rec.mark("hessian_accum");

@@ -28,10 +28,11 @@ private:
     Buffer sum_;  // sum of x x^T, or the given scaled H after set()
 };
 
-// Copies rows of a strided activation matrix into a contiguous staging image of n x k
-// elements of dtype (2 or 4 bytes each), the layout the shaders read.
+// Copies rows of a strided activation matrix into a staging image of n rows of ld_dst
+// elements of dtype (2 or 4 bytes each; ld_dst <= k: contiguous rows of k), the layout the
+// shaders read; elements k .. ld_dst - 1 of each row are zeroed.
 void pack_activation_rows(const void *x, gptq_dtype dtype, int64_t n, int64_t k, int64_t ld,
-                          void *dst);
+                          void *dst, int64_t ld_dst = 0);
 size_t dtype_bytes(gptq_dtype dtype);
 
 } // namespace gptq::vk

@@ -1,6 +1,7 @@
 #include "backends/vulkan/vk_pipelines.h"
 
 #include "backends/vulkan/vk_check.h"
+#include "backends/vulkan/vk_push_constants.h"
 #include "backends/vulkan/vk_spirv.h"
 #include "core/error.h"
 
@@ -73,6 +74,12 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         declare(Kernel::MatmulDense, "matmul_dense", 3, {});
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
             declare(Kernel::MatmulDirect, "matmul_direct", 5, {kDirectWorkgroup, 1, 1, 4, sg});
+        if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
+            declare(Kernel::HessianBcast, "hessian_bcast", 2,
+                    {kHessianBcastWorkgroup, kHessianBcastRows, GPTQ_X_F32, sg});
+        if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
+            declare(Kernel::TrailingBcast, "trailing_bcast", 3,
+                    {kTrailingBcastWorkgroup, kTrailingBcastCols, sg});
     } catch (...) {
         destroy();
         throw;

@@ -38,6 +38,8 @@ enum class Kernel : int {
     PackZeros,
     MatmulDense,
     MatmulDirect,
+    HessianBcast,  // this and the next only with subgroup shuffles and a power-of-two
+    TrailingBcast,  // subgroup size
     Count
 };
 
@@ -76,6 +78,13 @@ constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
 // Shared memory of every kernel, from the same constants, within the 16 KiB that Vulkan
 // guarantees (maxComputeSharedMemorySize >= 16384), so no device rejects a pipeline; the
 // GEMV row variants size their X chunk from the device's actual limit.
+// hessian_bcast.comp (no shared memory): WG invocations of 4 columns each, RI rows.
+constexpr uint32_t kHessianBcastWorkgroup = 64;  // WG
+constexpr uint32_t kHessianBcastRows = 16;       // RI
+constexpr uint32_t kHessianBcastCols = 4 * kHessianBcastWorkgroup;  // columns per workgroup
+// trailing_bcast.comp (no shared memory): WG invocations of 4 rows n each, RI columns c.
+constexpr uint32_t kTrailingBcastWorkgroup = 16;  // WG
+constexpr uint32_t kTrailingBcastCols = 64;       // RI
 constexpr uint32_t kMinSharedBytes = 16384;
 static_assert(2 * kTileStep * kHessianTile * 4 <= kMinSharedBytes, "hessian_accum");
 static_assert(2 * kCholBlock * kCholUpdateTile * 4 <= kMinSharedBytes, "chol_update");

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdlib> // TUNE
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -157,8 +158,18 @@ public:
 
     void trailing_update(int64_t i1, int64_t i2) override {
         const TrailingPC pt{N_, K_, uint32_t(i1), uint32_t(i2)};
-        rec().dispatch(Kernel::TrailingUpdate, {&wt_, &ubuf_, &err_}, pt,
-                       groups(n_, kTrailingRows), groups(K_ - uint32_t(i2), kTrailingCols));
+        // trailing_bcast reads 4 rows and 4 columns a load (n, k multiples of 4).
+        if (!getenv("TUNE_OLD") && ctx_.pipelines.has(Kernel::TrailingBcast) && N_ % 4 == 0 && K_ % 4 == 0) {
+            std::vector<uint32_t> spec = ctx_.pipelines.spec(Kernel::TrailingBcast);
+            if (getenv("TUNE_TWG")) spec[0] = atoi(getenv("TUNE_TWG"));
+            if (getenv("TUNE_TRI")) spec[1] = atoi(getenv("TUNE_TRI"));
+            rec().dispatch_variant(Kernel::TrailingBcast, spec, {&wt_, &ubuf_, &err_}, pt,
+                           groups(N_ / 4, spec[0]),
+                           groups(K_ / 4 - uint32_t(i2) / 4, spec[1] / 4));
+        } else {
+            rec().dispatch(Kernel::TrailingUpdate, {&wt_, &ubuf_, &err_}, pt,
+                           groups(n_, kTrailingRows), groups(K_ - uint32_t(i2), kTrailingCols));
+        }
         rec().barrier();
         rec().mark("trailing_update");
     }
