@@ -80,6 +80,9 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
             declare(Kernel::TrailingBcast, "trailing_bcast", 3,
                     {kTrailingBcastWorkgroup, kTrailingBcastCols, sg});
+        if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
+            declare(Kernel::GptqBlockBcast, "gptq_block_bcast", 7,
+                    {kBlockBcastWorkgroup, kBlockBcastGroup, sg});
     } catch (...) {
         destroy();
         throw;

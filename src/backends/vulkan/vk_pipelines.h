@@ -40,6 +40,7 @@ enum class Kernel : int {
     MatmulDirect,
     HessianBcast,  // this and the next only with subgroup shuffles and a power-of-two
     TrailingBcast,  // subgroup size
+    GptqBlockBcast,  // (the same)
     Count
 };
 
@@ -85,6 +86,9 @@ constexpr uint32_t kHessianBcastCols = 4 * kHessianBcastWorkgroup;  // columns p
 // trailing_bcast.comp (no shared memory): WG invocations of 4 rows n each, RI columns c.
 constexpr uint32_t kTrailingBcastWorkgroup = 16;  // WG
 constexpr uint32_t kTrailingBcastCols = 64;       // RI
+// gptq_block_bcast.comp: rows per workgroup, columns per register group.
+constexpr uint32_t kBlockBcastWorkgroup = 32;  // WG
+constexpr uint32_t kBlockBcastGroup = 8;       // G
 constexpr uint32_t kMinSharedBytes = 16384;
 static_assert(2 * kTileStep * kHessianTile * 4 <= kMinSharedBytes, "hessian_accum");
 static_assert(2 * kCholBlock * kCholUpdateTile * 4 <= kMinSharedBytes, "chol_update");

@@ -148,9 +148,18 @@ public:
         for (uint32_t c0 = i1; c0 < i2; c0 += per) {
             const BlockPC pb{N_, K_, i1, i2, c0, std::min(i2, c0 + per), G_,
                              uint32_t(opt_.bits), params_mode(), opt_.desc_act};
-            rec().dispatch(Kernel::GptqBlock,
-                           {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
-                           groups(n_, kBlockWorkgroup));
+            if (!getenv("TUNE_OLD") && ctx_.pipelines.has(Kernel::GptqBlockBcast)) {
+                std::vector<uint32_t> spec = ctx_.pipelines.spec(Kernel::GptqBlockBcast);
+                if (getenv("TUNE_BWG")) spec[0] = atoi(getenv("TUNE_BWG"));
+                if (getenv("TUNE_BG")) spec[1] = atoi(getenv("TUNE_BG"));
+                rec().dispatch_variant(Kernel::GptqBlockBcast, spec,
+                               {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
+                               groups(n_, spec[0]));
+            } else {
+                rec().dispatch(Kernel::GptqBlock,
+                               {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
+                               groups(n_, kBlockWorkgroup));
+            }
             rec().barrier();
         }
         rec().mark("gptq_block");
