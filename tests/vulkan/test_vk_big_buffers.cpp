@@ -89,7 +89,11 @@ void test_split_matches_unsplit(void **) {
                           {{8, -1, false, false, false, false, 128}, GPTQ_DTYPE_BF16}};
     std::vector<uint16_t> x16(x.size());
     for (size_t i = 0; i < x.size(); ++i) x16[i] = gptq::f32_to_bf16(x[i]);
+    // Each family of product kernels (vk_products.h), the same in both contexts.
+    using P = gptq::vk::Context::Products;
+    for (P products : {P::Bcast, P::Tiled})
     for (const Case &cs : cases) {
+        whole.context().products = split.context().products = products;
         const OptionRow &o = cs.o;
         const gptq::QuantOptions opt = options_of(o);
         const void *xp = cs.dtype == GPTQ_DTYPE_F32 ? static_cast<const void *>(x.data())
@@ -119,10 +123,12 @@ void test_split_matches_unsplit(void **) {
         cpu()->quantize(opt, w3.data(), n, k, *hc, &c);
         assert_identical(vs, vw);
         char what[96];
-        std::snprintf(what, sizeof what, "split b%d g%d act%d static%d mse%d dtype%d", o.bits,
-                      o.group, o.act, o.stat, o.mse, int(cs.dtype));
+        std::snprintf(what, sizeof what, "split b%d g%d act%d static%d mse%d dtype%d %s", o.bits,
+                      o.group, o.act, o.stat, o.mse, int(cs.dtype),
+                      products == P::Bcast ? "bcast" : "tiled");
         compare(vs, c, opt.bits, what);
     }
+    whole.context().products = split.context().products = P::Auto;
 }
 
 // A Hessian given by the host (set()) goes through the same addressed kernels.

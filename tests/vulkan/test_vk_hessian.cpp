@@ -8,8 +8,8 @@ using namespace vkt;
 
 namespace {
 
-void check(int64_t k, const std::vector<int64_t> &batches, gptq_dtype dtype, int64_t pad,
-           uint64_t seed) {
+void check_family(int64_t k, const std::vector<int64_t> &batches, gptq_dtype dtype, int64_t pad,
+                  uint64_t seed) {
     Rng r(seed);
     auto hs = backend().create_hessian(k);
     int64_t total = 0;
@@ -58,11 +58,25 @@ void check(int64_t k, const std::vector<int64_t> &batches, gptq_dtype dtype, int
         }
 }
 
+// Both kernel families (vk_products.h): the register-blocked hessian_bcast and the tiled
+// hessian_accum, each against the same double reference.
+void check(int64_t k, const std::vector<int64_t> &batches, gptq_dtype dtype, int64_t pad,
+           uint64_t seed) {
+    using P = gptq::vk::Context::Products;
+    for (P products : {P::Bcast, P::Tiled}) {
+        backend().context().products = products;
+        check_family(k, batches, dtype, pad, seed);
+    }
+    backend().context().products = P::Auto;
+}
+
 void test_f32_batches(void **) { check(70, {100, 1, 37, 162}, GPTQ_DTYPE_F32, 3, 1); }
 void test_f16(void **) { check(33, {50, 50}, GPTQ_DTYPE_F16, 1, 2); }
 void test_bf16(void **) { check(48, {17}, GPTQ_DTYPE_BF16, 0, 3); }
 void test_small_k(void **) { check(1, {5}, GPTQ_DTYPE_F32, 0, 4); }
 void test_low_rank(void **) { check(40, {3}, GPTQ_DTYPE_F32, 0, 5); }  // n < k
+// Several row and column tiles of either family, tiles past the diagonal, a ragged edge.
+void test_many_tiles(void **) { check(301, {150, 90}, GPTQ_DTYPE_BF16, 2, 7); }
 // More tokens than one dispatch may loop over (kLoopBudget / 2): accumulated in pieces.
 void test_long_batch(void **) { check(8, {20000}, GPTQ_DTYPE_F32, 0, 6); }
 
@@ -107,6 +121,7 @@ int main() {
         cmocka_unit_test(test_f32_batches), cmocka_unit_test(test_f16),
         cmocka_unit_test(test_bf16),        cmocka_unit_test(test_small_k),
         cmocka_unit_test(test_low_rank),    cmocka_unit_test(test_long_batch),
+        cmocka_unit_test(test_many_tiles),
         cmocka_unit_test(test_set_then_add), cmocka_unit_test(test_empty_read_fails),
     };
     return run("test_vk_hessian", tests, sizeof tests / sizeof tests[0]);

@@ -194,11 +194,53 @@ void test_pack_qzeros(void **) {
             }
 }
 
+// The kernel families of the column loop: gptq_block_bcast must give gptq_block's results
+// bit for bit (same operations in the same order, see its header), for whole blocks, blocks
+// split across dispatches (k 700, block 700) and act-order / static groups; the register-
+// blocked trailing update (n, k multiples of 4 here) and the tiled one are each checked
+// against the CPU with the usual tolerance.
+void test_kernel_families(void **) {
+    using P = gptq::vk::Context::Products;
+    gptq::vk::Context &ctx = backend().context();
+    Rng r(9);
+    struct Case { int64_t n, k, bs; bool act, stat; };
+    const Case cases[] = {{16, 200, 64, false, false}, {8, 700, 700, true, false},
+                          {12, 136, 128, true, true}};
+    for (const Case &cs : cases) {
+        const std::vector<float> x = activations(r, 300, cs.k, {5});
+        const std::vector<float> w = weights(r, cs.n, cs.k);
+        const std::vector<float> h = hessian_of(x, 300, cs.k);
+        gptq::QuantOptions opt;
+        opt.group_size = 32;
+        opt.block_size = int(cs.bs);
+        opt.desc_act = cs.act;
+        opt.static_groups = cs.stat;
+        gptq::QuantResult old_block, new_block, c;
+        for (P products : {P::Tiled, P::Bcast}) {
+            ctx.products = products;
+            ctx.block_bcast = false;
+            both(opt, w, h, cs.n, cs.k, &old_block, &c);
+            compare(old_block, c, opt.bits, products == P::Tiled ? "tiled, gptq_block" : "bcast, gptq_block");
+            ctx.block_bcast = true;
+            both(opt, w, h, cs.n, cs.k, &new_block, &c);
+            compare(new_block, c, opt.bits, "gptq_block_bcast");
+            assert_true(new_block.qweight == old_block.qweight);
+            assert_true(new_block.codes == old_block.codes);
+            assert_memory_equal(new_block.scales.data(), old_block.scales.data(),
+                                old_block.scales.size() * 4);
+            assert_true(new_block.zeros == old_block.zeros);
+            assert_true(new_block.loss == old_block.loss);
+        }
+        ctx.products = P::Auto;
+    }
+}
+
 } // namespace
 
 int main() {
     const CMUnitTest tests[] = {
         cmocka_unit_test(test_options_matrix),   cmocka_unit_test(test_split_dispatches),
+        cmocka_unit_test(test_kernel_families),
         cmocka_unit_test(test_hessian_sources),  cmocka_unit_test(test_damping_retries),
         cmocka_unit_test(test_not_positive_definite), cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_pack), cmocka_unit_test(test_pack_qzeros),

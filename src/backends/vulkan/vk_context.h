@@ -50,6 +50,12 @@ struct Context {
     bool profiling = false;  // record timestamps (when the queue supports them)
     GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
     std::map<GemvShape, GemvKernel> gemv_choice;  // Auto's measured choice per shape
+    // The quantizer's products (Hessian sum, trailing update): the register-blocked *_bcast
+    // kernels or the shared-memory tiled ones. Auto measures both once (products_choice);
+    // tests force each. The column loop uses gptq_block_bcast unless told otherwise.
+    enum class Products { Auto, Bcast, Tiled } products = Products::Auto;
+    Products products_choice = Products::Auto;  // Auto's measured choice
+    bool block_bcast = true;  // gptq_block_bcast.comp when the device can run it
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
     double device_ms = 0.0;  // device time of profiled submits: first to last timestamp
 

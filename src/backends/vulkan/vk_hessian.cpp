@@ -1,11 +1,11 @@
 #include "backends/vulkan/vk_hessian.h"
 
+#include "backends/vulkan/vk_products.h"
 #include "backends/vulkan/vk_push_constants.h"
 #include "core/error.h"
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib> // TUNE
 #include <vector>
 
 namespace gptq::vk {
@@ -49,9 +49,8 @@ void VulkanHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) 
         given_ = false;
     }
     const size_t es = dtype_bytes(dtype);
-    const bool rows_kernel = !getenv("TUNE_OLD") && ctx_->pipelines.has(Kernel::HessianBcast);
-    // hessian_bcast reads 4 elements a load: its rows are zero-padded to a multiple of 4.
-    const int64_t ldp = rows_kernel ? (k_ + 3) / 4 * 4 : k_;
+    const bool bcast = use_bcast_products(*ctx_);
+    const int64_t ldp = hessian_row_stride(k_, bcast);
     // Batches are split so one staging image stays modest; each chunk is its own submit
     // (the sum is on the device, so chunks simply accumulate).
     const int64_t max_bytes = int64_t(64) << 20;
@@ -71,20 +70,8 @@ void VulkanHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) 
         const int64_t per = kLoopBudget / 2;
         for (int64_t t0 = 0; t0 < rows; t0 += per) {
             const uint32_t nt = uint32_t(std::min(per, rows - t0));
-            if (rows_kernel) {
-                const HessianBcastPC pc{nt, uint32_t(k_), uint32_t(ldp), uint32_t(t0 * ldp)};
-                std::vector<uint32_t> spec = ctx_->pipelines.spec(Kernel::HessianBcast);
-                spec[2] = uint32_t(dtype);
-                if (getenv("TUNE_WG")) spec[0] = atoi(getenv("TUNE_WG"));
-                if (getenv("TUNE_RI")) spec[1] = atoi(getenv("TUNE_RI"));
-                rec.dispatch_variant(Kernel::HessianBcast, spec, {&xbuf, &sum_}, pc,
-                                     groups(uint64_t(ldp), 4 * spec[0]),
-                                     groups(uint64_t(k_), spec[1]));
-            } else {
-                const uint32_t tiles = groups(uint64_t(k_), kHessianTile);
-                const HessianAccumPC pc{nt, uint32_t(k_), uint32_t(dtype), uint32_t(t0 * k_), 0};
-                rec.dispatch(Kernel::HessianAccum, {&xbuf, &sum_}, pc, tiles, tiles);
-            }
+            record_hessian_sum(rec, *ctx_, bcast, xbuf, sum_, uint32_t(dtype), nt, uint32_t(k_),
+                               uint32_t(t0 * ldp));
             rec.barrier();
         }
         rec.mark("hessian_accum");

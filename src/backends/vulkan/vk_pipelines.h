@@ -80,8 +80,8 @@ constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
 // guarantees (maxComputeSharedMemorySize >= 16384), so no device rejects a pipeline; the
 // GEMV row variants size their X chunk from the device's actual limit.
 // hessian_bcast.comp (no shared memory): WG invocations of 4 columns each, RI rows.
-constexpr uint32_t kHessianBcastWorkgroup = 64;  // WG
-constexpr uint32_t kHessianBcastRows = 16;       // RI
+constexpr uint32_t kHessianBcastWorkgroup = 16;  // WG
+constexpr uint32_t kHessianBcastRows = 64;       // RI
 constexpr uint32_t kHessianBcastCols = 4 * kHessianBcastWorkgroup;  // columns per workgroup
 // trailing_bcast.comp (no shared memory): WG invocations of 4 rows n each, RI columns c.
 constexpr uint32_t kTrailingBcastWorkgroup = 16;  // WG

@@ -4,6 +4,7 @@
 #include "backends/vulkan/vk_commands.h"
 #include "backends/vulkan/vk_factor.h"
 #include "backends/vulkan/vk_hessian.h"
+#include "backends/vulkan/vk_products.h"
 #include "backends/vulkan/vk_push_constants.h"
 #include "core/error.h"
 #include "core/pack.h"
@@ -11,7 +12,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib> // TUNE
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -39,7 +39,8 @@ public:
                   const HessianState &h)
         : ctx_(ctx), opt_(opt), n_(n), k_(k), N_(uint32_t(n)), K_(uint32_t(k)),
           G_(uint32_t(opt.group_cols(k))), n_groups_(opt.n_groups(k)),
-          bs_(std::min<int64_t>(std::max(1, opt.block_size), k)) {
+          bs_(std::min<int64_t>(std::max(1, opt.block_size), k)),
+          bcast_(use_bcast_products(ctx)) {
         const Device &dev = ctx.device;
         std::vector<float> mse_p = mse_shrink_factors(opt);
         mse_steps_ = uint32_t(mse_p.size());
@@ -148,13 +149,10 @@ public:
         for (uint32_t c0 = i1; c0 < i2; c0 += per) {
             const BlockPC pb{N_, K_, i1, i2, c0, std::min(i2, c0 + per), G_,
                              uint32_t(opt_.bits), params_mode(), opt_.desc_act};
-            if (!getenv("TUNE_OLD") && ctx_.pipelines.has(Kernel::GptqBlockBcast)) {
-                std::vector<uint32_t> spec = ctx_.pipelines.spec(Kernel::GptqBlockBcast);
-                if (getenv("TUNE_BWG")) spec[0] = atoi(getenv("TUNE_BWG"));
-                if (getenv("TUNE_BG")) spec[1] = atoi(getenv("TUNE_BG"));
-                rec().dispatch_variant(Kernel::GptqBlockBcast, spec,
+            if (ctx_.block_bcast && ctx_.pipelines.has(Kernel::GptqBlockBcast)) {
+                rec().dispatch(Kernel::GptqBlockBcast,
                                {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
-                               groups(n_, spec[0]));
+                               groups(n_, kBlockBcastWorkgroup));
             } else {
                 rec().dispatch(Kernel::GptqBlock,
                                {&wt_, &ubuf_, &params_, &codes_, &err_, &loss_, &permbuf_}, pb,
@@ -166,19 +164,8 @@ public:
     }
 
     void trailing_update(int64_t i1, int64_t i2) override {
-        const TrailingPC pt{N_, K_, uint32_t(i1), uint32_t(i2)};
-        // trailing_bcast reads 4 rows and 4 columns a load (n, k multiples of 4).
-        if (!getenv("TUNE_OLD") && ctx_.pipelines.has(Kernel::TrailingBcast) && N_ % 4 == 0 && K_ % 4 == 0) {
-            std::vector<uint32_t> spec = ctx_.pipelines.spec(Kernel::TrailingBcast);
-            if (getenv("TUNE_TWG")) spec[0] = atoi(getenv("TUNE_TWG"));
-            if (getenv("TUNE_TRI")) spec[1] = atoi(getenv("TUNE_TRI"));
-            rec().dispatch_variant(Kernel::TrailingBcast, spec, {&wt_, &ubuf_, &err_}, pt,
-                           groups(N_ / 4, spec[0]),
-                           groups(K_ / 4 - uint32_t(i2) / 4, spec[1] / 4));
-        } else {
-            rec().dispatch(Kernel::TrailingUpdate, {&wt_, &ubuf_, &err_}, pt,
-                           groups(n_, kTrailingRows), groups(K_ - uint32_t(i2), kTrailingCols));
-        }
+        record_trailing_update(rec(), ctx_, bcast_, wt_, ubuf_, err_, N_, K_,
+                               uint32_t(i1), uint32_t(i2));
         rec().barrier();
         rec().mark("trailing_update");
     }
@@ -230,6 +217,7 @@ private:
     int64_t n_, k_;
     uint32_t N_, K_, G_;
     int64_t n_groups_, bs_;
+    bool bcast_;  // the *_bcast product kernels (vk_products.h)
     uint32_t mse_steps_ = 0;
     Buffer hbuf_, wbuf_, params_, best_err_, msebuf_, deadbuf_, permbuf_, invpermbuf_;
     Buffer hp_, wt_, ubuf_, flag_;
