@@ -24,12 +24,24 @@ layout(constant_id = 2) const uint DTYPE = GPTQ_X_F32;
 layout(constant_id = 3) const uint SG = 8;   // subgroup size the row loads are laid out for
 layout(local_size_x_id = 0) in;
 
-GPTQ_BUFFER(0, readonly, X4, uvec4, x4)  // fp32: 4 values a load
-GPTQ_BUFFER(0, readonly, X2, uvec2, x2)  // 16-bit: 4 values a load
+// X is read through its descriptor in both builds unless it exceeds the storage range
+// (X_BY_ADDRESS, addressed build only): on lavapipe a load through a device address costs a
+// loop over the lanes per component, four times a descriptor's vec4 load, and X is what the
+// token loop reads. Either way the same values: the same result.
+layout(std430, binding = 0) readonly buffer X4 { uvec4 x4[]; };  // fp32: 4 values a load
+layout(std430, binding = 0) readonly buffer X2 { uvec2 x2[]; };  // 16-bit: 4 values a load
+#ifdef GPTQ_ADDRESSED
+layout(constant_id = 4) const uint X_BY_ADDRESS = 0;
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer XA4 { uvec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer XA2 { uvec2 v[]; };
+#define X_QUAD4(q) (X_BY_ADDRESS != 0u ? XA4(pc.gptq_addr[0]).v[q] : x4[q])
+#define X_QUAD2(q) (X_BY_ADDRESS != 0u ? XA2(pc.gptq_addr[0]).v[q] : x2[q])
+#else
+#define X_QUAD4(q) x4[q]
+#define X_QUAD2(q) x2[q]
+#endif
 GPTQ_BUFFER(1, , C, float, c)
 #ifdef GPTQ_ADDRESSED
-#define x4 GPTQ_AT(X4, 0)
-#define x2 GPTQ_AT(X2, 0)
 #define c GPTQ_AT(C, 1)
 #endif
 
@@ -37,8 +49,8 @@ const uint NQ = RI / 4u;  // row quads
 
 // Elements 4q .. 4q + 3 of X.
 vec4 load_quad(uint q) {
-    if (DTYPE == GPTQ_X_F32) return uintBitsToFloat(x4[q]);
-    const uvec2 w = x2[q];
+    if (DTYPE == GPTQ_X_F32) return uintBitsToFloat(X_QUAD4(q));
+    const uvec2 w = X_QUAD2(q);
     if (DTYPE == GPTQ_X_F16) return vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
     return uintBitsToFloat(uvec4(w.x << 16, w.x & 0xffff0000u, w.y << 16, w.y & 0xffff0000u));
 }

@@ -52,7 +52,8 @@ void VulkanHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) 
     const bool bcast = use_bcast_products(*ctx_);
     const int64_t ldp = hessian_row_stride(k_, bcast);
     // Batches are split so one staging image stays modest; each chunk is its own submit
-    // (the sum is on the device, so chunks simply accumulate).
+    // (the sum is on the device, so chunks simply accumulate). The split depends on nothing
+    // but k and the dtype, so every device (and storage range) sums the same tokens together.
     const int64_t max_bytes = int64_t(64) << 20;
     const int64_t rows_per = std::max<int64_t>(1, max_bytes / std::max<int64_t>(1, ldp * int64_t(es)));
     for (int64_t r0 = 0; r0 < n; r0 += rows_per) {

@@ -76,7 +76,7 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
             declare(Kernel::MatmulDirect, "matmul_direct", 5, {kDirectWorkgroup, 1, 1, 4, sg});
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
             declare(Kernel::HessianBcast, "hessian_bcast", 2,
-                    {kHessianBcastWorkgroup, kHessianBcastRows, GPTQ_X_F32, sg});
+                    {kHessianBcastWorkgroup, kHessianBcastRows, GPTQ_X_F32, sg, 0});
         if (dev.has_subgroup_shuffle() && sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0)
             declare(Kernel::TrailingBcast, "trailing_bcast", 3,
                     {kTrailingBcastWorkgroup, kTrailingBcastCols, sg});

@@ -36,7 +36,7 @@ bool use_bcast_products(Context &ctx) {
     const uint64_t probe_bytes = uint64_t(kProbeCols) * std::max(kProbeTokens, kProbeCols) * 4;
     if (ctx.products_choice == Context::Products::Auto && probe_bytes > ctx.device.max_storage_range() &&
         !ctx.device.has_buffer_address()) {
-        // A device (or a test's lowered limit) too small to bind the probe: no measurement.
+        // A device (or a test's lowered limit) that cannot reach the probe: no measurement.
         ctx.products_choice = Context::Products::Bcast;
     }
     if (ctx.products_choice == Context::Products::Auto) {
@@ -66,6 +66,7 @@ void record_hessian_sum(Recorder &rec, Context &ctx, bool bcast, const Buffer &x
         const HessianBcastPC pc{n_tokens, k, ld, offset};
         std::vector<uint32_t> spec = ctx.pipelines.spec(Kernel::HessianBcast);
         spec[2] = dtype;
+        spec[4] = x.size() > ctx.device.max_storage_range() ? 1 : 0;  // X_BY_ADDRESS
         rec.dispatch_variant(Kernel::HessianBcast, spec, {&x, &sum}, pc,
                              groups(ld, kHessianBcastCols), groups(k, kHessianBcastRows));
     } else {
