@@ -18,8 +18,8 @@
 #include "push_constants.glsl"
 #include "bcast.glsl"
 
-layout(constant_id = 0) const uint WG = 64;  // invocations, 4 columns each
-layout(constant_id = 1) const uint RI = 16;  // rows per workgroup (a multiple of 4)
+layout(constant_id = 0) const uint WG = 16;  // invocations, 4 columns each
+layout(constant_id = 1) const uint RI = 64;  // rows per workgroup (a multiple of 4)
 layout(constant_id = 2) const uint DTYPE = GPTQ_X_F32;
 layout(constant_id = 3) const uint SG = 8;   // subgroup size the row loads are laid out for
 layout(local_size_x_id = 0) in;
