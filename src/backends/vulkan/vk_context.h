@@ -49,6 +49,7 @@ struct Context {
     StagingRing staging;
     bool profiling = false;  // record timestamps (when the queue supports them)
     GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
+    bool replay_matmul = true;  // few-row matmuls replay a recorded command buffer (vk_matmul_replay.h)
     std::map<GemvShape, GemvKernel> gemv_choice;  // Auto's measured choice per shape
     std::vector<StageTime> stage_times;  // accumulated per stage label since the last clear
     double device_ms = 0.0;  // device time of profiled submits: first to last timestamp
