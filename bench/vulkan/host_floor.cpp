@@ -30,7 +30,7 @@ struct Variant {
     const char *name;
     int cmd;    // 0: a submit of nothing, 1: the empty command buffer, 2: one with timestamps
     bool poll;  // poll vkGetFenceStatus instead of blocking in vkWaitForFences
-    std::vector<double> wall, cpu;
+    std::vector<double> wall, cpu, host;  // host: wall minus the timestamps' interval
 };
 
 double median(std::vector<double> v) {
@@ -53,6 +53,7 @@ void print_host_floor(const gptq::vk::Device &dev, int calls) {
     VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     check(vkCreateFence(d, &fi, nullptr, &fence), "vkCreateFence");
     const bool timestamps = dev.has_timestamps();
+    const double period_ns = dev.props().limits.timestampPeriod;
     if (timestamps) {
         VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
@@ -91,26 +92,29 @@ void print_host_floor(const gptq::vk::Device &dev, int calls) {
             } else {
                 check(vkWaitForFences(d, 1, &fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
             }
-            if (v.cmd == 2) {
-                uint64_t ts[2];
+            uint64_t ts[2] = {0, 0};
+            if (v.cmd == 2)
                 check(vkGetQueryPoolResults(d, queries, 0, 2, sizeof ts, ts, 8,
                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
                       "vkGetQueryPoolResults");
-            }
             const double t1 = now_us(), c1 = thread_cpu_us();
             check(vkResetFences(d, 1, &fence), "vkResetFences");
             if (i == 0) continue;  // warm-up
             v.wall.push_back(t1 - t0);
             v.cpu.push_back(c1 - c0);
+            v.host.push_back(t1 - t0 - double(ts[1] - ts[0]) * period_ns * 1e-3);
         }
     vkDestroyFence(d, fence, nullptr);
     if (queries) vkDestroyQueryPool(d, queries, nullptr);
     vkFreeCommandBuffers(d, dev.command_pool(), 2, cmd);
     std::printf("host floor of one device round trip (%d calls each, interleaved):\n", calls);
-    for (Variant &v : vs)
-        std::printf("  %-40s wall median %7.1f us (min %6.1f), thread CPU median %6.1f us\n",
+    for (Variant &v : vs) {
+        std::printf("  %-40s wall median %7.1f us (min %6.1f), thread CPU median %6.1f us",
                     v.name, median(v.wall), *std::min_element(v.wall.begin(), v.wall.end()),
                     median(v.cpu));
+        if (v.cmd == 2) std::printf(", wall - timestamps %6.1f us", median(v.host));
+        std::printf("\n");
+    }
 }
 
 } // namespace bench
