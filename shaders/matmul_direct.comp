@@ -6,12 +6,12 @@
 // Y [m x n] = X [m x k] * dequant(Q)^T on a run-aligned layer, for any m: each invocation
 // owns NF features (WG apart, so adjacent invocations read adjacent packed words) and MROWS
 // rows of X (workgroup row y), and streams its features' packed words once, a 32-position
-// run at a time: the run's scale and zero are read once, each code is decoded once and
-// feeds all MROWS rows. No shared memory and no barrier. X comes straight from its buffer:
-// the lanes of a subgroup load a run's 32 values of a row together (vec4 loads, each lane
-// its own part) and pass them to each other by shuffles with constant lane indices, so a
-// SIMD implementation (lavapipe), where every buffer load costs a scalar load per lane,
-// loads each X value once instead of once per lane.
+// run at a time: a group's scale and zero are read once for all its runs, each code is
+// decoded once and feeds all MROWS rows. No shared memory and no barrier. X comes straight
+// from its buffer: the lanes of a subgroup load a run's 32 values of a row together (vec4
+// loads, each lane its own part) and pass them to each other by shuffles with constant lane
+// indices, so a SIMD implementation (lavapipe), where every buffer load costs a scalar load
+// per lane, loads each X value once instead of once per lane.
 // Per run and feature: sum_j x_j (q_j - z), scaled by s at the end of the run (as the other
 // run kernels). Rows past m read row m - 1 (their result is dropped), so no lane branches.
 #define GPTQ_PC_MATMUL
@@ -49,8 +49,7 @@ void main() {
         [[unroll]] for (uint m = 0u; m < MROWS; ++m) acc[f][m] = 0.0;
 
     // Runs of one group share its scale and zero: they are loaded once per group (on
-    // lavapipe every per-invocation load is a loop over the lanes, and the weight and
-    // parameter loads are most of the kernel's time).
+    // lavapipe the per-invocation loads are a large part of the kernel's time).
     const uint runs = (pc.k + 31u) / 32u;
     uint run = 0u;
     uint g = uint(gpos[0]);  // group of the current run
