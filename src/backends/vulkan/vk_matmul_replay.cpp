@@ -1,14 +1,28 @@
 #include "backends/vulkan/vk_matmul_replay.h"
 
+#include "core/error.h"
+
 namespace gptq::vk {
 
 MatmulReplay::MatmulReplay(Context &ctx, const Key &k, size_t x_bytes, size_t y_bytes,
                            const RecordKernels &record)
     : key(k), replay_(ctx) {
-    const bool direct = Buffer::mapped_available(ctx.device);
-    const Buffer::Kind host = direct ? Buffer::Mapped : Buffer::Staging;
-    x_mapped_ = Buffer(ctx.device, x_bytes, host, "the activations");
-    y_mapped_ = Buffer(ctx.device, y_bytes, host, "the output");
+    bool direct = Buffer::mapped_available(ctx.device);
+    if (direct) {
+        try {
+            x_mapped_ = Buffer(ctx.device, x_bytes, Buffer::Mapped, "the activations");
+            y_mapped_ = Buffer(ctx.device, y_bytes, Buffer::Mapped, "the output");
+        } catch (const Error &e) {
+            // That memory type refused for these buffers (or full): copy through staging.
+            if (e.status() != GPTQ_ERR_DEVICE && e.status() != GPTQ_ERR_DEVICE_OUT_OF_MEMORY)
+                throw;
+            direct = false;
+        }
+    }
+    if (!direct) {
+        x_mapped_ = Buffer(ctx.device, x_bytes, Buffer::Staging, "the activations");
+        y_mapped_ = Buffer(ctx.device, y_bytes, Buffer::Staging, "the output");
+    }
     Recorder rec(ctx, replay_);
     if (direct) {
         record(rec, x_mapped_, y_mapped_);
