@@ -17,12 +17,16 @@
 // (kernels that do not serve m > 8 fall back to the tiled GEMM there) and prints the median
 // wall and process CPU time per call: the CPU time includes the driver's worker threads, so
 // on a loaded machine it compares kernels where wall time cannot.
+// --host measures only the host cost of a GEMV call on a resident layer (--reps calls,
+// medians: wall, wall minus the device timestamps, CPU time of the calling thread) next to
+// the driver's floor, an empty submit and fence wait (host_floor.h).
 // Defaults (1024 x 1024) finish in a couple of minutes on lavapipe; the reference
 // size is --n 4096 --k 4096. Prints timings only; never asserts on them.
 #include "backends/vulkan/vk_backend.h"
 #include "backends/vulkan/vk_buffer.h"
 #include "backends/vulkan/vk_instance.h"
 #include "backends/vulkan/vk_memory.h"
+#include "host_floor.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/options.h"
@@ -49,6 +53,7 @@ struct Args {
     bool cpu = true;
     bool matmul_only = false;
     bool compare = false;
+    bool host = false;
     gptq::vk::GemvKernel gemv = gptq::vk::GemvKernel::Auto;
     int group = 128;
 };
@@ -73,6 +78,7 @@ Args parse(int argc, char **argv) {
         else if (s == "--no-cpu") a.cpu = false;
         else if (s == "--matmul-only") a.matmul_only = true;
         else if (s == "--compare") a.compare = a.matmul_only = true;
+        else if (s == "--host") a.host = a.matmul_only = true;
         else if (s == "--gemv-per-feature") a.gemv = gptq::vk::GemvKernel::PerFeature;
         else if (s == "--gemv-subgroup") a.gemv = gptq::vk::GemvKernel::Subgroup;
         else if (s == "--gemv-direct") a.gemv = gptq::vk::GemvKernel::Direct;
@@ -208,6 +214,11 @@ void bench_matmul(gptq::Backend &b, const Args &a, const gptq::QLayer &q,
     vk_ctx->profiling = false;
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 // --compare: every small-m kernel on the same layer, calls interleaved (A B C A B C ...) so
 // that load changes on a shared machine hit all of them alike; median wall and process CPU
 // time per call, for m = 1 and m = --m.
@@ -231,16 +242,63 @@ void compare_kernels(gptq::vk::VulkanBackend &b, const Args &a, const gptq::QLay
                 wall[i].push_back(now_ms() - t0);
                 cpu[i].push_back(process_cpu_ms() - c0);
             }
-        const auto median = [](std::vector<double> v) {
-            std::sort(v.begin(), v.end());
-            return v[v.size() / 2];
-        };
         for (size_t i = 0; i < std::size(all); ++i)
             std::printf("m=%-4lld %-18s wall %9.3f ms (min %9.3f)  process CPU %9.3f ms\n",
                         (long long)m, all[i].second, median(wall[i]),
                         *std::min_element(wall[i].begin(), wall[i].end()), median(cpu[i]));
     }
     b.context().gemv = GemvKernel::Auto;
+}
+
+// --host: GEMV calls on one resident layer, unprofiled and profiled calls interleaved; per
+// call the wall time, the CPU time of the calling thread and (profiled) the wall time minus
+// the device's first-to-last timestamp.
+void bench_host(gptq::vk::VulkanBackend &b, const Args &a, const gptq::QLayer &q,
+                const std::vector<float> &x) {
+    gptq::vk::Context &ctx = b.context();
+    std::vector<float> y(size_t(a.n));
+    for (bool replay : {false, true})  // warm: upload, kernel choice, pipelines, replays
+        for (bool prof : {false, true}) {
+            ctx.replay_matmul = replay;
+            ctx.profiling = prof;
+            for (int i = 0; i < 3; ++i)
+                b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
+        }
+    struct Series {
+        std::vector<double> wall, cpu, host, dev;
+    } series[2];  // recorded anew, replayed
+    const uint64_t allocs0 = gptq::vk::device_memory_allocations();
+    for (int i = 0; i < a.reps; ++i)
+        for (bool replay : {false, true}) {
+            Series &s = series[replay];
+            ctx.replay_matmul = replay;
+            ctx.profiling = false;
+            double t0 = now_ms(), c0 = thread_cpu_ms();
+            b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
+            s.wall.push_back((now_ms() - t0) * 1e3);
+            s.cpu.push_back((thread_cpu_ms() - c0) * 1e3);
+            ctx.profiling = true;
+            const double d0 = ctx.device_ms;
+            t0 = now_ms();
+            b.matmul(q, x.data(), GPTQ_DTYPE_F32, 1, a.k, y.data(), a.n);
+            const double w = (now_ms() - t0) * 1e3, d = (ctx.device_ms - d0) * 1e3;
+            s.host.push_back(w - d);
+            s.dev.push_back(d);
+        }
+    ctx.profiling = false;
+    ctx.replay_matmul = true;
+    std::printf("GEMV m=1 on a resident %lld x %lld layer, %d calls each, interleaved (medians):\n",
+                (long long)a.n, (long long)a.k, a.reps);
+    for (bool replay : {false, true}) {
+        const Series &s = series[replay];
+        std::printf("  %-10s wall %7.1f us, device timestamps %7.1f us, host cost (wall - device) "
+                    "%6.1f us, CPU time of the calling thread %5.1f us\n",
+                    replay ? "replayed" : "recorded", median(s.wall), median(s.dev),
+                    median(s.host), median(s.cpu));
+    }
+    std::printf("  %llu vkAllocateMemory in these calls\n",
+                (unsigned long long)(gptq::vk::device_memory_allocations() - allocs0));
+    bench::print_host_floor(ctx.device, a.reps);
 }
 
 Timing run(gptq::Backend &b, const Args &a, const std::vector<float> &x,
@@ -332,6 +390,10 @@ int main(int argc, char **argv) {
         vk.context().gemv = a.gemv;
         if (a.compare) {
             compare_kernels(vk, a, random_layer(a.n, a.k, opt), x);
+            return 0;
+        }
+        if (a.host) {
+            bench_host(vk, a, random_layer(a.n, a.k, opt), x);
             return 0;
         }
         const auto &dev = vk.context().device;

@@ -13,11 +13,13 @@ using namespace vkt;
 
 namespace {
 
-void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
-                gptq_dtype dtype, int64_t ldx_pad, uint64_t seed) {
-    Rng r(seed);
-    gptq::QLayer q = random_layer(r, n, k, bits, group, act);
-    const std::vector<float> w = dequant(q);
+// One product y = x q^T with a random x of m rows, checked against the double reference on
+// w = dequant(q).
+void check_product(const gptq::QLayer &q, const std::vector<float> &w, int64_t m,
+                   gptq_dtype dtype, int64_t ldx_pad, Rng &r) {
+    const int64_t n = q.n, k = q.k;
+    const int bits = q.bits, group = int(q.group_size);
+    const bool act = q.desc_act;
     const int64_t ldx = k + ldx_pad;
     std::vector<float> xf(size_t(m * ldx), 0.0f);
     std::vector<uint16_t> xh(size_t(m * ldx), 0);
@@ -58,6 +60,13 @@ void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
         }
         for (int64_t j = n; j < ldy; ++j) assert_true(y[size_t(i * ldy + j)] == -7.0f);  // padding untouched
     }
+}
+
+void check_case(int64_t m, int64_t n, int64_t k, int bits, int group, bool act,
+                gptq_dtype dtype, int64_t ldx_pad, uint64_t seed) {
+    Rng r(seed);
+    const gptq::QLayer q = random_layer(r, n, k, bits, group, act);
+    check_product(q, dequant(q), m, dtype, ldx_pad, r);
 }
 
 // Every small-m kernel: one invocation per feature, or several (Wide), with X from shared
@@ -191,6 +200,31 @@ void test_sliced_layer(void **) {
     check_case(20, 96, 1000, 4, 128, false, GPTQ_DTYPE_BF16, 0, 502);  // GEMM, X in chunks
 }
 
+// Calls of up to 8 rows replay the layer's recorded command buffer of their shape: new X
+// every call, right answers every call; more shapes than a layer keeps replays of (the least
+// recently used is dropped and recorded again later); the same bits as a call recorded anew.
+void test_replayed_calls(void **) {
+    auto &ctx = backend().context();
+    ctx.gemv = gptq::vk::GemvKernel::Auto;
+    Rng r(600);
+    const gptq::QLayer q = random_layer(r, 70, 200, 4, 32, true);
+    const std::vector<float> w = dequant(q);
+    for (int call = 0; call < 4; ++call) check_product(q, w, 1, GPTQ_DTYPE_F32, 0, r);
+    const auto *L = dynamic_cast<const gptq::vk::ResidentLayer *>(q.device.get());
+    assert_non_null(L);
+    assert_int_equal(L->replays.size(), 1);
+    for (int64_t m : {2, 3, 5, 8, 1, 3, 7})
+        check_product(q, w, m, m % 2 ? GPTQ_DTYPE_BF16 : GPTQ_DTYPE_F32, m, r);
+    assert_int_equal(L->replays.size(), gptq::vk::MatmulReplays::kMax);
+    std::vector<float> x(size_t(3 * 200)), y1(size_t(3 * 70)), y2(y1.size());
+    for (auto &v : x) v = float(r.normal());
+    backend().matmul(q, x.data(), GPTQ_DTYPE_F32, 3, 200, y1.data(), 70);
+    ctx.replay_matmul = false;
+    backend().matmul(q, x.data(), GPTQ_DTYPE_F32, 3, 200, y2.data(), 70);
+    ctx.replay_matmul = true;
+    assert_memory_equal(y1.data(), y2.data(), y1.size() * 4);
+}
+
 } // namespace
 
 int main() {
@@ -202,6 +236,7 @@ int main() {
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_resident_layer),
         cmocka_unit_test(test_sliced_layer),
+        cmocka_unit_test(test_replayed_calls),
     };
     return run("test_vk_matmul", tests, sizeof tests / sizeof tests[0]);
 }

@@ -4,6 +4,8 @@
 #include "core/error.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -11,7 +13,19 @@ namespace gptq::vk {
 
 namespace {
 std::atomic<uint64_t> g_buffers{0};
+constexpr VkMemoryPropertyFlags kMappedFlags =
+    VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+    VK_MEMORY_PROPERTY_HOST_COHERENT_BIT | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
 } // namespace
+
+bool Buffer::mapped_available(const Device &dev) {
+    // GPTQ_VULKAN_NO_MAPPED=1: as on a device without such memory (tests of the other path).
+    static const bool refused = [] {
+        const char *e = std::getenv("GPTQ_VULKAN_NO_MAPPED");
+        return e && *e && std::strcmp(e, "0") != 0;
+    }();
+    return !refused && dev.find_memory_type(~0u, kMappedFlags) >= 0;
+}
 
 uint64_t buffers_created() { return g_buffers.load(); }
 
@@ -27,12 +41,16 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
         fail(GPTQ_ERR_DEVICE_OUT_OF_MEMORY,
              "Vulkan: %s needs %zu bytes, more than this device's buffer size limit (%llu)",
              what, size, (unsigned long long)dev.max_buffer_size());
+    const bool storage = kind != Staging;
+    if (kind == Mapped && size > dev.max_storage_range())
+        fail(GPTQ_ERR_INTERNAL, "Vulkan: %s (%zu bytes) exceeds the storage-buffer range", what,
+             size);
     const bool addressed = kind == DeviceLocal && dev.has_buffer_address();
     const std::string label = std::string("allocating ") + what;
     VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = size;
     bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT |
-               (kind == DeviceLocal ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0) |
+               (storage ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0) |
                (addressed ? VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT_KHR : 0);
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     check(vkCreateBuffer(dev.handle(), &bi, nullptr, &buf_), label.c_str());
@@ -45,6 +63,8 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
         if (kind == DeviceLocal) {
             type = dev.find_memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
             if (type < 0) type = dev.find_memory_type(req.memoryTypeBits, 0);
+        } else if (kind == Mapped) {
+            type = dev.find_memory_type(req.memoryTypeBits, kMappedFlags);
         } else {
             const VkMemoryPropertyFlags hv =
                 VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
@@ -54,7 +74,7 @@ Buffer::Buffer(const Device &dev, size_t bytes, Kind kind, const char *what) : d
         if (type < 0) fail(GPTQ_ERR_DEVICE, "Vulkan: no suitable memory type for %s", what);
         mem_ = dev.arena().allocate(req, uint32_t(type), what);
         check(vkBindBufferMemory(dev.handle(), buf_, mem_.memory, mem_.offset), label.c_str());
-        if (kind == Staging) mapped_ = mem_.mapped;
+        if (kind != DeviceLocal) mapped_ = mem_.mapped;
         if (addressed) address_ = dev.buffer_address(buf_);
     } catch (...) {
         release();

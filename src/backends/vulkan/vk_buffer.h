@@ -1,4 +1,6 @@
-// Storage buffers: device-local ones for kernels, host-visible staging ones for transfers.
+// Storage buffers: device-local ones for kernels, host-visible staging ones for transfers,
+// and, on devices whose device-local memory the host can map cached (lavapipe, most
+// integrated GPUs), mapped storage buffers that kernels and host both access directly.
 // Each is its own VkBuffer bound to a range of the device's MemoryArena (no driver
 // allocation of its own).
 #pragma once
@@ -12,7 +14,12 @@ namespace gptq::vk {
 
 class Buffer {
 public:
-    enum Kind { DeviceLocal, Staging };
+    enum Kind { DeviceLocal, Staging, Mapped };
+
+    // Whether the device has memory for Mapped buffers (device-local, host-visible, coherent
+    // and cached: host reads of kernel output are then as fast as of host memory). The
+    // environment variable GPTQ_VULKAN_NO_MAPPED=1 says no (tests).
+    static bool mapped_available(const Device &dev);
 
     Buffer() = default;
     // Throws Error(GPTQ_ERR_DEVICE_OUT_OF_MEMORY) when the device cannot hold it; `what`
@@ -28,7 +35,7 @@ public:
 
     VkBuffer handle() const { return buf_; }
     size_t size() const { return size_; }
-    // Host pointer of a Staging buffer (persistently mapped, coherent).
+    // Host pointer of a Staging or Mapped buffer (persistently mapped, coherent).
     void *mapped() const { return mapped_; }
     // Device address of a DeviceLocal buffer (0 without Device::has_buffer_address()).
     VkDeviceAddress address() const { return address_; }

@@ -16,23 +16,95 @@ std::atomic<uint64_t> g_addressed{0};
 
 uint64_t addressed_dispatches() { return g_addressed.load(); }
 
+namespace {
+// Fails the operation when the validation layer reported anything since `since` (strict
+// mode, tests).
+void check_validation(uint64_t since) {
+    if (validation_strict() && validation_message_count() != since)
+        fail(GPTQ_ERR_INTERNAL, "Vulkan: the validation layer reported %llu message(s) (see stderr)",
+             (unsigned long long)(validation_message_count() - since));
+}
+
+void submit_and_wait(const Device &dev, VkCommandBuffer cmd, VkFence fence) {
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd;
+    check(vkQueueSubmit(dev.queue(), 1, &si, fence), "vkQueueSubmit");
+    check(vkWaitForFences(dev.handle(), 1, &fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+}
+
+// Adds the time between consecutive timestamps (query 0, then one per mark) to the
+// context's stage times, and first to last to its device time.
+void collect_timestamps(Context &ctx, VkQueryPool queries, const std::vector<std::string> &marks) {
+    if (!queries || marks.empty()) return;
+    std::vector<uint64_t> ts(marks.size() + 1);
+    check(vkGetQueryPoolResults(ctx.device.handle(), queries, 0, uint32_t(ts.size()),
+                                ts.size() * 8, ts.data(), 8,
+                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+          "vkGetQueryPoolResults");
+    const double ns = ctx.device.props().limits.timestampPeriod;
+    ctx.device_ms += double(ts.back() - ts.front()) * ns * 1e-6;
+    for (size_t i = 0; i < marks.size(); ++i) {
+        const double ms = double(ts[i + 1] - ts[i]) * ns * 1e-6;
+        bool found = false;
+        for (StageTime &s : ctx.stage_times)
+            if (s.stage == marks[i]) {
+                s.ms += ms;
+                found = true;
+            }
+        if (!found) ctx.stage_times.push_back({marks[i], ms});
+    }
+}
+} // namespace
+
+Replay::Replay(Context &ctx) : ctx_(ctx), frame_(ctx.frames.acquire()) {}
+
+Replay::~Replay() {
+    // A run whose wait failed: never reuse what the device may still be running.
+    if (pending_) vkQueueWaitIdle(ctx_.device.queue());
+    ctx_.frames.release(frame_);
+}
+
+void Replay::run() {
+    if (!recorded_) fail(GPTQ_ERR_INTERNAL, "Vulkan: running a command buffer not recorded");
+    const uint64_t messages = validation_message_count();
+    check(vkResetFences(ctx_.device.handle(), 1, &frame_->fence), "vkResetFences");
+    pending_ = true;
+    submit_and_wait(ctx_.device, frame_->cmd, frame_->fence);
+    pending_ = false;
+    check_validation(messages);
+    collect_timestamps(ctx_, queries_, marks_);
+}
+
 Recorder::Recorder(Context &ctx) : ctx_(ctx), messages_at_start_(validation_message_count()) {
-    const Device &d = ctx.device;
     frame_ = ctx.frames.acquire();
     cmd_ = frame_->cmd;
     ring_ = ctx.staging.claim();
     try {
-        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-        check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
-        if (ctx.profiling && d.has_timestamps()) {
-            queries_ = ctx.frames.queries(*frame_);
-            vkCmdResetQueryPool(cmd_, queries_, 0, kMaxMarks + 1);
-            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 0);
-        }
+        begin(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT);
     } catch (...) {
         release();
         throw;
+    }
+}
+
+Recorder::Recorder(Context &ctx, Replay &replay)
+    : ctx_(ctx), replay_(&replay), messages_at_start_(validation_message_count()) {
+    if (replay.recorded_ || &replay.ctx_ != &ctx)
+        fail(GPTQ_ERR_INTERNAL, "Vulkan: a command buffer recorded twice or for another context");
+    frame_ = replay.frame_;
+    cmd_ = frame_->cmd;
+    begin(0);  // nothing to release on failure: the frame stays the Replay's
+}
+
+void Recorder::begin(VkCommandBufferUsageFlags flags) {
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = flags;
+    check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    if (ctx_.profiling && ctx_.device.has_timestamps()) {
+        queries_ = ctx_.frames.queries(*frame_);
+        vkCmdResetQueryPool(cmd_, queries_, 0, kMaxMarks + 1);
+        vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 0);
     }
 }
 
@@ -40,10 +112,12 @@ Recorder::~Recorder() { release(); }
 
 void Recorder::release() {
     if (!frame_) return;
-    // Submitted but the wait failed: never reuse what the device may still be running.
-    if (submitted_ && vkGetFenceStatus(ctx_.device.handle(), frame_->fence) != VK_SUCCESS)
-        vkQueueWaitIdle(ctx_.device.queue());
-    ctx_.frames.release(frame_);
+    if (!replay_) {
+        // Submitted but the wait failed: never reuse what the device may still be running.
+        if (submitted_ && vkGetFenceStatus(ctx_.device.handle(), frame_->fence) != VK_SUCCESS)
+            vkQueueWaitIdle(ctx_.device.queue());
+        ctx_.frames.release(frame_);
+    }
     if (ring_) ctx_.staging.release();
     staging_.clear();
     frame_ = nullptr;
@@ -129,6 +203,8 @@ void Recorder::fill_zero(const Buffer &dst) {
 }
 
 Recorder::Staged Recorder::stage(size_t bytes, const char *what) {
+    if (replay_)
+        fail(GPTQ_ERR_INTERNAL, "Vulkan: %s in a command buffer recorded for replay", what);
     if (ring_) {
         const size_t at = ctx_.staging.take(bytes);
         if (at != StagingRing::kNone)
@@ -180,7 +256,7 @@ void Recorder::mark(const char *label) {
                         uint32_t(marks_.size()));
 }
 
-void Recorder::submit() {
+void Recorder::end() {
     if (submitted_) fail(GPTQ_ERR_INTERNAL, "Vulkan: command buffer submitted twice");
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
@@ -189,33 +265,27 @@ void Recorder::submit() {
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
     submitted_ = true;
     check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd_;
-    check(vkQueueSubmit(ctx_.device.queue(), 1, &si, frame_->fence), "vkQueueSubmit");
-    check(vkWaitForFences(ctx_.device.handle(), 1, &frame_->fence, VK_TRUE, UINT64_MAX),
-          "vkWaitForFences");
-    if (validation_strict() && validation_message_count() != messages_at_start_)
-        fail(GPTQ_ERR_INTERNAL, "Vulkan: the validation layer reported %llu message(s) (see stderr)",
-             (unsigned long long)(validation_message_count() - messages_at_start_));
-    if (!queries_ || marks_.empty()) return;
-    std::vector<uint64_t> ts(marks_.size() + 1);
-    check(vkGetQueryPoolResults(ctx_.device.handle(), queries_, 0, uint32_t(ts.size()),
-                                ts.size() * 8, ts.data(), 8,
-                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
-          "vkGetQueryPoolResults");
-    const double ns = ctx_.device.props().limits.timestampPeriod;
-    ctx_.device_ms += double(ts.back() - ts.front()) * ns * 1e-6;
-    for (size_t i = 0; i < marks_.size(); ++i) {
-        const double ms = double(ts[i + 1] - ts[i]) * ns * 1e-6;
-        bool found = false;
-        for (StageTime &s : ctx_.stage_times)
-            if (s.stage == marks_[i]) {
-                s.ms += ms;
-                found = true;
-            }
-        if (!found) ctx_.stage_times.push_back({marks_[i], ms});
+}
+
+void Recorder::finish() {
+    if (!replay_) fail(GPTQ_ERR_INTERNAL, "Vulkan: finish() of a recorder without a replay");
+    end();
+    check_validation(messages_at_start_);
+    replay_->queries_ = queries_;
+    replay_->marks_ = std::move(marks_);
+    replay_->recorded_ = true;
+}
+
+void Recorder::submit() {
+    if (replay_) {
+        finish();
+        replay_->run();
+        return;
     }
+    end();
+    submit_and_wait(ctx_.device, cmd_, frame_->fence);
+    check_validation(messages_at_start_);
+    collect_timestamps(ctx_, queries_, marks_);
 }
 
 } // namespace gptq::vk

@@ -2,6 +2,9 @@
 // once and wait. The command buffer, fence, descriptor sets and timestamp queries come from
 // a frame of the context's FramePool and go back to it; uploads and downloads go through the
 // context's staging ring (or, when it is full or in use, staging buffers the recorder owns).
+// A Recorder may instead record into a Replay: a command buffer kept and submitted again
+// and again (the matmul of a resident layer at one shape), saving the recording, descriptor
+// updates and staging of every later call.
 #pragma once
 
 #include "backends/vulkan/vk_buffer.h"
@@ -13,9 +16,41 @@
 
 namespace gptq::vk {
 
+class Recorder;
+
+// A command buffer recorded once (by a Recorder constructed on it) and then run any number
+// of times, with its own frame (fence, descriptor sets, timestamp queries) for its lifetime.
+// Whatever it reads or writes must stay alive and in place as long as it is run; its
+// timestamps (recorded when the context profiled at recording time) are added to the
+// context's stage times on every run.
+class Replay {
+public:
+    explicit Replay(Context &ctx);
+    ~Replay();
+    Replay(const Replay &) = delete;
+    Replay &operator=(const Replay &) = delete;
+
+    // Submits the command buffer and waits for it. Needs a finished recording.
+    void run();
+    bool profiled() const { return queries_ != VK_NULL_HANDLE; }
+
+private:
+    friend class Recorder;
+    Context &ctx_;
+    Frame *frame_ = nullptr;
+    VkQueryPool queries_ = VK_NULL_HANDLE;
+    std::vector<std::string> marks_;
+    bool recorded_ = false;
+    bool pending_ = false;  // submitted, not yet waited for
+};
+
 class Recorder {
 public:
     explicit Recorder(Context &ctx);
+    // Records into `replay` (which must be empty) instead of a frame of its own: no upload
+    // or download (there is no staging memory per run; transfer from and to buffers of the
+    // caller's with copy()), and finish() instead of submit().
+    Recorder(Context &ctx, Replay &replay);
     ~Recorder();
     Recorder(const Recorder &) = delete;
     Recorder &operator=(const Recorder &) = delete;
@@ -49,11 +84,15 @@ public:
     const void *downloaded(int id) const;
     // Timestamp: the time since the previous mark is added to ctx.stage_times[label].
     void mark(const char *label);
-    // Ends, submits and waits. The recorder cannot record afterwards.
+    // Ends, submits and waits. The recorder cannot record afterwards. With a Replay: ends
+    // the recording and runs it once.
     void submit();
+    // Ends the recording into the Replay, without running it.
+    void finish();
 
 private:
     Context &ctx_;
+    Replay *replay_ = nullptr;
     Frame *frame_ = nullptr;
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     VkQueryPool queries_ = VK_NULL_HANDLE;
@@ -77,6 +116,8 @@ private:
         uint8_t *host;
     };
     Staged stage(size_t bytes, const char *what);
+    void begin(VkCommandBufferUsageFlags flags);
+    void end();
     void release();
 };
 

@@ -49,6 +49,7 @@ struct Context {
     StagingRing staging;
     bool profiling = false;  // record timestamps (when the queue supports them)
     GemvKernel gemv = GemvKernel::Auto;  // tests force each kernel
+    bool replay_matmul = true;  // few-row matmuls replay a recorded command buffer (vk_matmul_replay.h)
     std::map<GemvShape, GemvKernel> gemv_choice;  // Auto's measured choice per shape
     // The quantizer's products (Hessian sum, trailing update): the register-blocked *_bcast
     // kernels or the shared-memory tiled ones. Auto measures both once (products_choice);

@@ -247,28 +247,49 @@ struct Chunk {
         return "matmul_gemv_runs";
     }
 
-    void run(GemvKernel gemv) const {
-        const int64_t n = q.n, k = q.k;
-        const size_t xbytes = size_t(rows * L.ldx) * 4;
-        const Buffer &xb = ctx.scratch_buffer(0, xbytes, "the activations");
-        const Buffer &yb = ctx.scratch_buffer(1, size_t(rows * n) * 4, "the output");
-        Recorder rec(ctx);
-        stage_rows(L, x, dtype, rows, k, ldx, static_cast<float *>(rec.upload_area(xb, xbytes)));
-        rec.barrier();
+    // Every slice's kernel, each followed by a barrier, and the profiling mark.
+    void record_kernels(Recorder &rec, GemvKernel gemv, const Buffer &xb, const Buffer &yb) const {
         const uint32_t bits = uint32_t(q.bits), mrows = row_variant(rows);
         for (size_t i = 0; i < L.slices.size(); ++i) {
             const ResidentLayer::Slice &sl = L.slices[i];
-            const MatmulPC pc{uint32_t(rows), uint32_t(n),     uint32_t(sl.k),  uint32_t(sl.qrows),
+            const MatmulPC pc{uint32_t(rows), uint32_t(q.n),   uint32_t(sl.k),  uint32_t(sl.qrows),
                               bits,           uint32_t(sl.p0), uint32_t(L.ldx), uint32_t(i > 0)};
             dispatch(rec, sl, pc, gemv, bits, mrows, xb, yb);
             rec.barrier();
         }
         rec.mark(label(gemv, rows > int64_t(kGemvMaxRows), L.runs_aligned));
-        const int id = rec.download(yb, 0, size_t(rows * n) * 4);
-        rec.submit();
-        const auto *src = static_cast<const float *>(rec.downloaded(id));
+    }
+
+    // Copies the product (rows x n, packed) into y.
+    void store(const float *src) const {
         for (int64_t r = 0; r < rows; ++r)
-            std::memcpy(y + r * ldy, src + r * n, size_t(n) * 4);
+            std::memcpy(y + r * ldy, src + r * q.n, size_t(q.n) * 4);
+    }
+
+    // replay: through the layer's recorded command buffer of this shape (recording it on
+    // first use), for a few rows.
+    void run(GemvKernel gemv, bool replay = true) const {
+        const int64_t n = q.n, k = q.k;
+        const size_t xbytes = size_t(rows * L.ldx) * 4, ybytes = size_t(rows * n) * 4;
+        if (replay && ctx.replay_matmul && rows <= int64_t(kGemvMaxRows)) {
+            MatmulReplay &r = L.replays.get(
+                ctx, {rows, gemv, ctx.profiling}, xbytes, ybytes,
+                [&](Recorder &rec, const Buffer &xb, const Buffer &yb) {
+                    record_kernels(rec, gemv, xb, yb);
+                });
+            stage_rows(L, x, dtype, rows, k, ldx, r.x());
+            store(r.run());
+            return;
+        }
+        const Buffer &xb = ctx.scratch_buffer(0, xbytes, "the activations");
+        const Buffer &yb = ctx.scratch_buffer(1, ybytes, "the output");
+        Recorder rec(ctx);
+        stage_rows(L, x, dtype, rows, k, ldx, static_cast<float *>(rec.upload_area(xb, xbytes)));
+        rec.barrier();
+        record_kernels(rec, gemv, xb, yb);
+        const int id = rec.download(yb, 0, ybytes);
+        rec.submit();
+        store(static_cast<const float *>(rec.downloaded(id)));
     }
 };
 
@@ -292,7 +313,7 @@ std::vector<GemvKernel> candidates(const Context &ctx, bool many_rows) {
 
 double seconds_of(const Chunk &c, GemvKernel k) {
     const auto t0 = std::chrono::steady_clock::now();
-    c.run(k);
+    c.run(k, false);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -302,20 +323,22 @@ double seconds_of(const Chunk &c, GemvKernel k) {
 // kernel the device lacks (or that does not serve the row count) falls back to PerFeature.
 GemvKernel pick_kernel(Context &ctx, const Chunk &c) {
     const bool many = c.rows > int64_t(kGemvMaxRows);
+    const GemvShape shape{c.q.n, c.q.k, many ? 0 : int(row_variant(c.rows)), c.q.bits};
+    if (ctx.gemv == GemvKernel::Auto) {  // the common case first: a shape already measured
+        const auto it = ctx.gemv_choice.find(shape);
+        if (it != ctx.gemv_choice.end()) return it->second;
+    }
     const std::vector<GemvKernel> cands = candidates(ctx, many);
     if (ctx.gemv != GemvKernel::Auto)
         return std::find(cands.begin(), cands.end(), ctx.gemv) != cands.end()
                    ? ctx.gemv : GemvKernel::PerFeature;
     if (cands.size() == 1) return cands[0];
-    const GemvShape shape{c.q.n, c.q.k, many ? 0 : int(row_variant(c.rows)), c.q.bits};
-    const auto it = ctx.gemv_choice.find(shape);
-    if (it != ctx.gemv_choice.end()) return it->second;
     Chunk sample = c;
     sample.rows = std::min<int64_t>(c.rows, 64);
     double best = 0.0;
     GemvKernel choice = cands[0];
     for (GemvKernel cand : cands) {
-        sample.run(cand);  // warm: builds the pipeline variant
+        sample.run(cand, false);  // warm: builds the pipeline variant
         const double s = seconds_of(sample, cand);
         if (cand == cands[0] || s < best) {
             best = s;

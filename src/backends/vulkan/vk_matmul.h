@@ -5,6 +5,7 @@
 
 #include "backends/vulkan/vk_buffer.h"
 #include "backends/vulkan/vk_context.h"
+#include "backends/vulkan/vk_matmul_replay.h"
 #include "core/qlayer.h"
 
 #include <memory>
@@ -35,6 +36,9 @@ public:
     // Every 32-position run lies in one group (group size a multiple of 32, or one group per
     // row): the fast GEMV kernels apply.
     bool runs_aligned = false;
+    // Calls of up to kGemvMaxRows rows, recorded once per shape (the layer is used by one
+    // thread at a time, gptq.h).
+    mutable MatmulReplays replays;
 };
 
 // The layer's device copy for this owner (a Backend*), uploading it on first use.
