@@ -9,6 +9,7 @@
 
 #include "backends/cpu/cholesky.h"
 #include "backends/cpu/column_block.h"
+#include "backends/cpu/cpu_pack.h"
 #include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
@@ -154,6 +155,9 @@ public:
                 }
             });
         }
+        // Packed here on every thread (the layer assembly then skips its serial packing);
+        // the codes go along for the callers that read them.
+        out->qweight = pack_qweight(codes_.data(), n_, k_, opt_.bits, pool_);
         out->codes = std::move(codes_);
         out->scales = std::move(scales_);
         out->zeros = std::move(zeros_);
