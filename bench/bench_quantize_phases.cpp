@@ -78,6 +78,19 @@ private:
     double *t_;
 };
 
+// FNV-1a over the bytes of the packed codes, scales and zeros: two builds that print the
+// same value produced the same layer.
+uint64_t checksum(const gptq::QLayer &q) {
+    uint64_t h = 1469598103934665603ull;
+    auto add = [&](const void *p, size_t bytes) {
+        for (size_t i = 0; i < bytes; ++i) h = (h ^ static_cast<const uint8_t *>(p)[i]) * 1099511628211ull;
+    };
+    add(q.qweight.data(), q.qweight.size() * sizeof(int32_t));
+    add(q.scales.data(), q.scales.size() * sizeof(float));
+    add(q.zeros.data(), q.zeros.size() * sizeof(int32_t));
+    return h;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -135,7 +148,10 @@ int main(int argc, char **argv) {
         t[kPhases][size_t(r)] = t1 - t0;
         t[kPhases + 1][size_t(r)] = t2 - t1;
         t[kPhases + 2][size_t(r)] = t3 - t2;
-        if (r == 0) std::printf("relative output error %.6f\n", err);
+        if (r == 0)
+            std::printf("relative output error %.6f, result checksum %016llx (equal checksums: "
+                        "bit-identical layers)\n",
+                        err, (unsigned long long)checksum(q));
     }
     std::printf("%lld x %lld, %lld tokens, %d threads, medians of %d runs:\n", (long long)n,
                 (long long)k, (long long)tokens, threads, reps);

@@ -126,6 +126,33 @@ void test_gemm_lower(void **) {
     assert_int_equal(gemm_lower_errors(true, false, 450, 600, 0.25f), 0);
 }
 
+// sgemm_lower_a: a lower-triangular A (zeros above its diagonal) gives sgemm's bits, for
+// every thread count, with the k slices past a row block's diagonal end skipped; C's padding
+// columns untouched. m spans several 192-row blocks and 256-deep k slices, and ends inside
+// both.
+void test_gemm_lower_a(void **) {
+    for (int64_t m : {int64_t(1), int64_t(45), int64_t(700)}) {
+        const int64_t n = 70, lda = m + 3, ldb = n + 1, ldc = n + 2;
+        auto a = random_floats(size_t(m * lda), 31 + m);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t p = i + 1; p < m; ++p) a[size_t(i * lda + p)] = 0.0f;
+        const auto b = random_floats(size_t(m * ldb), 32);
+        const auto c0 = random_floats(size_t(m * ldc), 33);
+        for (float beta : {0.0f, 1.0f}) {
+            auto want = c0;
+            gptq::cpu::sgemm(false, false, m, n, m, -1.0f, a.data(), lda, b.data(), ldb, beta,
+                             want.data(), ldc, nullptr);
+            for (int threads : {0, 1, 2, 3}) {
+                std::unique_ptr<ThreadPool> pool(threads > 0 ? new ThreadPool(threads) : nullptr);
+                auto got = c0;
+                gptq::cpu::sgemm_lower_a(m, n, -1.0f, a.data(), lda, b.data(), ldb, beta,
+                                         got.data(), ldc, pool.get());
+                assert_memory_equal(got.data(), want.data(), want.size() * sizeof(float));
+            }
+        }
+    }
+}
+
 // Work is split by tiles and rows, never inside a sum: the same bits for every thread count
 // (no pool, 1, 2, 3 threads) from sgemm, sgemm_lower (the Hessian's SYRK) and the blocked
 // inverse factor. Shapes span several row blocks, column chunks and k slices.
@@ -370,6 +397,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_lower),
+        cmocka_unit_test(test_gemm_lower_a),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_subtract_scaled),
         cmocka_unit_test(test_thread_pool),

@@ -176,18 +176,9 @@ bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
         float *panel = a + r0 * lda + j;
         for (int64_t r = 0; r < m; ++r)
             std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
-        // panel = L22^-1 * S, using only the lower-triangular part of each row block.
-        const int64_t blocks = (m + NB - 1) / NB;
-        auto rows = [&](int64_t t, int) {
-            const int64_t bi = blocks - 1 - t;  // widest rows first for load balance
-            const int64_t i = r0 + bi * NB, mi = std::min(NB, n - i);
-            sgemm(false, false, mi, b, i + mi - r0, 1.0f, a + i * lda + r0, lda, s.data(), b,
-                  0.0f, a + i * lda + j, lda, nullptr);
-        };
-        if (pool)
-            pool->parallel_for(blocks, rows);
-        else
-            for (int64_t t = 0; t < blocks; ++t) rows(t, 0);
+        // panel = L22^-1 * S: one product over every row block, each summing only over the
+        // columns left of its diagonal end (the k slices beyond hold L22^-1's zeros).
+        sgemm_lower_a(m, b, 1.0f, a + r0 * lda + r0, lda, s.data(), b, 0.0f, panel, lda, pool);
         for (int64_t r = 0; r < m; ++r)
             std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
         sgemm(false, false, m, b, b, -1.0f, s.data(), b, ajj, lda, 0.0f, panel, lda, pool);

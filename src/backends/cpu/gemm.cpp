@@ -32,7 +32,8 @@ struct Operands {
     int64_t ldb;
     float *c;
     int64_t ldc;
-    bool lower;  // only tiles meeting the lower triangle (j <= i)
+    bool lower;    // only tiles meeting the lower triangle (j <= i)
+    bool a_lower;  // A is lower triangular: row block [i0, i1) has no terms at p >= i1
 };
 
 // Ap[s][p][r] = op(A)(i0 + s*MR + r, p0 + p), zero-padded to whole strips. Each source run
@@ -242,6 +243,8 @@ void gemm(const Operands &o, ThreadPool *pool) {
             // Bottom row blocks first: in the triangle they are the widest.
             const int64_t rb = row_blocks - 1 - t / chunks, ch = t % chunks;
             const int64_t i0 = rb * mc_max, mc = std::min(mc_max, o.m - i0);
+            // A slice of nothing but A's zeros would add exact zeros: skipped.
+            if (o.a_lower && p0 >= i0 + mc) return;
             const int64_t n_end = o.lower ? std::min(o.n, i0 + mc) : o.n;
             const int64_t j0 = ch * chunk_strips * nr;
             const int64_t j1 = std::min(n_end, j0 + chunk_strips * nr);
@@ -257,13 +260,19 @@ const char *sgemm_kernel_name() { return gemm_kernel().name; }
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
            int64_t ldc, ThreadPool *pool) {
-    gemm({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, false}, pool);
+    gemm({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, false, false}, pool);
 }
 
 void sgemm_lower(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                  ThreadPool *pool) {
-    gemm({trans_a, trans_b, n, n, k, alpha, beta, a, lda, b, ldb, c, ldc, true}, pool);
+    gemm({trans_a, trans_b, n, n, k, alpha, beta, a, lda, b, ldb, c, ldc, true, false}, pool);
+}
+
+void sgemm_lower_a(int64_t m, int64_t n, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                   ThreadPool *pool) {
+    gemm({false, false, m, n, m, alpha, beta, a, lda, b, ldb, c, ldc, false, true}, pool);
 }
 
 } // namespace gptq::cpu
