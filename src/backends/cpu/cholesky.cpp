@@ -44,9 +44,11 @@ bool potf2(float *a, int64_t b, int64_t lda) {
 // Rows [r0, r1) of the panel below a factored diagonal block: x := x * L11^-T, i.e. solve
 // L11 y = x per row by forward substitution in double. lt is L11 transposed (double, b x b),
 // so each substitution step is a contiguous axpy: the bulk of the O(n^2 NB) double work.
+template <class Update>
 inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_t lda,
                                                             int64_t r0, int64_t r1,
-                                                            const double *lt, int64_t b) {
+                                                            const double *lt, int64_t b,
+                                                            Update update) {
     double t[NB];
     for (int64_t r = r0; r < r1; ++r) {
         float *x = panel + r * lda;
@@ -55,7 +57,7 @@ inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_
             const double y = t[c] / lt[c * b + c];
             t[c] = y;
             const double *col = lt + c * b;
-            for (int64_t i = c + 1; i < b; ++i) t[i] -= y * col[i];
+            for (int64_t i = c + 1; i < b; ++i) t[i] = update(t[i], y, col[i]);
         }
         for (int64_t c = 0; c < b; ++c) x[c] = float(t[c]);
     }
@@ -63,7 +65,8 @@ inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_
 
 void panel_solve_generic(float *panel, int64_t lda, int64_t r0, int64_t r1, const double *lt,
                          int64_t b) {
-    panel_solve_body(panel, lda, r0, r1, lt, b);
+    panel_solve_body(panel, lda, r0, r1, lt, b,
+                     [](double t, double y, double u) { return t - y * u; });
 }
 
 // With AVX-512, 16 rows at a time, one row per lane of two 8-wide double vectors (a row's
@@ -102,19 +105,10 @@ __attribute__((target("avx512f,fma"))) void panel_solve_avx512(float *panel, int
             for (int64_t c = 0; c < b; ++c) x[c] = float(t[c * L + l]);
         }
     }
-    for (; r < r1; ++r) {
-        float *x = panel + r * lda;
-        for (int64_t c = 0; c < b; ++c) t[c] = x[c];
-        for (int64_t c = 0; c < b; ++c) {
-            const double y = t[c] / lt[c * b + c];
-            t[c] = y;
-            const double *col = lt + c * b;
-            for (int64_t i = c + 1; i < b; ++i)
-                t[i] = _mm_cvtsd_f64(_mm_fnmadd_sd(_mm_set_sd(y), _mm_set_sd(col[i]),
-                                                   _mm_set_sd(t[i])));
-        }
-        for (int64_t c = 0; c < b; ++c) x[c] = float(t[c]);
-    }
+    panel_solve_body(panel, lda, r, r1, lt, b,
+                     [](double t, double y, double u) __attribute__((target("avx512f,fma"))) {
+        return _mm_cvtsd_f64(_mm_fnmadd_sd(_mm_set_sd(y), _mm_set_sd(u), _mm_set_sd(t)));
+    });
 }
 
 using PanelSolveFn = void (*)(float *, int64_t, int64_t, int64_t, const double *, int64_t);
