@@ -3,7 +3,9 @@
 // the clock reads), plus the result's packing and the report's relative output error.
 // White-box: calls the internal session directly.
 //
-//   bench_quantize_phases [--threads T] [--reps R] [--tokens T] [N|NxK]   (default 4096)
+//   bench_quantize_phases [--threads T] [--reps R] [--tokens T] [--no-report] [N|NxK]
+//
+// (default 4096; --no-report skips the report's output error, e.g. to profile GPTQ alone)
 //
 // Prints the median over R runs (default 3) of each phase; layer 4-bit g128 act-order, the
 // Hessian accumulated from the same synthetic activations as bench_quantize.
@@ -96,12 +98,15 @@ uint64_t checksum(const gptq::QLayer &q) {
 int main(int argc, char **argv) {
     int64_t n = 4096, k = 4096, tokens = 4096;
     int threads = 2, reps = 3;
+    bool report = true;
     for (int i = 1; i < argc; ++i) {
         char *end = nullptr;
         if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = std::atoi(argv[++i]);
         } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = std::atoi(argv[++i]);
+        } else if (!std::strcmp(argv[i], "--no-report")) {
+            report = false;
         } else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) {
             tokens = std::atoll(argv[++i]);
         } else if ((n = std::strtoll(argv[i], &end, 10)) > 0) {
@@ -110,7 +115,8 @@ int main(int argc, char **argv) {
             if (*end != '\0' || k <= 0) n = 0;
         }
         if (n <= 0 || threads <= 0 || reps <= 0 || tokens <= 0) {
-            std::fprintf(stderr, "usage: %s [--threads T] [--reps R] [--tokens T] [N|NxK]\n",
+            std::fprintf(stderr,
+                         "usage: %s [--threads T] [--reps R] [--tokens T] [--no-report] [N|NxK]\n",
                          argv[0]);
             return 2;
         }
@@ -142,7 +148,8 @@ int main(int argc, char **argv) {
         const double t1 = bench_now();
         const gptq::QLayer q = gptq::qlayer_from_result(opt, std::move(res));
         const double t2 = bench_now();
-        const double err = gptq::cpu::relative_output_error(q, w0.data(), h, &pool);
+        const double err =
+            report ? gptq::cpu::relative_output_error(q, w0.data(), h, &pool) : -1.0;
         const double t3 = bench_now();
         for (int p = 0; p < kPhases; ++p) t[size_t(p)][size_t(r)] = phase[p];
         t[kPhases][size_t(r)] = t1 - t0;
