@@ -1,5 +1,6 @@
 #include "backends/cpu/cholesky.h"
 
+#include "backends/cpu/cholesky_blocks.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 
@@ -19,27 +20,6 @@ namespace {
 // 128 keeps the panel GEMMs efficient (k = 128 per packed slice) while the O(n^2 * NB)
 // double-precision panel solves stay a small share of the O(n^3) total.
 constexpr int64_t NB = 128;
-
-// Unblocked Cholesky of the b x b diagonal block, every dot product accumulated in double
-// (this is where cancellation bites: the pivots). The block's strict upper part is zeroed.
-bool potf2(float *a, int64_t b, int64_t lda) {
-    for (int64_t j = 0; j < b; ++j) {
-        float *rj = a + j * lda;
-        double s = rj[j];
-        for (int64_t p = 0; p < j; ++p) s -= double(rj[p]) * double(rj[p]);
-        if (!(s > 0.0) || !std::isfinite(s)) return false;
-        const double ljj = std::sqrt(s);
-        rj[j] = float(ljj);
-        for (int64_t i = j + 1; i < b; ++i) {
-            float *ri = a + i * lda;
-            double t = ri[j];
-            for (int64_t p = 0; p < j; ++p) t -= double(ri[p]) * double(rj[p]);
-            ri[j] = float(t / ljj);
-        }
-        for (int64_t i = j + 1; i < b; ++i) rj[i] = 0.0f;
-    }
-    return true;
-}
 
 // Rows [r0, r1) of the panel below a factored diagonal block: x := x * L11^-T, i.e. solve
 // L11 y = x per row by forward substitution in double. lt is L11 transposed (double, b x b),
@@ -130,27 +110,6 @@ void panel_solve(float *panel, int64_t lda, int64_t r0, int64_t r1, const double
 }
 #endif
 
-// Inverse of the lower-triangular b x b block in place (double), strict upper zeroed.
-bool invert_block(float *a, int64_t b, int64_t lda, double *x) {
-    // x = L^-1 column by column: x[j][j] = 1/L[j][j], x[i][j] = -sum_{j<=p<i} L[i][p] x[p][j] / L[i][i].
-    for (int64_t j = 0; j < b; ++j) {
-        for (int64_t i = 0; i < j; ++i) x[i * b + j] = 0.0;
-        x[j * b + j] = 1.0 / double(a[j * lda + j]);
-        for (int64_t i = j + 1; i < b; ++i) {
-            double s = 0.0;
-            for (int64_t p = j; p < i; ++p) s += double(a[i * lda + p]) * x[p * b + j];
-            x[i * b + j] = -s / double(a[i * lda + i]);
-        }
-    }
-    for (int64_t i = 0; i < b; ++i)
-        for (int64_t j = 0; j < b; ++j) {
-            const double v = x[i * b + j];
-            if (!std::isfinite(v)) return false;
-            a[i * lda + j] = float(v);
-        }
-    return true;
-}
-
 int64_t chunks_for(int64_t rows, ThreadPool *pool) {
     const int64_t threads = pool ? pool->size() : 1;
     return std::max<int64_t>(1, std::min<int64_t>(rows / 16, threads * 4));
@@ -173,11 +132,11 @@ void for_chunks(int64_t rows, ThreadPool *pool, F &&fn) {
 } // namespace
 
 bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
-    std::vector<double> lt(size_t(NB * NB));
+    std::vector<double> lt(size_t(NB * NB)), scratch(size_t(NB * NB + 8));
     for (int64_t j = 0; j < n; j += NB) {
         const int64_t b = std::min(NB, n - j);
         float *ajj = a + j * lda + j;
-        if (!potf2(ajj, b, lda)) return false;
+        if (!cholesky_block(ajj, b, lda, scratch.data())) return false;
         const int64_t r0 = j + b, m = n - r0;
         if (m == 0) break;
         for (int64_t c = 0; c < b; ++c)
@@ -188,11 +147,11 @@ bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
             panel_solve(panel, lda, gb * 16, std::min(m, ge * 16), lt.data(), b);
         });
         // Trailing update A22 -= P P^T on the lower triangle (the GEMM may also write some
-        // of the strict upper triangle near the diagonal; zeroed below and by potf2).
+        // of the strict upper triangle near the diagonal; zeroed below and by cholesky_block).
         sgemm_lower(false, true, m, b, -1.0f, panel, lda, panel, lda, 1.0f, a + r0 * lda + r0,
                     lda, pool);
     }
-    // Zero the strict upper triangle outside the diagonal blocks (potf2 did the blocks).
+    // Zero the strict upper triangle outside the diagonal blocks (cholesky_block did the blocks).
     for (int64_t i = 0; i < n; ++i) {
         const int64_t from = (i / NB + 1) * NB;
         for (int64_t jj = from; jj < n; ++jj) a[i * lda + jj] = 0.0f;
@@ -207,7 +166,7 @@ bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
     for (int64_t j = last; j >= 0; j -= NB) {
         const int64_t b = std::min(NB, n - j);
         float *ajj = a + j * lda + j;
-        if (!invert_block(ajj, b, lda, x.data())) return false;
+        if (!invert_lower_block(ajj, b, lda, x.data())) return false;
         const int64_t r0 = j + b, m = n - r0;
         if (m == 0) continue;
         // [L11 0; L21 L22]^-1 has lower-left block -L22^-1 L21 L11^-1; L22^-1 is already
