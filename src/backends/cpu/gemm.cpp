@@ -12,6 +12,11 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__SSE__) && !defined(GPTQ_CPU_GENERIC_ONLY)
+#include <xmmintrin.h>
+#define GPTQ_GEMM_SSE 1
+#endif
+
 namespace gptq::cpu {
 
 namespace {
@@ -48,7 +53,23 @@ void pack_a(const Operands &o, int64_t i0, int64_t mc, int64_t p0, int64_t kc, f
             // A whole strip: read the mr rows side by side so every write is contiguous.
             const float *src[mr];
             for (int64_t r = 0; r < mr; ++r) src[r] = o.a + (i0 + s + r) * o.lda + p0;
-            for (int64_t p = 0; p < kc; ++p)
+            int64_t p = 0;
+#ifdef GPTQ_GEMM_SSE
+            // 4 x 4 blocks transposed in SSE registers (x86-64's baseline): a quarter of the
+            // scalar loop's stores, which bound it.
+            if constexpr (mr % 4 == 0)
+                for (; p + 4 <= kc; p += 4)
+                    for (int64_t r = 0; r < mr; r += 4) {
+                        __m128 r0 = _mm_loadu_ps(src[r] + p), r1 = _mm_loadu_ps(src[r + 1] + p);
+                        __m128 r2 = _mm_loadu_ps(src[r + 2] + p), r3 = _mm_loadu_ps(src[r + 3] + p);
+                        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                        _mm_storeu_ps(strip + p * mr + r, r0);
+                        _mm_storeu_ps(strip + (p + 1) * mr + r, r1);
+                        _mm_storeu_ps(strip + (p + 2) * mr + r, r2);
+                        _mm_storeu_ps(strip + (p + 3) * mr + r, r3);
+                    }
+#endif
+            for (; p < kc; ++p)
                 for (int64_t r = 0; r < mr; ++r) strip[p * mr + r] = src[r][p];
         } else if (!o.ta) {
             for (int64_t r = 0; r < rows; ++r) {
