@@ -34,6 +34,11 @@ constexpr int kBlockWords = Bits == 3 ? 3 : 1;           // qweight rows per blo
 constexpr int64_t kTileCols = 1024;
 constexpr int64_t kMinTileCols = 256;
 
+// The outputs of one tile (on the stack): m <= 2 rows of up to 1024 columns or up to 8 rows
+// of 256, both 8 KB.
+constexpr int64_t kTileOutputs = kQgemvMaxRows * kMinTileCols;
+static_assert(2 * kTileCols <= kTileOutputs, "qgemv tile outputs");
+
 int64_t tile_cols(int64_t n, int64_t m, int64_t threads) {
     int64_t cols = m <= 2 ? kTileCols : kMinTileCols;
     while (cols > kMinTileCols && (n + cols - 1) / cols < 2 * threads) cols /= 2;
@@ -203,7 +208,7 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
     const int64_t tiles = (L.n + tc - 1) / tc;
     auto task = [&](int64_t t, int) {
         const int64_t n0 = t * tc, cols = std::min(tc, L.n - n0);
-        alignas(64) float out[kQgemvMaxRows * kTileCols];
+        alignas(64) float out[kTileOutputs];
         std::fill(out, out + m * tc, 0.0f);
         int64_t done = 0;
         for (int64_t r0 = 0; r0 < m; r0 += step) {
