@@ -50,14 +50,19 @@ std::vector<float> mse_shrink_factors(const QuantOptions &opt) {
 }
 
 GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt) {
-    const int maxq_i = opt.maxq();
-    const float maxq = float(maxq_i);
     float xmin = 0.0f, xmax = 0.0f;  // the range always contains 0
     for (int64_t i = 0; i < len; ++i) {
         const float v = x[i * stride];
         xmin = v < xmin ? v : xmin;
         xmax = v > xmax ? v : xmax;
     }
+    return find_params_in_range(x, len, stride, xmin, xmax, opt);
+}
+
+GroupParams find_params_in_range(const float *x, int64_t len, int64_t stride, float xmin,
+                                 float xmax, const QuantOptions &opt) {
+    const int maxq_i = opt.maxq();
+    const float maxq = float(maxq_i);
     if (opt.sym) {
         xmax = std::fmax(std::fabs(xmin), xmax);
         if (xmin < 0.0f) xmin = -xmax;

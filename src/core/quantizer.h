@@ -18,6 +18,12 @@ struct GroupParams {
 // Parameters for a row slice x[0..len) with stride `stride` elements between values.
 GroupParams find_params(const float *x, int64_t len, int64_t stride, const QuantOptions &opt);
 
+// The same given the slice's range as find_params computes it: xmin = the smallest value
+// below 0 (else +0), xmax = the largest above 0 (else +0), NaNs ignored. For backends that
+// find the range their own (vectorised) way; x is read only by the MSE search.
+GroupParams find_params_in_range(const float *x, int64_t len, int64_t stride, float xmin,
+                                 float xmax, const QuantOptions &opt);
+
 // MSE clipping search (docs/gptq-reference.md §4): the number of shrink factors tried (0 without MSE) and
 // each factor in order. The one definition every backend's search uses.
 int mse_shrink_steps(const QuantOptions &opt);

@@ -6,6 +6,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "core/pack.h"
 #include "core/quantizer.h"
 #include "safetensors.h"
 
@@ -93,9 +94,25 @@ std::unique_ptr<Vec> load(const char *name) {
     return v;
 }
 
+// The backend packs its codes itself (cpu_pack.cpp): every code read back from qweight by
+// core's reader, and the padding bits of the last word row zero.
+void check_qweight(const gptq::QuantResult &r, int bits) {
+    const int64_t n = r.n, k = r.k, words = gptq::packed_len(k, bits);
+    assert_int_equal(int64_t(r.qweight.size()), words * n);
+    for (int64_t row = 0; row < n; ++row) {
+        for (int64_t j = 0; j < k; ++j)
+            assert_int_equal(gptq::packed_code_at(r.qweight.data() + row, n, j, bits),
+                             r.codes[size_t(row * k + j)]);
+        const int64_t stream_bits = bits == 3 ? words / 3 * 96 : words * 32;
+        for (int64_t j = k; j < stream_bits / bits; ++j)
+            assert_int_equal(gptq::packed_code_at(r.qweight.data() + row, n, j, bits), 0);
+    }
+}
+
 // Compares a result with the file per docs/reference-vectors.md §6; returns the number of differing codes.
 int64_t compare(const Vec &v, const gptq::QuantResult &r) {
     const int64_t n = v.n, k = v.k, ng = r.n_groups;
+    check_qweight(r, v.opt.bits);
     assert_int_equal(int64_t(v.scales.size()), ng * n);
     for (int64_t j = 0; j < k; ++j) assert_int_equal(r.g_idx[size_t(j)], v.g_idx[size_t(j)]);
     if (!v.perm.empty()) {
@@ -431,6 +448,7 @@ void thread_count_invariance(int64_t n) {
     }
     for (int i = 1; i < 3; ++i) {
         assert_true(r[i].codes == r[0].codes);
+        assert_true(r[i].qweight == r[0].qweight);
         assert_true(r[i].scales == r[0].scales);
         assert_true(r[i].zeros == r[0].zeros);
         assert_true(r[i].g_idx == r[0].g_idx);
@@ -541,6 +559,7 @@ void test_small_shapes(void **) {
                         else assert_int_equal(r.g_idx[size_t(r.perm[size_t(i)])], i / gc);
                     }
                     for (uint8_t c : r.codes) assert_true(c <= o.maxq());
+                    check_qweight(r, o.bits);
                     for (size_t i = 0; i < r.scales.size(); ++i) {
                         assert_true(std::isfinite(r.scales[i]) && r.scales[i] > 0.0f);
                         assert_true(r.zeros[i] >= 0 && r.zeros[i] <= o.maxq());

@@ -2,6 +2,7 @@
 // Cholesky / triangular inverse / GPTQ inverse factor, against textbook double references.
 // u = 2^-24 is the fp32 unit roundoff throughout.
 #include "backends/cpu/cholesky.h"
+#include "backends/cpu/cholesky_blocks.h"
 #include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
@@ -124,6 +125,78 @@ void test_gemm_lower(void **) {
         assert_int_equal(gemm_lower_errors(t & 1, t & 2, 37, 5, 0.0f), 0);
     }
     assert_int_equal(gemm_lower_errors(true, false, 450, 600, 0.25f), 0);
+}
+
+// sgemm_lower_a: a lower-triangular A (zeros above its diagonal) gives sgemm's bits, for
+// every thread count, with the k slices past a row block's diagonal end skipped; C's padding
+// columns untouched. m spans several 192-row blocks and 256-deep k slices, and ends inside
+// both.
+void test_gemm_lower_a(void **) {
+    for (int64_t m : {int64_t(1), int64_t(45), int64_t(700)}) {
+        const int64_t n = 70, lda = m + 3, ldb = n + 1, ldc = n + 2;
+        auto a = random_floats(size_t(m * lda), 31 + m);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t p = i + 1; p < m; ++p) a[size_t(i * lda + p)] = 0.0f;
+        const auto b = random_floats(size_t(m * ldb), 32);
+        const auto c0 = random_floats(size_t(m * ldc), 33);
+        for (float beta : {0.0f, 1.0f}) {
+            auto want = c0;
+            gptq::cpu::sgemm(false, false, m, n, m, -1.0f, a.data(), lda, b.data(), ldb, beta,
+                             want.data(), ldc, nullptr);
+            for (int threads : {0, 1, 2, 3}) {
+                std::unique_ptr<ThreadPool> pool(threads > 0 ? new ThreadPool(threads) : nullptr);
+                auto got = c0;
+                gptq::cpu::sgemm_lower_a(m, n, -1.0f, a.data(), lda, b.data(), ldb, beta,
+                                         got.data(), ldc, pool.get());
+                assert_memory_equal(got.data(), want.data(), want.size() * sizeof(float));
+            }
+        }
+    }
+}
+
+// The diagonal-block steps (vectorised where the CPU allows) against the scalar loops they
+// must reproduce bit for bit: every dot product in double, in column order, a separate
+// multiply and subtract (this test's build has no FMA to fuse them into). b = 100 leaves
+// partial 8-lane groups; lda > b.
+void test_diagonal_blocks(void **) {
+    const int64_t b = 100, lda = 131;
+    const ref::Mat spd = ref::spd_with_condition(b, 1e3, 1.0, 51);
+    std::vector<float> a(size_t(b * lda), 7.0f), want;
+    for (int64_t i = 0; i < b; ++i)
+        for (int64_t j = 0; j < b; ++j) a[size_t(i * lda + j)] = float(spd[size_t(i * b + j)]);
+    want = a;
+    for (int64_t j = 0; j < b; ++j) {
+        float *rj = want.data() + j * lda;
+        double s = rj[j];
+        for (int64_t p = 0; p < j; ++p) s -= double(rj[p]) * double(rj[p]);
+        const double ljj = std::sqrt(s);
+        rj[j] = float(ljj);
+        for (int64_t i = j + 1; i < b; ++i) {
+            float *ri = want.data() + i * lda;
+            double t = ri[j];
+            for (int64_t p = 0; p < j; ++p) t -= double(ri[p]) * double(rj[p]);
+            ri[j] = float(t / ljj);
+        }
+        for (int64_t i = j + 1; i < b; ++i) rj[i] = 0.0f;
+    }
+    std::vector<double> scratch(size_t(b * b + 8));
+    assert_true(gptq::cpu::cholesky_block(a.data(), b, lda, scratch.data()));
+    assert_memory_equal(a.data(), want.data(), a.size() * sizeof(float));
+    std::vector<double> x(size_t(b * b)), xr(x.size());
+    for (int64_t j = 0; j < b; ++j) {
+        for (int64_t i = 0; i < j; ++i) xr[size_t(i * b + j)] = 0.0;
+        xr[size_t(j * b + j)] = 1.0 / double(want[size_t(j * lda + j)]);
+        for (int64_t i = j + 1; i < b; ++i) {
+            double s = 0.0;
+            for (int64_t p = j; p < i; ++p)
+                s += double(want[size_t(i * lda + p)]) * xr[size_t(p * b + j)];
+            xr[size_t(i * b + j)] = -s / double(want[size_t(i * lda + i)]);
+        }
+    }
+    for (int64_t i = 0; i < b; ++i)
+        for (int64_t j = 0; j < b; ++j) want[size_t(i * lda + j)] = float(xr[size_t(i * b + j)]);
+    assert_true(gptq::cpu::invert_lower_block(a.data(), b, lda, x.data()));
+    assert_memory_equal(a.data(), want.data(), a.size() * sizeof(float));
 }
 
 // Work is split by tiles and rows, never inside a sum: the same bits for every thread count
@@ -370,6 +443,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_lower),
+        cmocka_unit_test(test_gemm_lower_a),
+        cmocka_unit_test(test_diagonal_blocks),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_subtract_scaled),
         cmocka_unit_test(test_thread_pool),

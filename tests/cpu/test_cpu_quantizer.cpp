@@ -1,9 +1,11 @@
 // White-box tests of gptq::find_params / quantize_code (docs/gptq-reference.md §4): hand-computed cases, the
 // all-zero row, symmetric special cases, round-half-to-even, strides, and the MSE clipping
 // search against a brute-force search written here.
+#include "backends/cpu/group_range.h"
 #include "core/quantizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -184,6 +186,46 @@ void test_mse_search(void **) {
     assert_true(checked >= 36);
 }
 
+// The CPU backend's vectorised range gives find_params's bits: every length across the
+// 16-lane loop and its masked tail, slices with -0, +0, NaN, only positive, only negative
+// and only zero values, and for sym/asym grids.
+void test_group_range(void **) {
+    std::mt19937_64 rng(17);
+    std::normal_distribution<float> nd;
+    const float nan = std::nanf("");
+    for (int kind = 0; kind < 6; ++kind)
+        for (int64_t len = 0; len <= 70; ++len) {
+            std::vector<float> x(size_t(len) + 1);
+            for (auto &v : x) {
+                v = nd(rng);
+                if (kind == 1) v = std::fabs(v);
+                if (kind == 2) v = -std::fabs(v);
+                if (kind == 3) v = (rng() & 1) ? -0.0f : 0.0f;
+                if (kind == 4 && rng() % 5 == 0) v = nan;
+                if (kind == 5 && rng() % 3 == 0) v = -0.0f;
+            }
+            float lo = 1.0f, hi = -1.0f;
+            gptq::cpu::group_range(x.data(), len, &lo, &hi);
+            for (bool sym : {false, true}) {
+                gptq::QuantOptions o;
+                o.sym = sym;
+                const gptq::GroupParams want = gptq::find_params(x.data(), len, 1, o);
+                const gptq::GroupParams got =
+                    gptq::find_params_in_range(x.data(), len, 1, lo, hi, o);
+                assert_memory_equal(&got.scale, &want.scale, sizeof(float));
+                assert_memory_equal(&got.zero, &want.zero, sizeof(float));
+            }
+            // The range itself, sign of zero included.
+            float rlo = 0.0f, rhi = 0.0f;
+            for (int64_t i = 0; i < len; ++i) {
+                rlo = x[size_t(i)] < rlo ? x[size_t(i)] : rlo;
+                rhi = x[size_t(i)] > rhi ? x[size_t(i)] : rhi;
+            }
+            assert_memory_equal(&lo, &rlo, sizeof(float));
+            assert_memory_equal(&hi, &rhi, sizeof(float));
+        }
+}
+
 } // namespace
 
 int main(void) {
@@ -193,6 +235,7 @@ int main(void) {
         cmocka_unit_test(test_round_half_even_and_clamp),
         cmocka_unit_test(test_stride),
         cmocka_unit_test(test_mse_search),
+        cmocka_unit_test(test_group_range),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,5 +1,6 @@
 #include "backends/cpu/cholesky.h"
 
+#include "backends/cpu/cholesky_blocks.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/thread_pool.h"
 
@@ -7,6 +8,10 @@
 #include <atomic>
 #include <cmath>
 #include <vector>
+
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
+#include <immintrin.h>
+#endif
 
 namespace gptq::cpu {
 
@@ -16,33 +21,14 @@ namespace {
 // double-precision panel solves stay a small share of the O(n^3) total.
 constexpr int64_t NB = 128;
 
-// Unblocked Cholesky of the b x b diagonal block, every dot product accumulated in double
-// (this is where cancellation bites: the pivots). The block's strict upper part is zeroed.
-bool potf2(float *a, int64_t b, int64_t lda) {
-    for (int64_t j = 0; j < b; ++j) {
-        float *rj = a + j * lda;
-        double s = rj[j];
-        for (int64_t p = 0; p < j; ++p) s -= double(rj[p]) * double(rj[p]);
-        if (!(s > 0.0) || !std::isfinite(s)) return false;
-        const double ljj = std::sqrt(s);
-        rj[j] = float(ljj);
-        for (int64_t i = j + 1; i < b; ++i) {
-            float *ri = a + i * lda;
-            double t = ri[j];
-            for (int64_t p = 0; p < j; ++p) t -= double(ri[p]) * double(rj[p]);
-            ri[j] = float(t / ljj);
-        }
-        for (int64_t i = j + 1; i < b; ++i) rj[i] = 0.0f;
-    }
-    return true;
-}
-
 // Rows [r0, r1) of the panel below a factored diagonal block: x := x * L11^-T, i.e. solve
 // L11 y = x per row by forward substitution in double. lt is L11 transposed (double, b x b),
 // so each substitution step is a contiguous axpy: the bulk of the O(n^2 NB) double work.
+template <class Update>
 inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_t lda,
                                                             int64_t r0, int64_t r1,
-                                                            const double *lt, int64_t b) {
+                                                            const double *lt, int64_t b,
+                                                            Update update) {
     double t[NB];
     for (int64_t r = r0; r < r1; ++r) {
         float *x = panel + r * lda;
@@ -51,7 +37,7 @@ inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_
             const double y = t[c] / lt[c * b + c];
             t[c] = y;
             const double *col = lt + c * b;
-            for (int64_t i = c + 1; i < b; ++i) t[i] -= y * col[i];
+            for (int64_t i = c + 1; i < b; ++i) t[i] = update(t[i], y, col[i]);
         }
         for (int64_t c = 0; c < b; ++c) x[c] = float(t[c]);
     }
@@ -59,17 +45,50 @@ inline __attribute__((always_inline)) void panel_solve_body(float *panel, int64_
 
 void panel_solve_generic(float *panel, int64_t lda, int64_t r0, int64_t r1, const double *lt,
                          int64_t b) {
-    panel_solve_body(panel, lda, r0, r1, lt, b);
+    panel_solve_body(panel, lda, r0, r1, lt, b,
+                     [](double t, double y, double u) { return t - y * u; });
 }
 
-// The same loops with 8-wide double vectors where the CPU has them (compiled only outside
-// GPTQ_CPU_GENERIC_ONLY builds). Element for element the same operations in the same order;
-// the compiler may fuse the multiply-subtract only where the build allows contraction.
+// With AVX-512, 16 rows at a time, one row per lane of two 8-wide double vectors (a row's
+// substitution is a chain of dependent steps; across rows they are independent), and every
+// update t[i] -= y * col[i] one fused multiply-subtract, in the lanes and in the scalar loop
+// for leftover rows alike, so a row's bits do not depend on which path or thread took it.
+// (The compiler-vectorised loop this replaces fused all but a 4-wide remainder of each axpy.)
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTQ_CPU_GENERIC_ONLY)
-__attribute__((target("avx512f"))) void panel_solve_avx512(float *panel, int64_t lda,
+__attribute__((target("avx512f,fma"))) void panel_solve_avx512(float *panel, int64_t lda,
                                                            int64_t r0, int64_t r1,
                                                            const double *lt, int64_t b) {
-    panel_solve_body(panel, lda, r0, r1, lt, b);
+    constexpr int64_t L = 16;
+    alignas(64) double t[NB * L];  // t[c * L + lane] = row r + lane, column c
+    int64_t r = r0;
+    for (; r + L <= r1; r += L) {
+        for (int64_t l = 0; l < L; ++l) {
+            const float *x = panel + (r + l) * lda;
+            for (int64_t c = 0; c < b; ++c) t[c * L + l] = x[c];
+        }
+        for (int64_t c = 0; c < b; ++c) {
+            const __m512d d = _mm512_set1_pd(lt[c * b + c]);
+            const __m512d y0 = _mm512_div_pd(_mm512_load_pd(t + c * L), d);
+            const __m512d y1 = _mm512_div_pd(_mm512_load_pd(t + c * L + 8), d);
+            _mm512_store_pd(t + c * L, y0);
+            _mm512_store_pd(t + c * L + 8, y1);
+            const double *col = lt + c * b;
+            for (int64_t i = c + 1; i < b; ++i) {
+                const __m512d u = _mm512_set1_pd(col[i]);
+                double *ti = t + i * L;
+                _mm512_store_pd(ti, _mm512_fnmadd_pd(y0, u, _mm512_load_pd(ti)));
+                _mm512_store_pd(ti + 8, _mm512_fnmadd_pd(y1, u, _mm512_load_pd(ti + 8)));
+            }
+        }
+        for (int64_t l = 0; l < L; ++l) {
+            float *x = panel + (r + l) * lda;
+            for (int64_t c = 0; c < b; ++c) x[c] = float(t[c * L + l]);
+        }
+    }
+    panel_solve_body(panel, lda, r, r1, lt, b,
+                     [](double t, double y, double u) __attribute__((target("avx512f,fma"))) {
+        return _mm_cvtsd_f64(_mm_fnmadd_sd(_mm_set_sd(y), _mm_set_sd(u), _mm_set_sd(t)));
+    });
 }
 
 using PanelSolveFn = void (*)(float *, int64_t, int64_t, int64_t, const double *, int64_t);
@@ -90,27 +109,6 @@ void panel_solve(float *panel, int64_t lda, int64_t r0, int64_t r1, const double
     panel_solve_generic(panel, lda, r0, r1, lt, b);
 }
 #endif
-
-// Inverse of the lower-triangular b x b block in place (double), strict upper zeroed.
-bool invert_block(float *a, int64_t b, int64_t lda, double *x) {
-    // x = L^-1 column by column: x[j][j] = 1/L[j][j], x[i][j] = -sum_{j<=p<i} L[i][p] x[p][j] / L[i][i].
-    for (int64_t j = 0; j < b; ++j) {
-        for (int64_t i = 0; i < j; ++i) x[i * b + j] = 0.0;
-        x[j * b + j] = 1.0 / double(a[j * lda + j]);
-        for (int64_t i = j + 1; i < b; ++i) {
-            double s = 0.0;
-            for (int64_t p = j; p < i; ++p) s += double(a[i * lda + p]) * x[p * b + j];
-            x[i * b + j] = -s / double(a[i * lda + i]);
-        }
-    }
-    for (int64_t i = 0; i < b; ++i)
-        for (int64_t j = 0; j < b; ++j) {
-            const double v = x[i * b + j];
-            if (!std::isfinite(v)) return false;
-            a[i * lda + j] = float(v);
-        }
-    return true;
-}
 
 int64_t chunks_for(int64_t rows, ThreadPool *pool) {
     const int64_t threads = pool ? pool->size() : 1;
@@ -134,25 +132,26 @@ void for_chunks(int64_t rows, ThreadPool *pool, F &&fn) {
 } // namespace
 
 bool cholesky_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
-    std::vector<double> lt(size_t(NB * NB));
+    std::vector<double> lt(size_t(NB * NB)), scratch(size_t(NB * NB + 8));
     for (int64_t j = 0; j < n; j += NB) {
         const int64_t b = std::min(NB, n - j);
         float *ajj = a + j * lda + j;
-        if (!potf2(ajj, b, lda)) return false;
+        if (!cholesky_block(ajj, b, lda, scratch.data())) return false;
         const int64_t r0 = j + b, m = n - r0;
         if (m == 0) break;
         for (int64_t c = 0; c < b; ++c)
             for (int64_t i = 0; i < b; ++i) lt[c * b + i] = ajj[i * lda + c];
         float *panel = a + r0 * lda + j;
-        for_chunks(m, pool, [&](int64_t rb, int64_t re) {
-            panel_solve(panel, lda, rb, re, lt.data(), b);
+        // Whole groups of 16 rows per chunk (the vector path's unit).
+        for_chunks((m + 15) / 16, pool, [&](int64_t gb, int64_t ge) {
+            panel_solve(panel, lda, gb * 16, std::min(m, ge * 16), lt.data(), b);
         });
         // Trailing update A22 -= P P^T on the lower triangle (the GEMM may also write some
-        // of the strict upper triangle near the diagonal; zeroed below and by potf2).
+        // of the strict upper triangle near the diagonal; zeroed below and by cholesky_block).
         sgemm_lower(false, true, m, b, -1.0f, panel, lda, panel, lda, 1.0f, a + r0 * lda + r0,
                     lda, pool);
     }
-    // Zero the strict upper triangle outside the diagonal blocks (potf2 did the blocks).
+    // Zero the strict upper triangle outside the diagonal blocks (cholesky_block did the blocks).
     for (int64_t i = 0; i < n; ++i) {
         const int64_t from = (i / NB + 1) * NB;
         for (int64_t jj = from; jj < n; ++jj) a[i * lda + jj] = 0.0f;
@@ -167,7 +166,7 @@ bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
     for (int64_t j = last; j >= 0; j -= NB) {
         const int64_t b = std::min(NB, n - j);
         float *ajj = a + j * lda + j;
-        if (!invert_block(ajj, b, lda, x.data())) return false;
+        if (!invert_lower_block(ajj, b, lda, x.data())) return false;
         const int64_t r0 = j + b, m = n - r0;
         if (m == 0) continue;
         // [L11 0; L21 L22]^-1 has lower-left block -L22^-1 L21 L11^-1; L22^-1 is already
@@ -176,18 +175,9 @@ bool invert_lower(float *a, int64_t n, int64_t lda, ThreadPool *pool) {
         float *panel = a + r0 * lda + j;
         for (int64_t r = 0; r < m; ++r)
             std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
-        // panel = L22^-1 * S, using only the lower-triangular part of each row block.
-        const int64_t blocks = (m + NB - 1) / NB;
-        auto rows = [&](int64_t t, int) {
-            const int64_t bi = blocks - 1 - t;  // widest rows first for load balance
-            const int64_t i = r0 + bi * NB, mi = std::min(NB, n - i);
-            sgemm(false, false, mi, b, i + mi - r0, 1.0f, a + i * lda + r0, lda, s.data(), b,
-                  0.0f, a + i * lda + j, lda, nullptr);
-        };
-        if (pool)
-            pool->parallel_for(blocks, rows);
-        else
-            for (int64_t t = 0; t < blocks; ++t) rows(t, 0);
+        // panel = L22^-1 * S: one product over every row block, each summing only over the
+        // columns left of its diagonal end (the k slices beyond hold L22^-1's zeros).
+        sgemm_lower_a(m, b, 1.0f, a + r0 * lda + r0, lda, s.data(), b, 0.0f, panel, lda, pool);
         for (int64_t r = 0; r < m; ++r)
             std::copy(panel + r * lda, panel + r * lda + b, s.begin() + r * b);
         sgemm(false, false, m, b, b, -1.0f, s.data(), b, ajj, lda, 0.0f, panel, lda, pool);

@@ -12,6 +12,11 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__SSE__) && !defined(GPTQ_CPU_GENERIC_ONLY)
+#include <xmmintrin.h>
+#define GPTQ_GEMM_SSE 1
+#endif
+
 namespace gptq::cpu {
 
 namespace {
@@ -32,7 +37,8 @@ struct Operands {
     int64_t ldb;
     float *c;
     int64_t ldc;
-    bool lower;  // only tiles meeting the lower triangle (j <= i)
+    bool lower;    // only tiles meeting the lower triangle (j <= i)
+    bool a_lower;  // A is lower triangular: row block [i0, i1) has no terms at p >= i1
 };
 
 // Ap[s][p][r] = op(A)(i0 + s*MR + r, p0 + p), zero-padded to whole strips. Each source run
@@ -47,7 +53,23 @@ void pack_a(const Operands &o, int64_t i0, int64_t mc, int64_t p0, int64_t kc, f
             // A whole strip: read the mr rows side by side so every write is contiguous.
             const float *src[mr];
             for (int64_t r = 0; r < mr; ++r) src[r] = o.a + (i0 + s + r) * o.lda + p0;
-            for (int64_t p = 0; p < kc; ++p)
+            int64_t p = 0;
+#ifdef GPTQ_GEMM_SSE
+            // 4 x 4 blocks transposed in SSE registers (x86-64's baseline): a quarter of the
+            // scalar loop's stores, which bound it.
+            if constexpr (mr % 4 == 0)
+                for (; p + 4 <= kc; p += 4)
+                    for (int64_t r = 0; r < mr; r += 4) {
+                        __m128 r0 = _mm_loadu_ps(src[r] + p), r1 = _mm_loadu_ps(src[r + 1] + p);
+                        __m128 r2 = _mm_loadu_ps(src[r + 2] + p), r3 = _mm_loadu_ps(src[r + 3] + p);
+                        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                        _mm_storeu_ps(strip + p * mr + r, r0);
+                        _mm_storeu_ps(strip + (p + 1) * mr + r, r1);
+                        _mm_storeu_ps(strip + (p + 2) * mr + r, r2);
+                        _mm_storeu_ps(strip + (p + 3) * mr + r, r3);
+                    }
+#endif
+            for (; p < kc; ++p)
                 for (int64_t r = 0; r < mr; ++r) strip[p * mr + r] = src[r][p];
         } else if (!o.ta) {
             for (int64_t r = 0; r < rows; ++r) {
@@ -242,6 +264,8 @@ void gemm(const Operands &o, ThreadPool *pool) {
             // Bottom row blocks first: in the triangle they are the widest.
             const int64_t rb = row_blocks - 1 - t / chunks, ch = t % chunks;
             const int64_t i0 = rb * mc_max, mc = std::min(mc_max, o.m - i0);
+            // A slice of nothing but A's zeros would add exact zeros: skipped.
+            if (o.a_lower && p0 >= i0 + mc) return;
             const int64_t n_end = o.lower ? std::min(o.n, i0 + mc) : o.n;
             const int64_t j0 = ch * chunk_strips * nr;
             const int64_t j1 = std::min(n_end, j0 + chunk_strips * nr);
@@ -257,13 +281,19 @@ const char *sgemm_kernel_name() { return gemm_kernel().name; }
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
            int64_t ldc, ThreadPool *pool) {
-    gemm({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, false}, pool);
+    gemm({trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, false, false}, pool);
 }
 
 void sgemm_lower(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                  ThreadPool *pool) {
-    gemm({trans_a, trans_b, n, n, k, alpha, beta, a, lda, b, ldb, c, ldc, true}, pool);
+    gemm({trans_a, trans_b, n, n, k, alpha, beta, a, lda, b, ldb, c, ldc, true, false}, pool);
+}
+
+void sgemm_lower_a(int64_t m, int64_t n, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                   ThreadPool *pool) {
+    gemm({false, false, m, n, m, alpha, beta, a, lda, b, ldb, c, ldc, false, true}, pool);
 }
 
 } // namespace gptq::cpu

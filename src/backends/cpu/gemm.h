@@ -28,6 +28,13 @@ void sgemm_lower(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, 
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                  ThreadPool *pool);
 
+// C [m x n] = alpha * A * B + beta * C for a lower-triangular A [m x m] (k = m) whose strict
+// upper triangle holds zeros (it is read: whole tiles are packed). Rounds every element
+// exactly as sgemm does with the same operands; skips the k slices a row block's zeros fill.
+void sgemm_lower_a(int64_t m, int64_t n, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                   ThreadPool *pool);
+
 // Name of the micro-kernel in use ("avx512", "avx2+fma" or "generic"), for logs and
 // benchmarks.
 const char *sgemm_kernel_name();

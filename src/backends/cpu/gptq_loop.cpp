@@ -9,8 +9,10 @@
 
 #include "backends/cpu/cholesky.h"
 #include "backends/cpu/column_block.h"
+#include "backends/cpu/cpu_pack.h"
 #include "backends/cpu/error_feedback.h"
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/group_range.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/quantizer.h"
 
@@ -58,8 +60,11 @@ public:
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t g = g0; g < g0 + count; ++g) {
                     const int64_t c0 = g * g_cols;
-                    const GroupParams p =
-                        find_params(w_ + r * k_ + c0, std::min(g_cols, k_ - c0), 1, opt_);
+                    const float *x = w_ + r * k_ + c0;
+                    const int64_t len = std::min(g_cols, k_ - c0);
+                    float xmin, xmax;
+                    group_range(x, len, &xmin, &xmax);
+                    const GroupParams p = find_params_in_range(x, len, 1, xmin, xmax, opt_);
                     scales_[size_t(g * n_ + r)] = p.scale;
                     zeros_[size_t(g * n_ + r)] = zero_point_int(p.zero);
                 }
@@ -154,6 +159,9 @@ public:
                 }
             });
         }
+        // Packed here on every thread (the layer assembly then skips its serial packing);
+        // the codes go along for the callers that read them.
+        out->qweight = pack_qweight(codes_.data(), n_, k_, opt_.bits, pool_);
         out->codes = std::move(codes_);
         out->scales = std::move(scales_);
         out->zeros = std::move(zeros_);

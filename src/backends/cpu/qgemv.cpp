@@ -26,7 +26,24 @@ constexpr int kBlockCodes = Bits == 3 ? 32 : 32 / Bits;  // codes decoded from o
 template <int Bits>
 constexpr int kBlockWords = Bits == 3 ? 3 : 1;           // qweight rows per block
 
-constexpr int64_t kTileCols = 256;  // output columns per task (M x 256 floats stay in L1)
+// Output columns per task. A task reads its columns of every qweight row: 1024 columns are
+// 4 KB of a row at 4 bits, long enough runs for the hardware prefetcher (256-column tiles
+// left about a tenth of the time to memory stalls at 4096 x 14336). With more rows of x the
+// M x cols outputs would crowd L1, and a small layer needs narrower tiles to feed every
+// thread; the width never changes a result (every column sums its own runs in order).
+constexpr int64_t kTileCols = 1024;
+constexpr int64_t kMinTileCols = 256;
+
+// The outputs of one tile (on the stack): m <= 2 rows of up to 1024 columns or up to 8 rows
+// of 256, both 8 KB.
+constexpr int64_t kTileOutputs = kQgemvMaxRows * kMinTileCols;
+static_assert(2 * kTileCols <= kTileOutputs, "qgemv tile outputs");
+
+int64_t tile_cols(int64_t n, int64_t m, int64_t threads) {
+    int64_t cols = m <= 2 ? kTileCols : kMinTileCols;
+    while (cols > kMinTileCols && (n + cols - 1) / cols < 2 * threads) cols /= 2;
+    return cols;
+}
 constexpr int64_t kMaxRunBlocks = 16;  // caps a run: its rows are prefetched as a batch
 
 // Consecutive packed blocks [b0, b1) whose codes all belong to group g, or, with g = -1,
@@ -187,22 +204,24 @@ void qgemv(const QLayer &q, const float *x, int64_t m, int64_t ldx, float *y, in
     if (isa == QgemvIsa::Auto) isa = best_isa();
     const int64_t step = isa == QgemvIsa::Generic ? 1 : m;  // rows per kernel call
     const TileFn fn = pick(isa, L.bits, step);
-    const int64_t tiles = (L.n + kTileCols - 1) / kTileCols;
+    const int64_t tc = tile_cols(L.n, m, pool ? pool->size() : 1);
+    const int64_t tiles = (L.n + tc - 1) / tc;
     auto task = [&](int64_t t, int) {
-        const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, L.n - n0);
-        alignas(64) float out[kQgemvMaxRows * kTileCols] = {};
+        const int64_t n0 = t * tc, cols = std::min(tc, L.n - n0);
+        alignas(64) float out[kTileOutputs];
+        std::fill(out, out + m * tc, 0.0f);
         int64_t done = 0;
         for (int64_t r0 = 0; r0 < m; r0 += step) {
             const Job job{L.n,           L.qweight.data(), q.zeros.data(),
                           L.g_idx.data(), q.scales.data(),  xk + r0 * ldxk,
                           ldxk,          runs.data(),      int64_t(runs.size())};
-            done = fn(job, n0, cols, out + r0 * kTileCols, kTileCols);
+            done = fn(job, n0, cols, out + r0 * tc, tc);
         }
         if (!ordered)  // the ordered copy is whole blocks
-            scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, kTileCols);
-        scalar_codes(q, x, m, ldx, 0, q.k, n0 + done, n0 + cols, out + done, kTileCols);
+            scalar_codes(q, x, m, ldx, kfull, q.k, n0, n0 + done, out, tc);
+        scalar_codes(q, x, m, ldx, 0, q.k, n0 + done, n0 + cols, out + done, tc);
         for (int64_t r = 0; r < m; ++r)
-            std::copy(out + r * kTileCols, out + r * kTileCols + cols, y + r * ldy + n0);
+            std::copy(out + r * tc, out + r * tc + cols, y + r * ldy + n0);
     };
     if (pool)
         pool->parallel_for(tiles, task);
