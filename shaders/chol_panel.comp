@@ -1,32 +1,62 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Blocked Cholesky, step 2: the panel below the diagonal block, L21 = A21 * L11^-T, by
-// forward substitution; one invocation per row, L11 shared by the workgroup.
+// Left-looking blocked Cholesky of the logical (reversed) matrix, step 2 for the block
+// [kb, kb + NB): the panel below it, one NB-row tile per workgroup
+// (shaders/factor_tiles.glsl):
+//   S = A21 - L20 L10^T   (L20: the tile's rows, L10: the block's rows, columns 0 .. kb)
+//   L21 = S L11^-T = S X11^T, with X11 from chol_diag in Xinv.
+// Every row written here belongs to this workgroup; the rows it reads are final.
 #include "addressed.glsl"
 #define GPTQ_PC_CHOL
 #include "push_constants.glsl"
 
-layout(constant_id = 0) const uint NB = 32;
-layout(local_size_x = 64) in;
 GPTQ_BUFFER(0, , A, float, a)
+GPTQ_BUFFER(1, readonly, Xinv, float, xinv)
 #ifdef GPTQ_ADDRESSED
 #define a GPTQ_AT(A, 0)
+#define xinv GPTQ_AT(Xinv, 1)
 #endif
 
-shared float l11[NB * NB];
+#include "factor_tiles.glsl"
 
 void main() {
-    const uint nb = pc.nb, kb = pc.kb, k = pc.k;
-    for (uint e = gl_LocalInvocationIndex; e < nb * nb; e += 64u) {
-        const uint r = e / nb, c = e % nb;
-        l11[r * NB + c] = c <= r ? a[(kb + r) * k + kb + c] : 0.0;
+    const uint t = gl_LocalInvocationIndex;
+    const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
+    const uint kb = pc.kb, k = pc.k;
+    const uint r0 = kb + NB + gl_WorkGroupID.x * NB;  // first row of this tile
+
+    clear_acc();
+    for (uint p0 = 0u; p0 < kb; p0 += TK) {
+        barrier();
+        for (uint e = t; e < TK * NB; e += NT) {
+            const uint r = e / TK, kk = e % TK;
+            sh[kk * NB + r] = r0 + r < k ? a[rev(r0 + r, p0 + kk)] : 0.0;
+            sh[RIGHT + kk * NB + r] = a[rev(kb + r, p0 + kk)];
+        }
+        barrier();
+        accumulate_chunk(RIGHT);
     }
     barrier();
-    const uint row = kb + nb + gl_GlobalInvocationID.x;
-    if (row >= k) return;
-    for (uint j = 0u; j < nb; ++j) {
-        float v = a[row * k + kb + j];
-        for (uint p = 0u; p < j; ++p) v -= a[row * k + kb + p] * l11[j * NB + p];
-        a[row * k + kb + j] = v / l11[j * NB + j];
+    for (uint i = 0u; i < R; ++i)
+        for (uint j = 0u; j < R; ++j) {
+            const uint r = ty + TS * i, q = tx + TS * j;
+            // A's logical upper triangle (H's lower one, which the CPU backend reads too).
+            sh[r * NB + q] = r0 + r < k ? a[rev(kb + q, r0 + r)] - acc[i][j] : 0.0;
+        }
+    barrier();
+
+    // out[r][c] = sum_{q <= c} S[r][q] X11[c][q] (X11 is zero above its diagonal).
+    clear_acc();
+    for (uint q = 0u; q < NB; ++q) {
+        float v[R], w[R];
+        for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + q];
+        for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx + TS * j, kb + q)];
+        for (uint i = 0u; i < R; ++i)
+            for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
     }
+    for (uint i = 0u; i < R; ++i)
+        for (uint j = 0u; j < R; ++j) {
+            const uint r = r0 + ty + TS * i, c = kb + tx + TS * j;
+            if (r < k) a[rev(r, c)] = acc[i][j];
+        }
 }

@@ -7,50 +7,38 @@
 
 namespace gptq::vk {
 
-void record_cholesky(Recorder &rec, const Buffer &a, const Buffer &flag, uint32_t k) {
-    for (uint32_t kb = 0; kb < k; kb += kCholBlock) {
-        const uint32_t nb = std::min(kCholBlock, k - kb);
-        const CholPC pc{k, kb, nb};
-        rec.dispatch(Kernel::CholDiag, {&a, &flag}, pc, 1);
+void record_cholesky(Recorder &rec, const Buffer &a, const Buffer &xinv, const Buffer &flag,
+                     uint32_t k) {
+    // Left-looking: each block column is brought up to date from the factored columns on
+    // its left by one product, so every element is written once and there are two
+    // dispatches per block (the diagonal block, then the panel below it).
+    for (uint32_t kb = 0; kb < k; kb += kFactorBlock) {
+        const CholPC pc{k, kb, std::min(kFactorBlock, k - kb)};
+        rec.dispatch(Kernel::CholDiag, {&a, &xinv, &flag}, pc, 1);
         rec.barrier();
-        const uint32_t rest = k - kb - nb;
-        if (rest == 0) break;
-        rec.dispatch(Kernel::CholPanel, {&a}, pc, groups(rest, 64));
-        rec.barrier();
-        const uint32_t tiles = groups(rest, kCholUpdateTile);
-        rec.dispatch(Kernel::CholUpdate, {&a}, pc, tiles, tiles);
+        if (kb + kFactorBlock >= k) break;
+        rec.dispatch(Kernel::CholPanel, {&a, &xinv}, pc, groups(k - kb - kFactorBlock, kFactorBlock));
         rec.barrier();
     }
 }
 
 void record_inverse_factor(Recorder &rec, const Buffer &a, const Buffer &scratch,
                            const Buffer &flag, uint32_t k) {
-    const SquarePC sq{k};
-    const uint32_t tiles = groups(k, 16);
-    record_cholesky(rec, a, flag, k);
+    // L^-1 is built in scratch (zero above its diagonal) and copied over a at the end: its
+    // row blocks read all of L's rows on their left, so it cannot overwrite L in place.
+    rec.fill_zero(scratch);
+    rec.barrier();
+    record_cholesky(rec, a, scratch, flag, k);
     rec.mark("cholesky");
-    for (uint32_t r0 = 0; r0 < k; r0 += kTriInvBlock) {
-        const TriInvPC pt{k, r0, std::min(kTriInvBlock, k - r0)};
-        if (r0 > 0) {
-            rec.dispatch(Kernel::TriInvGemm, {&a, &scratch}, pt, groups(r0, kTriInvCols));
-            rec.barrier();
-        }
-        rec.dispatch(Kernel::TriInvBlock, {&a, &scratch}, pt, groups(r0 + pt.nb, 64));
+    for (uint32_t r0 = kFactorBlock; r0 < k; r0 += kFactorBlock) {
+        const TriInvPC pt{k, r0, std::min(kFactorBlock, k - r0)};
+        rec.dispatch(Kernel::TriInvGemm, {&a, &scratch, &flag}, pt, r0 / kFactorBlock);
         rec.barrier();
     }
+    // In physical coordinates the reversed L^-1 is U, upper triangular with zeros below.
+    rec.copy(scratch, 0, a, 0, size_t(k) * k * 4);
+    rec.barrier();
     rec.mark("inverse_triangular");
-    // (L L^T)^-1 = Linv^T Linv: the Hessian kernel's X^T X with X = Linv (k "tokens").
-    rec.fill_zero(a);
-    rec.barrier();
-    const uint32_t gram_tiles = groups(k, kHessianTile);
-    const HessianAccumPC pg{k, k, GPTQ_X_F32, 0, 1};
-    rec.dispatch(Kernel::HessianAccum, {&scratch, &a}, pg, gram_tiles, gram_tiles);
-    rec.barrier();
-    rec.mark("inverse_gram");
-    record_cholesky(rec, a, flag, k);
-    rec.dispatch(Kernel::ToUpper, {&a}, sq, tiles, tiles);
-    rec.barrier();
-    rec.mark("cholesky_of_inverse");
 }
 
 namespace {
@@ -58,7 +46,7 @@ namespace {
 bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_factor) {
     const size_t bytes = size_t(k * k) * 4;
     Buffer a(ctx.device, bytes, Buffer::DeviceLocal, "a test matrix");
-    Buffer scratch(ctx.device, full_factor ? bytes : 16, Buffer::DeviceLocal, "scratch");
+    Buffer scratch(ctx.device, bytes, Buffer::DeviceLocal, "scratch");
     Buffer flag(ctx.device, 16, Buffer::DeviceLocal, "the failure flag");
     Recorder rec(ctx);
     rec.upload(a, in, bytes);
@@ -67,7 +55,7 @@ bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_
     if (full_factor)
         record_inverse_factor(rec, a, scratch, flag, uint32_t(k));
     else
-        record_cholesky(rec, a, flag, uint32_t(k));
+        record_cholesky(rec, a, scratch, flag, uint32_t(k));
     const int ia = rec.download(a, 0, bytes);
     const int ifl = rec.download(flag, 0, 4);
     rec.submit();
@@ -79,8 +67,8 @@ bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_
 
 } // namespace
 
-bool device_cholesky(Context &ctx, const float *a, int64_t k, float *l) {
-    return run_square(ctx, a, k, l, false);
+bool device_reversed_cholesky(Context &ctx, const float *a, int64_t k, float *r) {
+    return run_square(ctx, a, k, r, false);
 }
 
 bool device_inverse_factor(Context &ctx, const float *h, int64_t k, float *u) {

@@ -1,0 +1,56 @@
+// What chol_diag, chol_panel and tri_inv_gemm share: the reversed view of the matrix, the
+// tile shape and the register-tiled product over chunks staged in shared memory.
+//
+// GPTQ's factor comes from the reversed matrix (docs/gptq-reference.md §2.6, as the CPU
+// backend's gptq_inverse_factor_reversed): with J the reversal permutation, J H J = L L^T
+// and U = J L^-1 J. The kernels index the logical matrix J M J of a k x k row-major buffer:
+// its element (i, j) is M[k-1-i][k-1-j], i.e. linear index k*k-1 - (i*k + j). So no copy
+// reverses anything, the factor of the logical lower triangle lives in the physical upper
+// one, and L^-1 written in logical coordinates is U in physical ones.
+//
+// Tiles are NB x NB (one block of the factorisation), computed by TS x TS invocations that
+// each own R x R outputs strided by TS (rows ty + TS*i, columns tx + TS*j). Products run over
+// the reduction index in chunks of TK: each chunk of both operands is staged in shared memory
+// as [kk][row], then every invocation loads R + R values per kk for R*R multiply-adds (a
+// shared-memory load is a gather on a CPU driver, so this ratio bounds lavapipe as much as a
+// GPU). Two staged chunks (2 * TK * NB floats) and one whole tile (NB * NB) share `sh`; the
+// host asserts 2 * TK == NB and that NB * NB floats fit in the guaranteed 16 KiB.
+#ifndef GPTQ_FACTOR_TILES_GLSL
+#define GPTQ_FACTOR_TILES_GLSL
+
+layout(constant_id = 0) const uint NB = 64;  // block size = tile side
+layout(constant_id = 1) const uint TS = 8;   // invocations per tile side
+layout(constant_id = 2) const uint TK = 32;  // reduction entries per staged chunk
+layout(local_size_x_id = 1, local_size_y_id = 1) in;
+
+const uint R = NB / TS;   // outputs per invocation per side
+const uint NT = TS * TS;  // invocations per workgroup
+const uint RIGHT = TK * NB;  // offset of the second staged operand in sh
+
+shared float sh[NB * NB];
+float acc[R][R];
+
+// Linear index of element (i, j) of the logical (reversed) k x k matrix.
+uint rev(uint i, uint j) {
+    return pc.k * pc.k - 1u - (i * pc.k + j);
+}
+
+void clear_acc() {
+    for (uint i = 0u; i < R; ++i)
+        for (uint j = 0u; j < R; ++j) acc[i][j] = 0.0;
+}
+
+// acc[i][j] += sum_kk sh[kk][ty + TS*i] * sh[right + kk][tx + TS*j] over one staged chunk
+// (right = 0 for a product of the staged rows with themselves).
+void accumulate_chunk(uint right) {
+    const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
+    for (uint kk = 0u; kk < TK; ++kk) {
+        float v[R], w[R];
+        for (uint i = 0u; i < R; ++i) v[i] = sh[kk * NB + ty + TS * i];
+        for (uint j = 0u; j < R; ++j) w[j] = sh[right + kk * NB + tx + TS * j];
+        for (uint i = 0u; i < R; ++i)
+            for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
+    }
+}
+
+#endif
