@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Left-looking blocked Cholesky of the logical (reversed) matrix, step 1 for the block
 // [kb, kb + nb), one workgroup (shaders/factor_tiles.glsl):
 //   S = A11 - L10 L10^T   (L10: the block's rows, columns 0 .. kb, already factored)
@@ -30,7 +31,8 @@ void main() {
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     const uint kb = pc.kb, nb = pc.nb;
 
-    clear_acc();
+    float acc[R][R];
+    CLEAR_ACC(acc);
     for (uint p0 = 0u; p0 < kb; p0 += TK) {
         barrier();
         for (uint e = t; e < TK * NB; e += NT) {
@@ -38,11 +40,11 @@ void main() {
             sh[kk * NB + r] = r < nb ? a[rev(kb + r, p0 + kk)] : 0.0;
         }
         barrier();
-        accumulate_chunk(0u);
+        ACCUMULATE_CHUNK(acc, 0u, tx, ty)
     }
     barrier();
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) {
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = ty + TS * i, c = tx + TS * j;
             // A's logical upper triangle (H's lower one, which the CPU backend reads too).
             sh[r * NB + c] = (r < nb && c <= r) ? a[rev(kb + c, kb + r)] - acc[i][j]
@@ -89,8 +91,8 @@ void main() {
     }
     barrier();
 
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) {
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = ty + TS * i, c = tx + TS * j;
             if (r >= nb || c >= nb) continue;
             float x = 0.0;

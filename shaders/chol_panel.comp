@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Left-looking blocked Cholesky of the logical (reversed) matrix, step 2 for the block
 // [kb, kb + NB): the panel below it, one NB-row tile per workgroup
 // (shaders/factor_tiles.glsl):
@@ -25,7 +26,8 @@ void main() {
     const uint kb = pc.kb, k = pc.k;
     const uint r0 = kb + NB + gl_WorkGroupID.x * NB;  // first row of this tile
 
-    clear_acc();
+    float acc[R][R];
+    CLEAR_ACC(acc);
     for (uint p0 = 0u; p0 < kb; p0 += TK) {
         barrier();
         for (uint e = t; e < TK * NB; e += NT) {
@@ -34,11 +36,11 @@ void main() {
             sh[RIGHT + kk * NB + r] = a[rev(kb + r, p0 + kk)];
         }
         barrier();
-        accumulate_chunk(RIGHT);
+        ACCUMULATE_CHUNK(acc, RIGHT, tx, ty)
     }
     barrier();
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) {
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = ty + TS * i, q = tx + TS * j;
             // A's logical upper triangle (H's lower one, which the CPU backend reads too).
             sh[r * NB + q] = r0 + r < k ? a[rev(kb + q, r0 + r)] - acc[i][j] : 0.0;
@@ -46,16 +48,16 @@ void main() {
     barrier();
 
     // out[r][c] = sum_{q <= c} S[r][q] X11[c][q] (X11 is zero above its diagonal).
-    clear_acc();
+    CLEAR_ACC(acc);
     for (uint q = 0u; q < NB; ++q) {
         float v[R], w[R];
-        for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + q];
-        for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx + TS * j, kb + q)];
-        for (uint i = 0u; i < R; ++i)
-            for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
+        [[unroll]] for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + q];
+        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx + TS * j, kb + q)];
+        [[unroll]] for (uint i = 0u; i < R; ++i)
+            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
     }
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) {
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = r0 + ty + TS * i, c = kb + tx + TS * j;
             if (r < k) a[rev(r, c)] = acc[i][j];
         }

@@ -28,29 +28,29 @@ const uint NT = TS * TS;  // invocations per workgroup
 const uint RIGHT = TK * NB;  // offset of the second staged operand in sh
 
 shared float sh[NB * NB];
-float acc[R][R];
 
 // Linear index of element (i, j) of the logical (reversed) k x k matrix.
 uint rev(uint i, uint j) {
     return pc.k * pc.k - 1u - (i * pc.k + j);
 }
 
-void clear_acc() {
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) acc[i][j] = 0.0;
-}
+// The R x R accumulators are a local array of main (macros, not functions, so that they
+// stay registers once the loops are unrolled).
+#define CLEAR_ACC(acc)                                  \
+    [[unroll]] for (uint i_ = 0u; i_ < R; ++i_)         \
+        [[unroll]] for (uint j_ = 0u; j_ < R; ++j_) acc[i_][j_] = 0.0
 
 // acc[i][j] += sum_kk sh[kk][ty + TS*i] * sh[right + kk][tx + TS*j] over one staged chunk
 // (right = 0 for a product of the staged rows with themselves).
-void accumulate_chunk(uint right) {
-    const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
-    for (uint kk = 0u; kk < TK; ++kk) {
-        float v[R], w[R];
-        for (uint i = 0u; i < R; ++i) v[i] = sh[kk * NB + ty + TS * i];
-        for (uint j = 0u; j < R; ++j) w[j] = sh[right + kk * NB + tx + TS * j];
-        for (uint i = 0u; i < R; ++i)
-            for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
+#define ACCUMULATE_CHUNK(acc, right, tx, ty)                                         \
+    for (uint kk_ = 0u; kk_ < TK; ++kk_) {                                           \
+        float v_[R], w_[R];                                                          \
+        [[unroll]] for (uint i_ = 0u; i_ < R; ++i_) v_[i_] = sh[kk_ * NB + ty + TS * i_]; \
+        [[unroll]] for (uint j_ = 0u; j_ < R; ++j_)                                  \
+            w_[j_] = sh[(right) + kk_ * NB + tx + TS * j_];                          \
+        [[unroll]] for (uint i_ = 0u; i_ < R; ++i_)                                  \
+            [[unroll]] for (uint j_ = 0u; j_ < R; ++j_)                              \
+                acc[i_][j_] = fma(v_[i_], w_[j_], acc[i_][j_]);                      \
     }
-}
 
 #endif

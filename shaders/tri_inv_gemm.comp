@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Blocked X = L^-1 of the logical (reversed) Cholesky factor, one row block [r0, r0 + nb)
 // per dispatch, one NB-column tile [j0, j0 + NB) left of the diagonal block per workgroup
 // (shaders/factor_tiles.glsl). With X11 = L11^-1 of the row block already in Xinv (from
@@ -28,7 +29,8 @@ void main() {
     const uint r0 = pc.r0, nb = pc.nb;
     const uint j0 = gl_WorkGroupID.x * NB;
 
-    clear_acc();
+    float acc[R][R];
+    CLEAR_ACC(acc);
     for (uint p0 = j0; p0 < r0; p0 += TK) {
         barrier();
         for (uint e = t; e < TK * NB; e += NT) {
@@ -38,27 +40,27 @@ void main() {
             sh[RIGHT + e] = xinv[rev(p0 + kx, j0 + c)];
         }
         barrier();
-        accumulate_chunk(RIGHT);
+        ACCUMULATE_CHUNK(acc, RIGHT, tx, ty)
     }
     barrier();
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) sh[(ty + TS * i) * NB + tx + TS * j] = acc[i][j];
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) sh[(ty + TS * i) * NB + tx + TS * j] = acc[i][j];
     barrier();
 
-    clear_acc();
+    CLEAR_ACC(acc);
     for (uint q = 0u; q < nb; ++q) {
         float v[R], w[R];
-        for (uint i = 0u; i < R; ++i) {
+        [[unroll]] for (uint i = 0u; i < R; ++i) {
             const uint r = ty + TS * i;
             v[i] = r < nb ? xinv[rev(r0 + r, r0 + q)] : 0.0;
         }
-        for (uint j = 0u; j < R; ++j) w[j] = sh[q * NB + tx + TS * j];
-        for (uint i = 0u; i < R; ++i)
-            for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
+        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = sh[q * NB + tx + TS * j];
+        [[unroll]] for (uint i = 0u; i < R; ++i)
+            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
     }
     bool failed = false;
-    for (uint i = 0u; i < R; ++i)
-        for (uint j = 0u; j < R; ++j) {
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = ty + TS * i, c = j0 + tx + TS * j;
             if (r >= nb) continue;
             const float x = -acc[i][j];
