@@ -1,10 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
-// Left-looking blocked Cholesky of the logical (reversed) matrix, step 1 for the block
-// [kb, kb + nb), one workgroup (shaders/factor_tiles.glsl):
-//   S = A11 - L10 L10^T   (L10: the block's rows, columns 0 .. kb, already factored)
-//   S = L11 L11^T         (unblocked, right-looking, in shared memory)
+// Blocked Cholesky of the logical (reversed) matrix, step 1 for the block [kb, kb + nb), one
+// workgroup (shaders/factor_tiles.glsl):
+//   S = L11 L11^T         (S = A11 - L10 L10^T, already formed by chol_panel; unblocked,
+//                          right-looking, in shared memory)
 //   X11 = L11^-1          (column by column, in the upper half of the same shared tile)
 // L11 goes to A's block, X11 (with zeros above its diagonal) to the same block of Xinv,
 // where it is both the diagonal block of L^-1 and what the panel step multiplies by. A pivot
@@ -31,24 +31,15 @@ void main() {
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     const uint kb = pc.kb, nb = pc.nb;
 
-    float acc[R][R];
-    CLEAR_ACC(acc);
-    for (uint p0 = 0u; p0 < kb; p0 += TK) {
-        barrier();
-        for (uint e = t; e < TK * NB; e += NT) {
-            const uint r = e / TK, kk = e % TK;
-            sh[kk * NB + r] = r < nb ? a[rev(kb + r, p0 + kk)] : 0.0;
-        }
-        barrier();
-        ACCUMULATE_CHUNK(acc, 0u, tx, ty)
-    }
-    barrier();
+    // S: the block brought up to date by the panel steps (chol_panel.comp) in its logical
+    // lower triangle; the first block reads H from the logical upper one (H's lower
+    // triangle, which the CPU backend reads too).
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = ty + TS * i, c = tx + TS * j;
-            // A's logical upper triangle (H's lower one, which the CPU backend reads too).
-            sh[r * NB + c] = (r < nb && c <= r) ? a[rev(kb + c, kb + r)] - acc[i][j]
-                                                : (r == c ? 1.0 : 0.0);
+            float v = r == c ? 1.0 : 0.0;
+            if (r < nb && c <= r) v = kb == 0u ? a[rev(kb + c, kb + r)] : a[rev(kb + r, kb + c)];
+            sh[r * NB + c] = v;
         }
 
     // Factor: column j is scaled by its pivot, then the trailing lower triangle updated,

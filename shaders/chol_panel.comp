@@ -5,7 +5,8 @@
 // [kb, kb + NB): the panel below it, one NB-row tile per workgroup
 // (shaders/factor_tiles.glsl):
 //   S = A21 - L20 L10^T   (L20: the tile's rows, L10: the block's rows, columns 0 .. kb)
-//   L21 = S L11^-T = S X11^T, with X11 from chol_diag in Xinv.
+//   L21 = S L11^-T = S X11^T, with X11 from chol_diag in Xinv,
+//   D -= L21 L21^T on the diagonal block of the tile's rows.
 // Every row written here belongs to this workgroup; the rows it reads are final.
 #include "addressed.glsl"
 #define GPTQ_PC_CHOL
@@ -60,5 +61,29 @@ void main() {
         [[unroll]] for (uint j = 0u; j < R; ++j) {
             const uint r = r0 + ty + TS * i, c = kb + tx + TS * j;
             if (r < k) a[rev(r, c)] = acc[i][j];
+        }
+
+    // The diagonal block of this tile's rows, D -= L21 L21^T, in its logical lower triangle
+    // (the first update reads H from the upper one, as everything else). So the diagonal
+    // blocks are brought up to date right-looking, in parallel, and chol_diag, one
+    // workgroup, has no product of its own to run.
+    barrier();
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) sh[(ty + TS * i) * NB + tx + TS * j] = acc[i][j];
+    barrier();
+    CLEAR_ACC(acc);
+    for (uint c = 0u; c < NB; ++c) {
+        float v[R], w[R];
+        [[unroll]] for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + c];
+        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = sh[(tx + TS * j) * NB + c];
+        [[unroll]] for (uint i = 0u; i < R; ++i)
+            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
+    }
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) {
+            const uint r = r0 + ty + TS * i, c = r0 + tx + TS * j;
+            if (r >= k || c > r) continue;
+            const float d = kb == 0u ? a[rev(c, r)] : a[rev(r, c)];
+            a[rev(r, c)] = d - acc[i][j];
         }
 }

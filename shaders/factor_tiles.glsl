@@ -13,8 +13,8 @@
 // the reduction index in chunks of TK: each chunk of both operands is staged in shared memory
 // as [kk][row], then every invocation loads R + R values per kk for R*R multiply-adds (a
 // shared-memory load is a gather on a CPU driver, so this ratio bounds lavapipe as much as a
-// GPU). Two staged chunks (2 * TK * NB floats) and one whole tile (NB * NB) share `sh`; the
-// host asserts 2 * TK == NB and that NB * NB floats fit in the guaranteed 16 KiB.
+// GPU). Two staged chunks (2 * TK * NB floats) and one whole tile (NB * NB) share `sh`, so
+// TK >= NB / 2 (the host picks TK from the device's shared-memory size, vk_pipelines.h).
 #ifndef GPTQ_FACTOR_TILES_GLSL
 #define GPTQ_FACTOR_TILES_GLSL
 
@@ -27,7 +27,7 @@ const uint R = NB / TS;   // outputs per invocation per side
 const uint NT = TS * TS;  // invocations per workgroup
 const uint RIGHT = TK * NB;  // offset of the second staged operand in sh
 
-shared float sh[NB * NB];
+shared float sh[2u * TK * NB];  // >= NB * NB: TK >= NB / 2
 
 // Linear index of element (i, j) of the logical (reversed) k x k matrix.
 uint rev(uint i, uint j) {

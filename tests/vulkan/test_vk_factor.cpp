@@ -13,7 +13,8 @@
 // - Against the CPU backend's factor (src/backends/cpu/cholesky.h) on the same H: both are
 //   within that bound of the exact U, hence within twice of each other.
 // Sizes cross the kernels' block size (64): one partial block, exact blocks, a partial last
-// block, several panels and inverse row blocks.
+// block, several panels and inverse row blocks; both staging widths the host may pick (TK =
+// 32 fits every device, 64 needs 32 KiB of shared memory) run where the device allows.
 #include "vk_test_common.h"
 
 #include "backends/cpu/cholesky.h"
@@ -22,6 +23,15 @@
 using namespace vkt;
 
 namespace {
+
+// The kernels' staging widths this device can run.
+std::vector<uint32_t> steps() {
+    std::vector<uint32_t> s{gptq::vk::kFactorStepMin};
+    if (backend().context().device.props().limits.maxComputeSharedMemorySize >=
+        gptq::vk::factor_shared_bytes(gptq::vk::kFactorStepWide))
+        s.push_back(gptq::vk::kFactorStepWide);
+    return s;
+}
 
 std::vector<float> well_conditioned(int64_t k, uint64_t seed) {
     Rng r(seed);
@@ -82,11 +92,12 @@ std::vector<double> naive_inverse_factor(const std::vector<float> &h, int64_t k)
 }
 
 void test_reversed_cholesky_residual(void **) {
+    for (uint32_t step : steps())
     for (int64_t k : {1, 2, 31, 64, 65, 100, 129, 200}) {
         std::vector<float> a = well_conditioned(k, uint64_t(k));
         for (int64_t i = 0; i < k; ++i) a[size_t(i * k + i)] *= float(1 + i % 7);  // vary scale
         std::vector<float> r(size_t(k * k));
-        assert_true(gptq::vk::device_reversed_cholesky(backend().context(), a.data(), k, r.data()));
+        assert_true(gptq::vk::device_reversed_cholesky(backend().context(), a.data(), k, r.data(), step));
         const double gamma = 2.0 * double(k + 1) * kU / (1.0 - double(k + 1) * kU);
         for (int64_t i = 0; i < k; ++i) {
             assert_true(r[size_t(i * k + i)] > 0.0f);
@@ -108,10 +119,11 @@ void test_reversed_cholesky_residual(void **) {
 
 void test_inverse_factor(void **) {
     auto pool = nullptr;
+    for (uint32_t step : steps())
     for (int64_t k : {1, 17, 64, 65, 130, 257, 400}) {
         const std::vector<float> h = well_conditioned(k, 1000 + uint64_t(k));
         std::vector<float> u(size_t(k * k));
-        assert_true(gptq::vk::device_inverse_factor(backend().context(), h.data(), k, u.data()));
+        assert_true(gptq::vk::device_inverse_factor(backend().context(), h.data(), k, u.data(), step));
         const double tol = 16.0 * double(k) * kU;
         // Upper triangular with an exact zero lower part.
         for (int64_t i = 0; i < k; ++i)

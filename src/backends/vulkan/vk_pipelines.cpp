@@ -57,7 +57,10 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         declare(Kernel::GroupParams, "group_params", 5, {});
         declare(Kernel::PrepPermute, "prep_permute", 4, {});
         declare(Kernel::DampDiag, "damp_diag", 2, {});
-        const std::vector<uint32_t> factor_tiles{kFactorBlock, kFactorThreads, kFactorStep};
+        const uint32_t factor_step =
+            dev.props().limits.maxComputeSharedMemorySize >= factor_shared_bytes(kFactorStepWide)
+                ? kFactorStepWide : kFactorStepMin;
+        const std::vector<uint32_t> factor_tiles{kFactorBlock, kFactorThreads, factor_step};
         declare(Kernel::CholDiag, "chol_diag", 3, factor_tiles);
         declare(Kernel::CholPanel, "chol_panel", 2, factor_tiles);
         declare(Kernel::TriInvGemm, "tri_inv_gemm", 3, factor_tiles);

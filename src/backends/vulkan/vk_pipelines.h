@@ -76,10 +76,15 @@ static_assert(kGemvMaxRows * kGemvKChunk * 4 <= kMinSharedBytes, "matmul_gemv");
 // blocks of kFactorBlock rows, each tile computed by kFactorThreads^2 invocations.
 constexpr uint32_t kFactorBlock = 64;   // NB
 constexpr uint32_t kFactorThreads = 8;  // TS
-constexpr uint32_t kFactorStep = 32;    // TK: reduction entries per staged chunk
-static_assert(kFactorBlock * kFactorBlock * 4 <= kMinSharedBytes, "factor tiles");
-static_assert(2 * kFactorStep == kFactorBlock, "two staged chunks fill one tile's shared memory");
-static_assert(kFactorBlock % kFactorThreads == 0 && kFactorBlock % kFactorStep == 0, "whole tiles");
+// TK, reduction entries per staged chunk: two chunks of both operands take 2 TK NB floats of
+// shared memory. The guaranteed 16 KiB holds TK = NB / 2 (also the least the kernels need: one
+// NB x NB tile); devices with 32 KiB (lavapipe, most desktop GPUs) get TK = NB, half the
+// barriers per product (about 1.4x faster on lavapipe).
+constexpr uint32_t kFactorStepMin = kFactorBlock / 2;
+constexpr uint32_t kFactorStepWide = kFactorBlock;
+constexpr uint32_t factor_shared_bytes(uint32_t step) { return 2 * step * kFactorBlock * 4; }
+static_assert(factor_shared_bytes(kFactorStepMin) <= kMinSharedBytes, "factor tiles");
+static_assert(kFactorBlock % kFactorThreads == 0 && kFactorBlock % kFactorStepWide == 0, "whole tiles");
 static_assert(kFactorBlock <= kFactorThreads * kFactorThreads, "chol_diag: a row per invocation");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
