@@ -36,10 +36,10 @@ void main() {
     // triangle, which the CPU backend reads too).
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = ty + TS * i, c = tx + TS * j;
+            const uint r = ty * R + i, c = tx * R + j;
             float v = r == c ? 1.0 : 0.0;
             if (r < nb && c <= r) v = kb == 0u ? a[rev(kb + c, kb + r)] : a[rev(kb + r, kb + c)];
-            sh[r * NB + c] = v;
+            SH(r * NB + c) = v;
         }
 
     // Factor: column j is scaled by its pivot, then the trailing lower triangle updated,
@@ -47,7 +47,7 @@ void main() {
     bool failed = false;
     for (uint j = 0u; j < NB; ++j) {
         barrier();
-        float d = sh[j * NB + j];
+        float d = SH(j * NB + j);
         if (!(d > 0.0) || isinf(d)) {
             failed = true;
             d = 1.0;  // keep the rest finite; the host discards this factor
@@ -56,40 +56,40 @@ void main() {
         const uint r = t;
         float lrj = 0.0;
         if (r > j && r < NB) {
-            lrj = sh[r * NB + j] / piv;
-            sh[r * NB + j] = lrj;
+            lrj = SH(r * NB + j) / piv;
+            SH(r * NB + j) = lrj;
         }
         barrier();
-        if (t == 0u) sh[j * NB + j] = piv;
+        if (t == 0u) SH(j * NB + j) = piv;
         if (r > j && r < NB)
-            for (uint c = j + 1u; c <= r; ++c) sh[r * NB + c] -= lrj * sh[c * NB + j];
+            for (uint c = j + 1u; c <= r; ++c) SH(r * NB + c) -= lrj * SH(c * NB + j);
     }
     barrier();
 
-    // Invert: invocation c owns column c of X11 and keeps X11[i][c] (i > c) at sh[c][i],
+    // Invert: invocation c owns column c of X11 and keeps X11[i][c] (i > c) at SH(c)[i],
     // the strict upper half, which nothing else reads; L11[i][p] are uniform loads.
     if (t < NB) {
         const uint c = t;
-        const float dc = 1.0 / sh[c * NB + c];
+        const float dc = 1.0 / SH(c * NB + c);
         for (uint i = 1u; i < NB; ++i) {
             float s = 0.0;
             for (uint p = 0u; p < i; ++p) {
-                const float x = p > c ? sh[c * NB + p] : (p == c ? dc : 0.0);
-                s = fma(sh[i * NB + p], x, s);
+                const float x = p > c ? SH(c * NB + p) : (p == c ? dc : 0.0);
+                s = fma(SH(i * NB + p), x, s);
             }
-            if (i > c) sh[c * NB + i] = -s / sh[i * NB + i];
+            if (i > c) SH(c * NB + i) = -s / SH(i * NB + i);
         }
     }
     barrier();
 
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = ty + TS * i, c = tx + TS * j;
+            const uint r = ty * R + i, c = tx * R + j;
             if (r >= nb || c >= nb) continue;
             float x = 0.0;
             if (c <= r) {
-                a[rev(kb + r, kb + c)] = sh[r * NB + c];
-                x = r == c ? 1.0 / sh[r * NB + r] : sh[c * NB + r];
+                a[rev(kb + r, kb + c)] = SH(r * NB + c);
+                x = r == c ? 1.0 / SH(r * NB + r) : SH(c * NB + r);
             }
             if (isinf(x) || isnan(x)) failed = true;
             xinv[rev(kb + r, kb + c)] = x;

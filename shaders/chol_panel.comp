@@ -33,18 +33,18 @@ void main() {
         barrier();
         for (uint e = t; e < TK * NB; e += NT) {
             const uint r = e / TK, kk = e % TK;
-            sh[kk * NB + r] = r0 + r < k ? a[rev(r0 + r, p0 + kk)] : 0.0;
-            sh[RIGHT + kk * NB + r] = a[rev(kb + r, p0 + kk)];
+            SH(kk * NB + r) = r0 + r < k ? a[rev(r0 + r, p0 + kk)] : 0.0;
+            SH(RIGHT + kk * NB + r) = a[rev(kb + r, p0 + kk)];
         }
         barrier();
-        ACCUMULATE_CHUNK(acc, RIGHT, tx, ty)
+        ACCUMULATE(acc, TK, RIGHT, tx, ty)
     }
     barrier();
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = ty + TS * i, q = tx + TS * j;
+            const uint r = ty * R + i, q = tx * R + j;
             // A's logical upper triangle (H's lower one, which the CPU backend reads too).
-            sh[r * NB + q] = r0 + r < k ? a[rev(kb + q, r0 + r)] - acc[i][j] : 0.0;
+            SH(q * NB + r) = r0 + r < k ? a[rev(kb + q, r0 + r)] - acc[i][j] : 0.0;  // [q][r]
         }
     barrier();
 
@@ -52,14 +52,14 @@ void main() {
     CLEAR_ACC(acc);
     for (uint q = 0u; q < NB; ++q) {
         float v[R], w[R];
-        [[unroll]] for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + q];
-        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx + TS * j, kb + q)];
+        LOAD_RUN(v, q * NB + ty * R)
+        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx * R + j, kb + q)];
         [[unroll]] for (uint i = 0u; i < R; ++i)
             [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
     }
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = r0 + ty + TS * i, c = kb + tx + TS * j;
+            const uint r = r0 + ty * R + i, c = kb + tx * R + j;
             if (r < k) a[rev(r, c)] = acc[i][j];
         }
 
@@ -69,19 +69,13 @@ void main() {
     // workgroup, has no product of its own to run.
     barrier();
     [[unroll]] for (uint i = 0u; i < R; ++i)
-        [[unroll]] for (uint j = 0u; j < R; ++j) sh[(ty + TS * i) * NB + tx + TS * j] = acc[i][j];
+        [[unroll]] for (uint j = 0u; j < R; ++j) SH((tx * R + j) * NB + ty * R + i) = acc[i][j];  // [c][r]
     barrier();
     CLEAR_ACC(acc);
-    for (uint c = 0u; c < NB; ++c) {
-        float v[R], w[R];
-        [[unroll]] for (uint i = 0u; i < R; ++i) v[i] = sh[(ty + TS * i) * NB + c];
-        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = sh[(tx + TS * j) * NB + c];
-        [[unroll]] for (uint i = 0u; i < R; ++i)
-            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
-    }
+    ACCUMULATE(acc, NB, 0u, tx, ty)
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = r0 + ty + TS * i, c = r0 + tx + TS * j;
+            const uint r = r0 + ty * R + i, c = r0 + tx * R + j;
             if (r >= k || c > r) continue;
             const float d = kb == 0u ? a[rev(c, r)] : a[rev(r, c)];
             a[rev(r, c)] = d - acc[i][j];

@@ -9,11 +9,11 @@
 // one, and L^-1 written in logical coordinates is U in physical ones.
 //
 // Tiles are NB x NB (one block of the factorisation), computed by TS x TS invocations that
-// each own R x R outputs strided by TS (rows ty + TS*i, columns tx + TS*j). Products run over
-// the reduction index in chunks of TK: each chunk of both operands is staged in shared memory
-// as [kk][row], then every invocation loads R + R values per kk for R*R multiply-adds (a
-// shared-memory load is a gather on a CPU driver, so this ratio bounds lavapipe as much as a
-// GPU). Two staged chunks (2 * TK * NB floats) and one whole tile (NB * NB) share `sh`, so
+// each own R x R adjacent outputs (rows ty*R + i, columns tx*R + j). Products run over the
+// reduction index in chunks of TK: each chunk of both operands is staged in shared memory as
+// [kk][row], then every invocation loads its R + R values per kk as R/2 vec4s for R*R
+// multiply-adds. On lavapipe every load is a loop over the lanes, whatever its width, so
+// vec4 loads are what makes the product run at multiply-add speed. Two staged chunks (2 * TK * NB floats) and one whole tile (NB * NB) share `sh`, so
 // TK >= NB / 2 (the host picks TK from the device's shared-memory size, vk_pipelines.h).
 #ifndef GPTQ_FACTOR_TILES_GLSL
 #define GPTQ_FACTOR_TILES_GLSL
@@ -27,7 +27,19 @@ const uint R = NB / TS;   // outputs per invocation per side
 const uint NT = TS * TS;  // invocations per workgroup
 const uint RIGHT = TK * NB;  // offset of the second staged operand in sh
 
-shared float sh[2u * TK * NB];  // >= NB * NB: TK >= NB / 2
+shared vec4 sh4[2u * TK * NB / 4u];  // >= NB * NB floats: TK >= NB / 2
+// Float e of the shared tile.
+#define SH(e) sh4[(e) >> 2u][(e) & 3u]
+
+// dst[0 .. R) = the R floats of the shared tile from base (a multiple of 4), as vec4 loads.
+#define LOAD_RUN(dst, base)                                        \
+    [[unroll]] for (uint q_ = 0u; q_ < R / 4u; ++q_) {             \
+        const vec4 x_ = sh4[((base) >> 2u) + q_];                  \
+        dst[4u * q_] = x_.x;                                       \
+        dst[4u * q_ + 1u] = x_.y;                                  \
+        dst[4u * q_ + 2u] = x_.z;                                  \
+        dst[4u * q_ + 3u] = x_.w;                                  \
+    }
 
 // Linear index of element (i, j) of the logical (reversed) k x k matrix.
 uint rev(uint i, uint j) {
@@ -40,17 +52,16 @@ uint rev(uint i, uint j) {
     [[unroll]] for (uint i_ = 0u; i_ < R; ++i_)         \
         [[unroll]] for (uint j_ = 0u; j_ < R; ++j_) acc[i_][j_] = 0.0
 
-// acc[i][j] += sum_kk sh[kk][ty + TS*i] * sh[right + kk][tx + TS*j] over one staged chunk
-// (right = 0 for a product of the staged rows with themselves).
-#define ACCUMULATE_CHUNK(acc, right, tx, ty)                                         \
-    for (uint kk_ = 0u; kk_ < TK; ++kk_) {                                           \
-        float v_[R], w_[R];                                                          \
-        [[unroll]] for (uint i_ = 0u; i_ < R; ++i_) v_[i_] = sh[kk_ * NB + ty + TS * i_]; \
-        [[unroll]] for (uint j_ = 0u; j_ < R; ++j_)                                  \
-            w_[j_] = sh[(right) + kk_ * NB + tx + TS * j_];                          \
-        [[unroll]] for (uint i_ = 0u; i_ < R; ++i_)                                  \
-            [[unroll]] for (uint j_ = 0u; j_ < R; ++j_)                              \
-                acc[i_][j_] = fma(v_[i_], w_[j_], acc[i_][j_]);                      \
+// acc[i][j] += sum_{kk < steps} sh[kk][ty*R + i] * sh[right + kk][tx*R + j], rows of NB
+// floats (right = 0 for a product of the staged rows with themselves).
+#define ACCUMULATE(acc, steps, right, tx, ty)                                \
+    for (uint kk_ = 0u; kk_ < (steps); ++kk_) {                              \
+        float v_[R], w_[R];                                                  \
+        LOAD_RUN(v_, kk_ * NB + (ty) * R)                                    \
+        LOAD_RUN(w_, (right) + kk_ * NB + (tx) * R)                          \
+        [[unroll]] for (uint i_ = 0u; i_ < R; ++i_)                          \
+            [[unroll]] for (uint j_ = 0u; j_ < R; ++j_)                      \
+                acc[i_][j_] = fma(v_[i_], w_[j_], acc[i_][j_]);              \
     }
 
 #endif

@@ -35,33 +35,33 @@ void main() {
         barrier();
         for (uint e = t; e < TK * NB; e += NT) {
             const uint r = e / TK, kk = e % TK;
-            sh[kk * NB + r] = r < nb ? l[rev(r0 + r, p0 + kk)] : 0.0;
+            SH(kk * NB + r) = r < nb ? l[rev(r0 + r, p0 + kk)] : 0.0;
             const uint kx = e / NB, c = e % NB;
-            sh[RIGHT + e] = xinv[rev(p0 + kx, j0 + c)];
+            SH(RIGHT + e) = xinv[rev(p0 + kx, j0 + c)];
         }
         barrier();
-        ACCUMULATE_CHUNK(acc, RIGHT, tx, ty)
+        ACCUMULATE(acc, TK, RIGHT, tx, ty)
     }
     barrier();
     [[unroll]] for (uint i = 0u; i < R; ++i)
-        [[unroll]] for (uint j = 0u; j < R; ++j) sh[(ty + TS * i) * NB + tx + TS * j] = acc[i][j];
+        [[unroll]] for (uint j = 0u; j < R; ++j) SH((ty * R + i) * NB + tx * R + j) = acc[i][j];
     barrier();
 
     CLEAR_ACC(acc);
     for (uint q = 0u; q < nb; ++q) {
         float v[R], w[R];
         [[unroll]] for (uint i = 0u; i < R; ++i) {
-            const uint r = ty + TS * i;
+            const uint r = ty * R + i;
             v[i] = r < nb ? xinv[rev(r0 + r, r0 + q)] : 0.0;
         }
-        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = sh[q * NB + tx + TS * j];
+        LOAD_RUN(w, q * NB + tx * R)
         [[unroll]] for (uint i = 0u; i < R; ++i)
             [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
     }
     bool failed = false;
     [[unroll]] for (uint i = 0u; i < R; ++i)
         [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = ty + TS * i, c = j0 + tx + TS * j;
+            const uint r = ty * R + i, c = j0 + tx * R + j;
             if (r >= nb) continue;
             const float x = -acc[i][j];
             if (isinf(x) || isnan(x)) failed = true;

@@ -86,6 +86,7 @@ constexpr uint32_t factor_shared_bytes(uint32_t step) { return 2 * step * kFacto
 static_assert(factor_shared_bytes(kFactorStepMin) <= kMinSharedBytes, "factor tiles");
 static_assert(kFactorBlock % kFactorThreads == 0 && kFactorBlock % kFactorStepWide == 0, "whole tiles");
 static_assert(kFactorBlock <= kFactorThreads * kFactorThreads, "chol_diag: a row per invocation");
+static_assert((kFactorBlock / kFactorThreads) % 4 == 0, "each invocation's runs are whole vec4s");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
