@@ -13,9 +13,11 @@
 #include "push_constants.glsl"
 
 GPTQ_BUFFER(0, , A, float, a)
+GPTQ_BUFFER(0, readonly, A4, vec4, a4)  // the same buffer, 4 floats a load
 GPTQ_BUFFER(1, readonly, Xinv, float, xinv)
 #ifdef GPTQ_ADDRESSED
 #define a GPTQ_AT(A, 0)
+#define a4 GPTQ_AT(A4, 0)
 #define xinv GPTQ_AT(Xinv, 1)
 #endif
 
@@ -31,11 +33,8 @@ void main() {
     CLEAR_ACC(acc);
     for (uint p0 = 0u; p0 < kb; p0 += TK) {
         barrier();
-        for (uint e = t; e < TK * NB; e += NT) {
-            const uint r = e / TK, kk = e % TK;
-            SH(kk * NB + r) = r0 + r < k ? a[rev(r0 + r, p0 + kk)] : 0.0;
-            SH(RIGHT + kk * NB + r) = a[rev(kb + r, p0 + kk)];
-        }
+        STAGE_TRANSPOSED(0u, a4, a, r0, k - r0, p0)
+        STAGE_TRANSPOSED(RIGHT, a4, a, kb, NB, p0)
         barrier();
         ACCUMULATE(acc, TK, RIGHT, tx, ty)
     }

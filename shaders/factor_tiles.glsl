@@ -46,6 +46,35 @@ uint rev(uint i, uint j) {
     return pc.k * pc.k - 1u - (i * pc.k + j);
 }
 
+// The 4 logical elements (i, p .. p+3), p a multiple of 4: one vec4 load of their physical
+// (descending) run when k is a multiple of 4, which makes the run 16-byte aligned; else four.
+#define LOAD4(buf4, buf, i, p)                                                             \
+    ((pc.k & 3u) == 0u ? buf4[rev((i), (p) + 3u) >> 2u].wzyx                               \
+                       : vec4(buf[rev((i), (p))], buf[rev((i), (p) + 1u)],                 \
+                              buf[rev((i), (p) + 2u)], buf[rev((i), (p) + 3u)]))
+
+// Stages rows [row0, row0 + NB) (those from `rows` on read as zero) x columns [p0, p0 + TK)
+// of a logical matrix as sh[dst + kk*NB + r], in 4 x 4 blocks: four vec4 loads along the
+// rows, four vec4 stores along the columns.
+#define STAGE_TRANSPOSED(dst, buf4, buf, row0, rows, p0)                                   \
+    for (uint e_ = gl_LocalInvocationIndex; e_ < (NB / 4u) * (TK / 4u); e_ += NT) {        \
+        const uint r_ = (e_ / (TK / 4u)) * 4u, kk_ = (e_ % (TK / 4u)) * 4u;                 \
+        vec4 m_[4];                                                                       \
+        [[unroll]] for (uint i_ = 0u; i_ < 4u; ++i_)                                      \
+            m_[i_] = r_ + i_ < (rows) ? LOAD4(buf4, buf, (row0) + r_ + i_, (p0) + kk_)    \
+                                      : vec4(0.0);                                        \
+        [[unroll]] for (uint j_ = 0u; j_ < 4u; ++j_)                                      \
+            sh4[((dst) + (kk_ + j_) * NB + r_) >> 2u] =                                   \
+                vec4(m_[0][j_], m_[1][j_], m_[2][j_], m_[3][j_]);                         \
+    }
+
+// Stages rows [p0, p0 + TK) x columns [col0, col0 + NB) as they are: sh[dst + kk*NB + c].
+#define STAGE_STRAIGHT(dst, buf4, buf, p0, col0)                                         \
+    for (uint e_ = gl_LocalInvocationIndex; e_ < TK * (NB / 4u); e_ += NT) {              \
+        const uint kk_ = e_ / (NB / 4u), c_ = (e_ % (NB / 4u)) * 4u;                      \
+        sh4[((dst) + kk_ * NB + c_) >> 2u] = LOAD4(buf4, buf, (p0) + kk_, (col0) + c_);   \
+    }
+
 // The R x R accumulators are a local array of main (macros, not functions, so that they
 // stay registers once the loops are unrolled).
 #define CLEAR_ACC(acc)                                  \

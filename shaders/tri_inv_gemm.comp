@@ -13,11 +13,15 @@
 #include "push_constants.glsl"
 
 GPTQ_BUFFER(0, readonly, L, float, l)
+GPTQ_BUFFER(0, readonly, L4, vec4, l4)  // the same buffers, 4 floats a load
 GPTQ_BUFFER(1, , Xinv, float, xinv)
+GPTQ_BUFFER(1, readonly, Xinv4, vec4, xinv4)
 GPTQ_BUFFER(2, , Flag, uint, fail_flag)
 #ifdef GPTQ_ADDRESSED
 #define l GPTQ_AT(L, 0)
+#define l4 GPTQ_AT(L4, 0)
 #define xinv GPTQ_AT(Xinv, 1)
+#define xinv4 GPTQ_AT(Xinv4, 1)
 #define fail_flag GPTQ_AT(Flag, 2)
 #endif
 
@@ -33,12 +37,8 @@ void main() {
     CLEAR_ACC(acc);
     for (uint p0 = j0; p0 < r0; p0 += TK) {
         barrier();
-        for (uint e = t; e < TK * NB; e += NT) {
-            const uint r = e / TK, kk = e % TK;
-            SH(kk * NB + r) = r < nb ? l[rev(r0 + r, p0 + kk)] : 0.0;
-            const uint kx = e / NB, c = e % NB;
-            SH(RIGHT + e) = xinv[rev(p0 + kx, j0 + c)];
-        }
+        STAGE_TRANSPOSED(0u, l4, l, r0, nb, p0)
+        STAGE_STRAIGHT(RIGHT, xinv4, xinv, p0, j0)
         barrier();
         ACCUMULATE(acc, TK, RIGHT, tx, ty)
     }
