@@ -1,13 +1,13 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
-// Left-looking blocked Cholesky of the logical (reversed) matrix, step 2 for the block
-// [kb, kb + NB): the panel below it, one NB-row tile per workgroup
-// (shaders/factor_tiles.glsl):
-//   S = A21 - L20 L10^T   (L20: the tile's rows, L10: the block's rows, columns 0 .. kb)
+// Blocked Cholesky of the logical (reversed) matrix, step 2 for the block [kb, kb + NB): the
+// panel below it, one NB-row tile per workgroup (shaders/factor_tiles.glsl):
+//   S = A21 - L20 L10^T   (left-looking; L20: the tile's rows, L10: the block's rows,
+//                          columns 0 .. kb)
 //   L21 = S L11^-T = S X11^T, with X11 from chol_diag in Xinv,
-//   D -= L21 L21^T on the diagonal block of the tile's rows.
-// Every row written here belongs to this workgroup; the rows it reads are final.
+//   D -= L21 L21^T on the diagonal block of the tile's rows (right-looking).
+// Everything written here lies in this workgroup's rows; the other rows it reads are final.
 #include "addressed.glsl"
 #define GPTQ_PC_CHOL
 #include "push_constants.glsl"
