@@ -24,7 +24,6 @@ GPTQ_BUFFER(1, readonly, Xinv, float, xinv)
 #include "factor_tiles.glsl"
 
 void main() {
-    const uint t = gl_LocalInvocationIndex;
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     const uint kb = pc.kb, k = pc.k;
     const uint r0 = kb + NB + gl_WorkGroupID.x * NB;  // first row of this tile

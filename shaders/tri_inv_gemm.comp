@@ -28,7 +28,6 @@ GPTQ_BUFFER(2, , Flag, uint, fail_flag)
 #include "factor_tiles.glsl"
 
 void main() {
-    const uint t = gl_LocalInvocationIndex;
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     const uint r0 = pc.r0, nb = pc.nb;
     const uint j0 = gl_WorkGroupID.x * NB;
