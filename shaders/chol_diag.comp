@@ -6,8 +6,8 @@
 //   S = L11 L11^T         (S = A11 - L10 L10^T, already formed by chol_panel; unblocked,
 //                          right-looking, in shared memory)
 //   X11 = L11^-1          (column by column, in the upper half of the same shared tile)
-// L11 goes to A's block, X11 (with zeros above its diagonal) to the same block of Xinv,
-// where it is both the diagonal block of L^-1 and what the panel step multiplies by. A pivot
+// L11 goes to A's block (the panel step solves with it), X11 (with zeros above its diagonal)
+// to the same block of Xinv, the diagonal block of L^-1 (tri_inv_gemm multiplies by it). A pivot
 // that is not positive and finite, or an X11 that is not finite, sets the failure flag the
 // host reads back to retry with more damping. Rows past nb (the last, partial block) are
 // padded with the identity.

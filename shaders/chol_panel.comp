@@ -5,7 +5,7 @@
 // panel below it, one NB-row tile per workgroup (shaders/factor_tiles.glsl):
 //   S = A21 - L20 L10^T   (left-looking; L20: the tile's rows, L10: the block's rows,
 //                          columns 0 .. kb)
-//   L21 = S L11^-T = S X11^T, with X11 from chol_diag in Xinv,
+//   L21 = S L11^-T         (forward substitution, with L11 from chol_diag)
 //   D -= L21 L21^T on the diagonal block of the tile's rows (right-looking).
 // Everything written here lies in this workgroup's rows; the other rows it reads are final.
 #include "addressed.glsl"
@@ -14,11 +14,9 @@
 
 GPTQ_BUFFER(0, , A, float, a)
 GPTQ_BUFFER(0, readonly, A4, vec4, a4)  // the same buffer, 4 floats a load
-GPTQ_BUFFER(1, readonly, Xinv, float, xinv)
 #ifdef GPTQ_ADDRESSED
 #define a GPTQ_AT(A, 0)
 #define a4 GPTQ_AT(A4, 0)
-#define xinv GPTQ_AT(Xinv, 1)
 #endif
 
 #include "factor_tiles.glsl"
@@ -46,28 +44,24 @@ void main() {
         }
     barrier();
 
-    // out[r][c] = sum_{q <= c} S[r][q] X11[c][q] (X11 is zero above its diagonal).
-    CLEAR_ACC(acc);
-    for (uint q = 0u; q < NB; ++q) {
-        float v[R], w[R];
-        LOAD_RUN(v, q * NB + ty * R)
-        [[unroll]] for (uint j = 0u; j < R; ++j) w[j] = xinv[rev(kb + tx * R + j, kb + q)];
-        [[unroll]] for (uint i = 0u; i < R; ++i)
-            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
-    }
-    [[unroll]] for (uint i = 0u; i < R; ++i)
-        [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = r0 + ty * R + i, c = kb + tx * R + j;
-            if (r < k) a[rev(r, c)] = acc[i][j];
+    // L21 = S L11^-T by forward substitution in place, one row per invocation (NB <= NT):
+    // backward stable, where a product with the explicit X11 loses accuracy on an
+    // ill-conditioned block. L11 is what chol_diag wrote.
+    const uint row = gl_LocalInvocationIndex;
+    if (row < NB) {
+        for (uint c = 0u; c < NB; ++c) {
+            float s = SH(c * NB + row);
+            for (uint q = 0u; q < c; ++q) s = fma(-SH(q * NB + row), a[rev(kb + c, kb + q)], s);
+            s /= a[rev(kb + c, kb + c)];
+            SH(c * NB + row) = s;
+            if (r0 + row < k) a[rev(r0 + row, kb + c)] = s;
         }
+    }
 
     // The diagonal block of this tile's rows, D -= L21 L21^T, in its logical lower triangle
     // (the first update reads H from the upper one, as everything else). So the diagonal
     // blocks are brought up to date right-looking, in parallel, and chol_diag, one
     // workgroup, has no product of its own to run.
-    barrier();
-    [[unroll]] for (uint i = 0u; i < R; ++i)
-        [[unroll]] for (uint j = 0u; j < R; ++j) SH((tx * R + j) * NB + ty * R + i) = acc[i][j];  // [c][r]
     barrier();
     CLEAR_ACC(acc);
     ACCUMULATE(acc, NB, 0u, tx, ty)

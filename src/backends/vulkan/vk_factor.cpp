@@ -31,7 +31,7 @@ void record_cholesky(Recorder &rec, const Buffer &a, const Buffer &xinv, const B
         dispatch_factor(rec, Kernel::CholDiag, step, {&a, &xinv, &flag}, pc, 1);
         rec.barrier();
         if (kb + kFactorBlock >= k) break;
-        dispatch_factor(rec, Kernel::CholPanel, step, {&a, &xinv}, pc,
+        dispatch_factor(rec, Kernel::CholPanel, step, {&a}, pc,
                         groups(k - kb - kFactorBlock, kFactorBlock));
         rec.barrier();
     }

@@ -62,7 +62,7 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
                 ? kFactorStepWide : kFactorStepMin;
         const std::vector<uint32_t> factor_tiles{kFactorBlock, kFactorThreads, factor_step};
         declare(Kernel::CholDiag, "chol_diag", 3, factor_tiles);
-        declare(Kernel::CholPanel, "chol_panel", 2, factor_tiles);
+        declare(Kernel::CholPanel, "chol_panel", 1, factor_tiles);
         declare(Kernel::TriInvGemm, "tri_inv_gemm", 3, factor_tiles);
         declare(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
         declare(Kernel::TrailingUpdate, "trailing_update", 3,
