@@ -3,10 +3,10 @@
 #extension GL_EXT_control_flow_attributes : require
 // Blocked X = L^-1 of the logical (reversed) Cholesky factor, one row block [r0, r0 + nb)
 // per dispatch, one NB-column tile [j0, j0 + NB) left of the diagonal block per workgroup
-// (shaders/factor_tiles.glsl). With X11 = L11^-1 of the row block already in Xinv (from
-// chol_diag) and the rows above final:
+// (shaders/factor_tiles.glsl). With the rows above final (the diagonal block, X11 =
+// L11^-1, is chol_diag's):
 //   T = sum_{p = j0}^{r0 - 1} L[r0 + r][p] X[p][j0 + c]   (X is zero above its diagonal)
-//   X[r0 + r][j0 + c] = -(X11 T)[r][c]
+//   X[r0 + r][j0 + c] = -(L11^-1 T)[r][c]                (forward substitution)
 // An entry that is not finite sets the failure flag.
 #include "addressed.glsl"
 #define GPTQ_PC_TRI_INV
@@ -46,25 +46,19 @@ void main() {
         [[unroll]] for (uint j = 0u; j < R; ++j) SH((ty * R + i) * NB + tx * R + j) = acc[i][j];
     barrier();
 
-    CLEAR_ACC(acc);
-    for (uint q = 0u; q < nb; ++q) {
-        float v[R], w[R];
-        [[unroll]] for (uint i = 0u; i < R; ++i) {
-            const uint r = ty * R + i;
-            v[i] = r < nb ? xinv[rev(r0 + r, r0 + q)] : 0.0;
-        }
-        LOAD_RUN(w, q * NB + tx * R)
-        [[unroll]] for (uint i = 0u; i < R; ++i)
-            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] = fma(v[i], w[j], acc[i][j]);
-    }
+    // X = -L11^-1 T by forward substitution in place, one column per invocation (NB <= NT):
+    // backward stable, where a product with the explicit X11 in fp32 loses accuracy.
     bool failed = false;
-    [[unroll]] for (uint i = 0u; i < R; ++i)
-        [[unroll]] for (uint j = 0u; j < R; ++j) {
-            const uint r = ty * R + i, c = j0 + tx * R + j;
-            if (r >= nb) continue;
-            const float x = -acc[i][j];
-            if (isinf(x) || isnan(x)) failed = true;
-            xinv[rev(r0 + r, c)] = x;
+    const uint col = gl_LocalInvocationIndex;
+    if (col < NB) {
+        for (uint r = 0u; r < nb; ++r) {
+            float y = SH(r * NB + col);
+            for (uint q = 0u; q < r; ++q) y = fma(-l[rev(r0 + r, r0 + q)], SH(q * NB + col), y);
+            y /= l[rev(r0 + r, r0 + r)];
+            SH(r * NB + col) = y;
+            if (isinf(y) || isnan(y)) failed = true;
+            xinv[rev(r0 + r, j0 + col)] = -y;
         }
+    }
     if (failed) atomicOr(fail_flag[0], 1u);
 }
