@@ -39,7 +39,13 @@ void main() {
         STAGE_TRANSPOSED(0u, l4, l, r0, nb, p0)
         STAGE_STRAIGHT(RIGHT, xinv4, xinv, p0, j0)
         barrier();
-        ACCUMULATE(acc, TK, RIGHT, tx, ty)
+        // Each chunk's sum apart, then added: the rounding error grows with the number of
+        // chunks, not of terms (the CPU backend's blocked GEMMs round about as often).
+        float part[R][R];
+        CLEAR_ACC(part);
+        ACCUMULATE(part, TK, RIGHT, tx, ty)
+        [[unroll]] for (uint i = 0u; i < R; ++i)
+            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] += part[i][j];
     }
     barrier();
     [[unroll]] for (uint i = 0u; i < R; ++i)
