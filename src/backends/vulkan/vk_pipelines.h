@@ -79,7 +79,7 @@ constexpr uint32_t kFactorThreads = 8;  // TS
 // TK, reduction entries per staged chunk: two chunks of both operands take 2 TK NB floats of
 // shared memory. The guaranteed 16 KiB holds TK = NB / 2 (also the least the kernels need: one
 // NB x NB tile); devices with 32 KiB (lavapipe, most desktop GPUs) get TK = NB, half the
-// barriers per product (about 1.4x faster on lavapipe).
+// barriers per product.
 constexpr uint32_t kFactorStepMin = kFactorBlock / 2;
 constexpr uint32_t kFactorStepWide = kFactorBlock;
 constexpr uint32_t factor_shared_bytes(uint32_t step) { return 2 * step * kFactorBlock * 4; }
