@@ -1,57 +1,70 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Blocked L^-1, step 1 for row block [r0, r0+nb) (nb <= TR): the part of each entry that
-// comes from rows already inverted, T[i][j] = sum_{p=j}^{r0-1} L[i][p] * Linv[p][j] for
-// j < r0, a small GEMM stored in Linv[i][j] for step 2. Workgroups own TJ columns; p runs
-// from the tile's first column (Linv is lower triangular) through shared memory in steps
-// of TP; each invocation owns RR rows x RC columns (strided by TS).
+#extension GL_EXT_control_flow_attributes : require
+// Blocked X = L^-1 of the logical (reversed) Cholesky factor, one row block [r0, r0 + nb)
+// per dispatch, one NB-column tile [j0, j0 + NB) left of the diagonal block per workgroup
+// (shaders/factor_tiles.glsl). With the rows above final (the diagonal block, X11 =
+// L11^-1, is chol_diag's):
+//   T = sum_{p = j0}^{r0 - 1} L[r0 + r][p] X[p][j0 + c]   (X is zero above its diagonal)
+//   X[r0 + r][j0 + c] = -(L11^-1 T)[r][c]                (forward substitution)
+// An entry that is not finite sets the failure flag.
 #include "addressed.glsl"
 #define GPTQ_PC_TRI_INV
 #include "push_constants.glsl"
 
-layout(constant_id = 0) const uint TS = 16;  // invocations per tile side
-layout(constant_id = 1) const uint RR = 2;   // rows per invocation
-layout(constant_id = 2) const uint RC = 4;   // columns per invocation
-layout(constant_id = 3) const uint TP = 16;  // p staged per step
-layout(local_size_x_id = 0, local_size_y_id = 0) in;
 GPTQ_BUFFER(0, readonly, L, float, l)
-GPTQ_BUFFER(1, , Linv, float, li)
+GPTQ_BUFFER(0, readonly, L4, vec4, l4)  // the same buffers, 4 floats a load
+GPTQ_BUFFER(1, , Xinv, float, xinv)
+GPTQ_BUFFER(1, readonly, Xinv4, vec4, xinv4)
+GPTQ_BUFFER(2, , Flag, uint, fail_flag)
 #ifdef GPTQ_ADDRESSED
 #define l GPTQ_AT(L, 0)
-#define li GPTQ_AT(Linv, 1)
+#define l4 GPTQ_AT(L4, 0)
+#define xinv GPTQ_AT(Xinv, 1)
+#define xinv4 GPTQ_AT(Xinv4, 1)
+#define fail_flag GPTQ_AT(Flag, 2)
 #endif
 
-const uint TR = TS * RR, TJ = TS * RC;
-shared float ls[TR * TP];  // [row][p]
-shared float vs[TP * TJ];  // [p][col]
+#include "factor_tiles.glsl"
 
 void main() {
-    const uint k = pc.k, r0 = pc.r0, nb = pc.nb;
     const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
-    const uint t = gl_LocalInvocationIndex, j0 = gl_WorkGroupID.x * TJ;
-    float acc[RR][RC];
-    for (uint a = 0u; a < RR; ++a)
-        for (uint b = 0u; b < RC; ++b) acc[a][b] = 0.0;
-    for (uint p0 = j0; p0 < r0; p0 += TP) {
-        for (uint e = t; e < TR * TP; e += TS * TS) {
-            const uint r = e / TP, pp = e % TP, p = p0 + pp;
-            ls[e] = (r < nb && p < r0) ? l[(r0 + r) * k + p] : 0.0;
-        }
-        for (uint e = t; e < TP * TJ; e += TS * TS) {
-            const uint pp = e / TJ, cc = e % TJ, p = p0 + pp, j = j0 + cc;
-            vs[e] = (p < r0 && j < r0) ? li[p * k + j] : 0.0;
-        }
+    const uint r0 = pc.r0, nb = pc.nb;
+    const uint j0 = gl_WorkGroupID.x * NB;
+
+    float acc[R][R];
+    CLEAR_ACC(acc);
+    for (uint p0 = j0; p0 < r0; p0 += TK) {
         barrier();
-        for (uint pp = 0u; pp < TP; ++pp)
-            for (uint a = 0u; a < RR; ++a) {
-                const float lv = ls[(ty + TS * a) * TP + pp];
-                for (uint b = 0u; b < RC; ++b) acc[a][b] += lv * vs[pp * TJ + tx + TS * b];
-            }
+        STAGE_TRANSPOSED(0u, l4, l, r0, nb, p0)
+        STAGE_STRAIGHT(RIGHT, xinv4, xinv, p0, j0)
         barrier();
+        // Each chunk's sum apart, then added: the rounding error grows with the number of
+        // chunks, not of terms (the CPU backend's blocked GEMMs round about as often).
+        float part[R][R];
+        CLEAR_ACC(part);
+        ACCUMULATE(part, TK, RIGHT, tx, ty)
+        [[unroll]] for (uint i = 0u; i < R; ++i)
+            [[unroll]] for (uint j = 0u; j < R; ++j) acc[i][j] += part[i][j];
     }
-    for (uint a = 0u; a < RR; ++a)
-        for (uint b = 0u; b < RC; ++b) {
-            const uint r = ty + TS * a, j = j0 + tx + TS * b;
-            if (r < nb && j < r0) li[(r0 + r) * k + j] = acc[a][b];
+    barrier();
+    [[unroll]] for (uint i = 0u; i < R; ++i)
+        [[unroll]] for (uint j = 0u; j < R; ++j) SH((ty * R + i) * NB + tx * R + j) = acc[i][j];
+    barrier();
+
+    // X = -L11^-1 T by forward substitution in place, one column per invocation (NB <= NT):
+    // backward stable, where a product with the explicit X11 in fp32 loses accuracy.
+    bool failed = false;
+    const uint col = gl_LocalInvocationIndex;
+    if (col < NB) {
+        for (uint r = 0u; r < nb; ++r) {
+            float y = SH(r * NB + col);
+            for (uint q = 0u; q < r; ++q) y = fma(-l[rev(r0 + r, r0 + q)], SH(q * NB + col), y);
+            y /= l[rev(r0 + r, r0 + r)];
+            SH(r * NB + col) = y;
+            if (isinf(y) || isnan(y)) failed = true;
+            xinv[rev(r0 + r, j0 + col)] = -y;
         }
+    }
+    if (failed) atomicOr(fail_flag[0], 1u);
 }

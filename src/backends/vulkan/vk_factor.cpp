@@ -7,67 +7,71 @@
 
 namespace gptq::vk {
 
-void record_cholesky(Recorder &rec, const Buffer &a, const Buffer &flag, uint32_t k) {
-    for (uint32_t kb = 0; kb < k; kb += kCholBlock) {
-        const uint32_t nb = std::min(kCholBlock, k - kb);
-        const CholPC pc{k, kb, nb};
-        rec.dispatch(Kernel::CholDiag, {&a, &flag}, pc, 1);
+namespace {
+
+template <class PC>
+void dispatch_factor(Recorder &rec, Kernel kernel, uint32_t step,
+                     std::initializer_list<const Buffer *> bufs, const PC &pc, uint32_t groups) {
+    if (step == 0)
+        rec.dispatch(kernel, bufs, pc, groups);
+    else
+        rec.dispatch_variant(kernel, {kFactorBlock, kFactorThreads, step}, bufs, pc, groups);
+}
+
+} // namespace
+
+void record_cholesky(Recorder &rec, const Buffer &a, const Buffer &xinv, const Buffer &flag,
+                     uint32_t k, uint32_t step) {
+    // Two dispatches per block: the diagonal block, then the panel below it. The panel is
+    // brought up to date from the factored columns on its left by one product (left-
+    // looking: each element written once), and the panel step also updates the diagonal
+    // blocks of its rows, so the one-workgroup diagonal step only factors and inverts.
+    for (uint32_t kb = 0; kb < k; kb += kFactorBlock) {
+        const CholPC pc{k, kb, std::min(kFactorBlock, k - kb)};
+        dispatch_factor(rec, Kernel::CholDiag, step, {&a, &xinv, &flag}, pc, 1);
         rec.barrier();
-        const uint32_t rest = k - kb - nb;
-        if (rest == 0) break;
-        rec.dispatch(Kernel::CholPanel, {&a}, pc, groups(rest, 64));
-        rec.barrier();
-        const uint32_t tiles = groups(rest, kCholUpdateTile);
-        rec.dispatch(Kernel::CholUpdate, {&a}, pc, tiles, tiles);
+        if (kb + kFactorBlock >= k) break;
+        dispatch_factor(rec, Kernel::CholPanel, step, {&a}, pc,
+                        groups(k - kb - kFactorBlock, kFactorBlock));
         rec.barrier();
     }
 }
 
 void record_inverse_factor(Recorder &rec, const Buffer &a, const Buffer &scratch,
-                           const Buffer &flag, uint32_t k) {
-    const SquarePC sq{k};
-    const uint32_t tiles = groups(k, 16);
-    record_cholesky(rec, a, flag, k);
+                           const Buffer &flag, uint32_t k, uint32_t step) {
+    // L^-1 is built in scratch (zero above its diagonal) and copied over a at the end: its
+    // row blocks read all of L's rows on their left, so it cannot overwrite L in place.
+    rec.fill_zero(scratch);
+    rec.barrier();
+    record_cholesky(rec, a, scratch, flag, k, step);
     rec.mark("cholesky");
-    for (uint32_t r0 = 0; r0 < k; r0 += kTriInvBlock) {
-        const TriInvPC pt{k, r0, std::min(kTriInvBlock, k - r0)};
-        if (r0 > 0) {
-            rec.dispatch(Kernel::TriInvGemm, {&a, &scratch}, pt, groups(r0, kTriInvCols));
-            rec.barrier();
-        }
-        rec.dispatch(Kernel::TriInvBlock, {&a, &scratch}, pt, groups(r0 + pt.nb, 64));
+    for (uint32_t r0 = kFactorBlock; r0 < k; r0 += kFactorBlock) {
+        const TriInvPC pt{k, r0, std::min(kFactorBlock, k - r0)};
+        dispatch_factor(rec, Kernel::TriInvGemm, step, {&a, &scratch, &flag}, pt, r0 / kFactorBlock);
         rec.barrier();
     }
+    // In physical coordinates the reversed L^-1 is U, upper triangular with zeros below.
+    rec.copy(scratch, 0, a, 0, size_t(k) * k * 4);
+    rec.barrier();
     rec.mark("inverse_triangular");
-    // (L L^T)^-1 = Linv^T Linv: the Hessian kernel's X^T X with X = Linv (k "tokens").
-    rec.fill_zero(a);
-    rec.barrier();
-    const uint32_t gram_tiles = groups(k, kHessianTile);
-    const HessianAccumPC pg{k, k, GPTQ_X_F32, 0, 1};
-    rec.dispatch(Kernel::HessianAccum, {&scratch, &a}, pg, gram_tiles, gram_tiles);
-    rec.barrier();
-    rec.mark("inverse_gram");
-    record_cholesky(rec, a, flag, k);
-    rec.dispatch(Kernel::ToUpper, {&a}, sq, tiles, tiles);
-    rec.barrier();
-    rec.mark("cholesky_of_inverse");
 }
 
 namespace {
 
-bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_factor) {
+bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_factor,
+                uint32_t step) {
     const size_t bytes = size_t(k * k) * 4;
     Buffer a(ctx.device, bytes, Buffer::DeviceLocal, "a test matrix");
-    Buffer scratch(ctx.device, full_factor ? bytes : 16, Buffer::DeviceLocal, "scratch");
+    Buffer scratch(ctx.device, bytes, Buffer::DeviceLocal, "scratch");
     Buffer flag(ctx.device, 16, Buffer::DeviceLocal, "the failure flag");
     Recorder rec(ctx);
     rec.upload(a, in, bytes);
     rec.fill_zero(flag);
     rec.barrier();
     if (full_factor)
-        record_inverse_factor(rec, a, scratch, flag, uint32_t(k));
+        record_inverse_factor(rec, a, scratch, flag, uint32_t(k), step);
     else
-        record_cholesky(rec, a, flag, uint32_t(k));
+        record_cholesky(rec, a, scratch, flag, uint32_t(k), step);
     const int ia = rec.download(a, 0, bytes);
     const int ifl = rec.download(flag, 0, 4);
     rec.submit();
@@ -79,12 +83,12 @@ bool run_square(Context &ctx, const float *in, int64_t k, float *out, bool full_
 
 } // namespace
 
-bool device_cholesky(Context &ctx, const float *a, int64_t k, float *l) {
-    return run_square(ctx, a, k, l, false);
+bool device_reversed_cholesky(Context &ctx, const float *a, int64_t k, float *r, uint32_t step) {
+    return run_square(ctx, a, k, r, false, step);
 }
 
-bool device_inverse_factor(Context &ctx, const float *h, int64_t k, float *u) {
-    return run_square(ctx, h, k, u, true);
+bool device_inverse_factor(Context &ctx, const float *h, int64_t k, float *u, uint32_t step) {
+    return run_square(ctx, h, k, u, true, step);
 }
 
 } // namespace gptq::vk

@@ -58,14 +58,13 @@ Pipelines::Pipelines(const Device &dev, const void *cache, size_t cache_size) : 
         declare(Kernel::GroupParams, "group_params", 5, {});
         declare(Kernel::PrepPermute, "prep_permute", 4, {});
         declare(Kernel::DampDiag, "damp_diag", 2, {});
-        declare(Kernel::CholDiag, "chol_diag", 2, {kCholBlock});
-        declare(Kernel::CholPanel, "chol_panel", 1, {kCholBlock});
-        declare(Kernel::CholUpdate, "chol_update", 1,
-                {kCholBlock, kTileThreads, kCholUpdatePerThread});
-        declare(Kernel::TriInvGemm, "tri_inv_gemm", 2,
-                {kTileThreads, kTriInvRowsPerThread, kTriInvColsPerThread, kTileStep});
-        declare(Kernel::TriInvBlock, "tri_inv_block", 2, {});
-        declare(Kernel::ToUpper, "to_upper", 1, {});
+        const uint32_t factor_step =
+            dev.props().limits.maxComputeSharedMemorySize >= factor_shared_bytes(kFactorStepWide)
+                ? kFactorStepWide : kFactorStepMin;
+        const std::vector<uint32_t> factor_tiles{kFactorBlock, kFactorThreads, factor_step};
+        declare(Kernel::CholDiag, "chol_diag", 3, factor_tiles);
+        declare(Kernel::CholPanel, "chol_panel", 1, factor_tiles);
+        declare(Kernel::TriInvGemm, "tri_inv_gemm", 3, factor_tiles);
         declare(Kernel::GptqBlock, "gptq_block", 7, {kBlockWorkgroup, kBlockSharedCols});
         declare(Kernel::TrailingUpdate, "trailing_update", 3,
                 {kTileThreads, kTrailingPerThread, kTileStep});

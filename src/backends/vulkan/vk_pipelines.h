@@ -28,10 +28,7 @@ enum class Kernel : int {
     DampDiag,
     CholDiag,
     CholPanel,
-    CholUpdate,
     TriInvGemm,
-    TriInvBlock,
-    ToUpper,
     GptqBlock,
     TrailingUpdate,
     PackCodes,
@@ -58,24 +55,17 @@ constexpr uint32_t kDirectMaxRows = 8;     // largest MROWS variant
 constexpr uint32_t kGemmThreads = 8;      // TS: invocations per tile side of matmul_gemm.comp
 constexpr uint32_t kGemmPerThread = 8;    // R: outputs per invocation per side
 constexpr uint32_t kGemmTile = kGemmThreads * kGemmPerThread;  // T
-// The tiled kernels (hessian_accum, chol_update, trailing_update, tri_inv_gemm) run
+// The tiled kernels (hessian_accum, trailing_update) run
 // kTileThreads x kTileThreads invocations, each owning a few outputs per side.
 constexpr uint32_t kTileThreads = 16;     // TS
 constexpr uint32_t kTileStep = 16;        // TT / TB / TP: reduction entries staged per step
 constexpr uint32_t kHessianPerThread = 4; // R of hessian_accum.comp
 constexpr uint32_t kHessianTile = kTileThreads * kHessianPerThread;  // T
-constexpr uint32_t kCholBlock = 32;       // NB
 constexpr uint32_t kBlockWorkgroup = 32;  // rows per workgroup of gptq_block.comp
 constexpr uint32_t kBlockSharedCols = 128;  // BMAX: blocks up to this width run in shared memory
 constexpr uint32_t kTrailingPerThread = 4;  // R of trailing_update.comp
 constexpr uint32_t kTrailingCols = kTileThreads * kTrailingPerThread;  // TC
 constexpr uint32_t kTrailingRows = kTileThreads * kTrailingPerThread;  // TN
-constexpr uint32_t kTriInvRowsPerThread = 2;  // RR of tri_inv_gemm.comp
-constexpr uint32_t kTriInvColsPerThread = 4;  // RC
-constexpr uint32_t kTriInvBlock = kTileThreads * kTriInvRowsPerThread;  // TR: rows per step
-constexpr uint32_t kTriInvCols = kTileThreads * kTriInvColsPerThread;   // TJ
-constexpr uint32_t kCholUpdatePerThread = 4;  // R of chol_update.comp
-constexpr uint32_t kCholUpdateTile = kTileThreads * kCholUpdatePerThread;  // T
 // Shared memory of every kernel, from the same constants, within the 16 KiB that Vulkan
 // guarantees (maxComputeSharedMemorySize >= 16384), so no device rejects a pipeline; the
 // GEMV row variants size their X chunk from the device's actual limit.
@@ -91,13 +81,25 @@ constexpr uint32_t kBlockBcastWorkgroup = 32;  // WG
 constexpr uint32_t kBlockBcastGroup = 8;       // G
 constexpr uint32_t kMinSharedBytes = 16384;
 static_assert(2 * kTileStep * kHessianTile * 4 <= kMinSharedBytes, "hessian_accum");
-static_assert(2 * kCholBlock * kCholUpdateTile * 4 <= kMinSharedBytes, "chol_update");
-static_assert(kCholBlock * kCholBlock * 4 <= kMinSharedBytes, "chol_diag, chol_panel");
 static_assert(2 * kTileStep * kTrailingCols * 4 <= kMinSharedBytes, "trailing_update");
-static_assert((kTriInvBlock + kTriInvCols) * kTileStep * 4 <= kMinSharedBytes, "tri_inv_gemm");
 static_assert(kBlockSharedCols * kBlockWorkgroup * 4 <= kMinSharedBytes, "gptq_block");
 static_assert(2 * 32 * kGemmTile * 4 <= kMinSharedBytes, "matmul_gemm");
 static_assert(kGemvMaxRows * kGemvKChunk * 4 <= kMinSharedBytes, "matmul_gemv");
+// The inverse-Hessian factor (chol_diag, chol_panel, tri_inv_gemm; shaders/factor_tiles.glsl):
+// blocks of kFactorBlock rows, each tile computed by kFactorThreads^2 invocations.
+constexpr uint32_t kFactorBlock = 64;   // NB
+constexpr uint32_t kFactorThreads = 8;  // TS
+// TK, reduction entries per staged chunk: two chunks of both operands take 2 TK NB floats of
+// shared memory. The guaranteed 16 KiB holds TK = NB / 2 (also the least the kernels need: one
+// NB x NB tile); devices with 32 KiB (lavapipe, most desktop GPUs) get TK = NB, half the
+// barriers per product.
+constexpr uint32_t kFactorStepMin = kFactorBlock / 2;
+constexpr uint32_t kFactorStepWide = kFactorBlock;
+constexpr uint32_t factor_shared_bytes(uint32_t step) { return 2 * step * kFactorBlock * 4; }
+static_assert(factor_shared_bytes(kFactorStepMin) <= kMinSharedBytes, "factor tiles");
+static_assert(kFactorBlock % kFactorThreads == 0 && kFactorBlock % kFactorStepWide == 0, "whole tiles");
+static_assert(kFactorBlock <= kFactorThreads * kFactorThreads, "chol_diag: a row per invocation");
+static_assert((kFactorBlock / kFactorThreads) % 4 == 0, "each invocation's runs are whole vec4s");
 // Loop iterations one invocation may run: llvmpipe (lavapipe) silently ends an invocation
 // after 65535 iterations, so long searches and wide blocks are split across dispatches.
 constexpr uint32_t kLoopBudget = 32768;
