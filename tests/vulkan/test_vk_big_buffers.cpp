@@ -271,24 +271,59 @@ void test_down_proj(void **) {
     const auto sec = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     std::fprintf(stderr, "%lld x %lld: inputs %.1f s, Vulkan quantize %.1f s, CPU %.1f s\n",
                  (long long)n, (long long)k, sec(t0, t1), sec(t1, t2), sec(t2, t3));
-    // The long run's tolerance: docs/reference-vectors.md §6's >= 99.5 % identical codes and
-    // the loss within 1e-3, without its |dcode| <= 1: fp32 rounding differences between the
-    // backends propagate through more columns as K grows, so rare codes move further.
-    // Measured on the plain path (no buffer beyond the range), full-rank H: 256 x 2048, 314
-    // of 524288 codes differ, largest 2; 256 x 4096, 2092 of 1048576, largest 4. The split
-    // itself is checked bit for bit by the default run (test_split_matches_unsplit).
-    const std::vector<uint8_t> vc = unpacked_codes(v, opt.bits);
-    int64_t differ = 0, by_two = 0, largest = 0;
-    for (size_t i = 0; i < vc.size(); ++i) {
-        const int64_t d = std::abs(int64_t(vc[i]) - int64_t(c.codes[i]));
-        differ += d != 0;
-        by_two += d == 2;
-        largest = std::max(largest, d);
+    // The tolerance is derived in the same run rather than guessed: GPTQ's error feedback
+    // turns a rounding that flips one code into differences along the rest of its row, so
+    // how many codes two correct fp32 implementations disagree on grows with K and with H's
+    // condition. Both backends factor H with backward-stable fp32 Cholesky and triangular
+    // solves, i.e. exactly for some H + dH with |dH_ij| of order sqrt(K) eps sqrt(H_ii H_jj)
+    // (random-walk rounding; the worst case is K eps). The CPU backend run again on H with
+    // such a symmetric random perturbation measures how far a legitimate fp32 difference
+    // moves the codes; Vulkan must not disagree with the CPU backend more than that (or than
+    // the 0.5 % of docs/reference-vectors.md §6 when the perturbation moves fewer codes).
+    // At 256 x 2048 the perturbation moves 1.8 % of the codes and Vulkan none.
+    std::vector<float> hp = h;
+    {
+        Rng rp(15);
+        const double rel = std::sqrt(double(k)) * std::ldexp(1.0, -24);
+        for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j <= i; ++j) {
+                const double scale = std::sqrt(double(h[i * k + i]) * double(h[j * k + j]));
+                const float p = float(double(h[i * k + j]) + rp.uniform(-rel, rel) * scale);
+                hp[i * k + j] = hp[j * k + i] = p;
+            }
     }
+    gptq::QuantResult cp;
+    {
+        auto hc = cpu()->create_hessian(k);
+        hc->set(hp.data(), 100);
+        std::vector<float> w3 = w;
+        cpu()->quantize(opt, w3.data(), n, k, *hc, &cp);
+    }
+    std::vector<float>().swap(hp);
+    struct Diff {
+        int64_t differ = 0, by_two = 0, largest = 0;
+    };
+    const auto diff = [](const std::vector<uint8_t> &a, const std::vector<uint8_t> &b) {
+        Diff d;
+        for (size_t i = 0; i < a.size(); ++i) {
+            const int64_t e = std::abs(int64_t(a[i]) - int64_t(b[i]));
+            d.differ += e != 0;
+            d.by_two += e == 2;
+            d.largest = std::max(d.largest, e);
+        }
+        return d;
+    };
+    const std::vector<uint8_t> vc = unpacked_codes(v, opt.bits);
+    const Diff dv = diff(vc, c.codes), dp = diff(cp.codes, c.codes);
     std::fprintf(stderr,
-                 "codes differing from the CPU backend: %lld of %zu (%lld by two, largest %lld)\n",
-                 (long long)differ, vc.size(), (long long)by_two, (long long)largest);
-    assert_true(double(differ) <= 0.005 * double(vc.size()));
+                 "codes differing from the CPU backend: Vulkan %lld of %zu (%lld by two, largest "
+                 "%lld); CPU on a perturbed H %lld (%lld by two, largest %lld), losses %.6g / "
+                 "%.6g / %.6g\n",
+                 (long long)dv.differ, vc.size(), (long long)dv.by_two, (long long)dv.largest,
+                 (long long)dp.differ, (long long)dp.by_two, (long long)dp.largest, v.loss,
+                 c.loss, cp.loss);
+    const double allowed = std::max(0.005 * double(vc.size()), double(dp.differ));
+    assert_true(double(dv.differ) <= allowed);
     assert_memory_equal(v.perm.data(), c.perm.data(), v.perm.size() * 4);
     assert_memory_equal(v.g_idx.data(), c.g_idx.data(), v.g_idx.size() * 4);
     assert_int_equal(v.damp_retries, c.damp_retries);
