@@ -16,7 +16,7 @@
 # every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 / GPTQ_SKIP_CLANG=1 to leave a stage out
 # when iterating,
 # GPTQ_LONG=1 to add the `long` tests to the Release stage (never run under sanitizers).
-# Expected duration on 2 idle cores from a fresh clone: about 17.5 minutes (1216 s measured with the clang tree at -O2, about 1050 s with -O1); the summary
+# Expected duration on 2 idle cores from a fresh clone: about 19 minutes (1160 s measured); the summary
 # prints each stage's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
