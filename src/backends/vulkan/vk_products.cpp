@@ -15,6 +15,8 @@ namespace {
 // time of each counted, once per context.
 constexpr uint32_t kProbeTokens = 256;
 constexpr uint32_t kProbeCols = 512;
+// How much faster the tiled family must measure to be chosen over *_bcast.
+constexpr double kTiledMargin = 1.5;
 
 double time_hessian_sum(Context &ctx, bool bcast, const Buffer &x, const Buffer &sum) {
     double best = std::numeric_limits<double>::infinity();
@@ -52,7 +54,11 @@ bool use_bcast_products(Context &ctx) {
         }
         const double tiled = time_hessian_sum(ctx, false, x, sum);
         const double bcast = time_hessian_sum(ctx, true, x, sum);
-        ctx.products_choice = bcast <= tiled ? Context::Products::Bcast : Context::Products::Tiled;
+        // The families round differently (their sums run in another order), so a device on
+        // which they time about alike must not flip between them from one context to the
+        // next: the tiled family has to be clearly faster (kTiledMargin) to be chosen.
+        ctx.products_choice = tiled * kTiledMargin < bcast ? Context::Products::Tiled
+                                                           : Context::Products::Bcast;
     }
     return ctx.products_choice == Context::Products::Bcast;
 }

@@ -14,7 +14,8 @@
 namespace gptq::vk {
 
 // Whether the context uses the *_bcast kernels: forced by ctx.products, else measured on
-// the first call (both families time the same small Hessian sum; the faster one wins).
+// the first call (both families time the same small Hessian sum; the tiled one wins only
+// when it is clearly faster, so a device where they run alike always gets the same family).
 bool use_bcast_products(Context &ctx);
 
 // Row stride, in elements, of the activation image the Hessian kernel of that family reads.
