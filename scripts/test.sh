@@ -2,19 +2,18 @@
 # The full check that CI runs (.ci/run) and the README shows:
 #   1. scripts/setup.sh (Debian packages)
 #   2. Release build in build/ + ctest (default suite: label `long` excluded)
-#   3. ASan+UBSan build in build-asan/ + ctest, leak detection on
+#   3. sanitizer build in build-san/ + ctest: clang with AddressSanitizer + UBSan (incl.
+#      float-cast-overflow), leak detection on, every backend and the libFuzzer targets
+#      (GCC's ASan + UBSan instead where clang is missing)
 #   4. if nvcc exists: -DGPTQ_CUDA=ON build in build-cuda/ (compile check) + its CUDA tests,
 #      which report Skipped without a device
 #   5. install check: cmake --install into a scratch prefix, then examples/c/quantize_layer.c
 #      built with `pkg-config --cflags --libs gptq` only, and run
-#   6. clang build (UBSan incl. float-cast-overflow, libFuzzer targets) in build-clang/ +
-#      ctest of the CPU backend, the readers and the fuzz targets
-#   7. the Python, Rust and Go bindings' tests and examples against an installed prefix
+#   6. the Python, Rust and Go bindings' tests and examples against an installed prefix
 # Every stage runs even if an earlier one failed (so one run shows every problem), except
 # the tests of a tree that did not build; the exit status is non-zero if any stage failed.
 # Environment: GPTQ_JOBS (default: cores), GPTQ_CMAKE_ARGS (extra configure arguments for
-# every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 / GPTQ_SKIP_CLANG=1 to leave a stage out
-# when iterating,
+# every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 to leave a stage out when iterating,
 # GPTQ_LONG=1 to add the `long` tests to the Release stage (never run under sanitizers).
 # Expected duration on 2 idle cores from a fresh clone: about 19 minutes (1160 s measured); the summary
 # prints each stage's wall time.
@@ -86,22 +85,42 @@ if stage "release: build" configure_build build -DCMAKE_BUILD_TYPE=Release; then
     stage "install + pkg-config consumer" bash examples/c/pkgconfig_consumer.sh build "$scratch"
 fi
 
+clang=$(command -v clang++ || true)
 if [[ ${GPTQ_SKIP_ASAN:-0} != 1 ]]; then
-    # -O1 and only the portable CPU kernels: at -O2 with the avx2/avx512 copies, qgemv.cpp
-    # alone compiled for 20+ minutes under ASan/UBSan on a busy 2-core machine. The ISA
-    # variants are tested in the Release stage.
-    if stage "asan+ubsan: build" configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" -DGPTQ_CPU_ISA_VARIANTS=OFF \
-        -DGPTQ_SANITIZE=address,undefined -DGPTQ_BUILD_BENCH=OFF; then
-        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
-        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-        # Not under the sanitizers: `long`; `subgroup` (the Vulkan suites again at other
-        # subgroup sizes: the same host code); `heavy` (whole-tool runs of minutes here).
-        stage "asan+ubsan: ctest" \
-            run_ctest --test-dir build-asan --output-on-failure -LE 'long|subgroup|heavy' -j "$jobs"
-        unset ASAN_OPTIONS UBSAN_OPTIONS
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    # Not under the sanitizers: `long`; `subgroup` (the Vulkan suites again at other
+    # subgroup sizes: the same host code); `heavy` (whole-tool runs of minutes here);
+    # `bindings` (they use the Release install).
+    if [[ -n $clang ]]; then
+        # One sanitizer tree, built with clang: AddressSanitizer + UBSan (with
+        # float-cast-overflow, which GCC's UBSan lacks) over the library with every backend
+        # and its avx2/avx512 kernels, the tool and the tests, plus the libFuzzer targets
+        # (tests/fuzz), which replay their seed corpora and try a few thousand new inputs.
+        # A second compiler also keeps the code portable (Apple's toolchain is clang). -O1
+        # with line tables only keeps its build within the test command's time budget.
+        if stage "sanitizers (clang asan+ubsan, fuzz): build" configure_build build-san \
+            -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only -DNDEBUG" \
+            -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only -DNDEBUG" \
+            -DGPTQ_SANITIZE=address,undefined,float-cast-overflow -DGPTQ_FUZZ=ON \
+            -DGPTQ_BUILD_BENCH=OFF; then
+            stage "sanitizers (clang asan+ubsan, fuzz): ctest" run_ctest --test-dir build-san \
+                --output-on-failure -LE 'long|subgroup|heavy|bindings' -j "$jobs"
+        fi
+    else
+        # Without clang: GCC's ASan + UBSan, portable CPU kernels only (at -O2 with the
+        # avx2/avx512 copies, qgemv.cpp alone compiled for 20+ minutes under GCC's sanitizers
+        # on a busy 2-core machine; the Release stage tests those kernels), no fuzz targets.
+        if stage "sanitizers (gcc asan+ubsan): build" configure_build build-san \
+            -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+            -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DGPTQ_CPU_ISA_VARIANTS=OFF \
+            -DGPTQ_SANITIZE=address,undefined -DGPTQ_BUILD_BENCH=OFF; then
+            stage "sanitizers (gcc asan+ubsan): ctest" run_ctest --test-dir build-san \
+                --output-on-failure -LE 'long|subgroup|heavy|bindings' -j "$jobs"
+        fi
     fi
+    unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
 nvcc=$(command -v nvcc || true)
@@ -123,28 +142,6 @@ fi
 # Language bindings (Python venv + pytest, cargo test, go test, and their examples) against
 # the release build installed into a scratch prefix: CTest label `bindings` (also `long`, so
 # the release ctest stage above leaves them out).
-clang=$(command -v clang++ || true)
-if [[ ${GPTQ_SKIP_CLANG:-0} != 1 && -n $clang ]]; then
-    # A second compiler keeps the code portable (Apple's toolchain is clang), clang's UBSan
-    # checks float-to-int conversions GCC's does not, and libFuzzer needs clang: the
-    # fuzz targets (tests/fuzz) replay their seed corpora and try a few thousand new inputs.
-    # Vulkan is covered by the GCC stages; here the CPU backend and the readers run. -O1
-    # (not the Release -O2) keeps the build of the per-ISA kernel copies, which only this
-    # sanitizer tree compiles, within the test command's time budget.
-    if stage "clang ubsan + fuzz: build" configure_build build-clang \
-        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
-        -DGPTQ_VULKAN=OFF -DGPTQ_SANITIZE=undefined,float-cast-overflow -DGPTQ_FUZZ=ON \
-        -DGPTQ_BUILD_BENCH=OFF; then
-        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-        stage "clang ubsan + fuzz: ctest" run_ctest --test-dir build-clang --output-on-failure \
-            -LE 'long|bindings|heavy' -j "$jobs"
-        unset UBSAN_OPTIONS
-    fi
-else
-    echo "==== clang: skipped (no clang++)"
-fi
-
 bindings_installed() {
     run_ctest --test-dir build --output-on-failure -L bindings
 }

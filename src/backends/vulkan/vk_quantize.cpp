@@ -202,7 +202,11 @@ public:
         out->zeros.resize(size_t(n_groups_ * n_));
         for (size_t i = 0; i < size_t(n_groups_ * n_); ++i) {
             out->scales[i] = pv[2 * i];
-            out->zeros[i] = int32_t(pv[2 * i + 1]);
+            // A degenerate group (its scale underflowed to 0) can come back with a NaN zero;
+            // converting that to int is undefined, so it becomes -1, which the layer assembly
+            // rejects (after the scale check has named the real cause).
+            const float z = pv[2 * i + 1];
+            out->zeros[i] = z >= 0.0f && z <= 255.0f ? int32_t(z) : -1;
         }
         const auto *lv = static_cast<const float *>(r.downloaded(id_loss));
         double total = 0.0;
