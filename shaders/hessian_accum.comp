@@ -1,8 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // C += X^T X for X [n_tokens x k] (fp32, fp16 or bf16, contiguous, starting at element
-// `offset`): the Hessian sum, and (triangular = 1, C zeroed first) the Gram matrix
-// Linv^T Linv of the inverse factor, whose rows p < max(i, j) contribute nothing.
+// `offset`): the Hessian sum.
 // 64 x 64 output tiles, 16 tokens at a time through shared memory, 4 x 4 outputs per
 // invocation (strided by 16). Only tiles with bi <= bj do work; each also writes its mirror
 // tile from the same sums, so C stays exactly symmetric at half the cost. fp32 accumulation.
@@ -35,8 +34,7 @@ void main() {
     float acc[R][R];
     for (uint a = 0u; a < R; ++a)
         for (uint b = 0u; b < R; ++b) acc[a][b] = 0.0;
-    const uint start = pc.triangular != 0u ? bj * T : 0u;
-    for (uint t0 = start; t0 < pc.n_tokens; t0 += TT) {
+    for (uint t0 = 0u; t0 < pc.n_tokens; t0 += TT) {
         for (uint e = t; e < TT * T; e += TS * TS) {
             const uint tok = t0 + e / T, col = e % T;
             const uint ci = bi * T + col, cj = bj * T + col;

@@ -60,7 +60,6 @@ GPTQ_PC_BEGIN(HessianAccumPC)
     u32 k;
     u32 dtype;    // GPTQ_X_*
     u32 offset;   // element offset of this dispatch's first token row in X
-    u32 triangular;  // X is lower triangular (k x k): skip rows p < max(i, j)
 GPTQ_PC_END(HessianAccumPC)
 #endif
 

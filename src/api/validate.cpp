@@ -3,7 +3,9 @@
 #include "core/error.h"
 #include "core/half.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace gptq {
 
@@ -90,11 +92,35 @@ SquareSums square_sums(const gptq_matrix *x) {
 
 std::vector<float> to_f32(const gptq_matrix *m, const char *name) {
     const int64_t ld = check_matrix(m, name);
-    require_finite(m, name);
     std::vector<float> out(size_t(m->rows * m->cols));
-    for (int64_t r = 0; r < m->rows; ++r)
-        for (int64_t c = 0; c < m->cols; ++c)
-            out[size_t(r * m->cols + c)] = element_f32(m->data, m->dtype, r * ld + c);
+    // One pass per row with the format's loop chosen outside it (a layer is tens of MB): the
+    // copy or conversion, and an Inf/NaN test on the converted values that compiles to
+    // vector operations; the slow search for the first bad element only runs if there is one.
+    bool finite = true;
+    for (int64_t r = 0; r < m->rows && finite; ++r) {
+        float *dst = out.data() + r * m->cols;
+        const int64_t n = m->cols;
+        if (m->dtype == GPTQ_DTYPE_F32) {
+            const float *src = static_cast<const float *>(m->data) + r * ld;
+            std::copy(src, src + n, dst);
+        } else {
+            const uint16_t *src = static_cast<const uint16_t *>(m->data) + r * ld;
+            if (m->dtype == GPTQ_DTYPE_F16)
+                for (int64_t c = 0; c < n; ++c) dst[c] = f16_to_f32(src[c]);
+            else
+                for (int64_t c = 0; c < n; ++c) dst[c] = bf16_to_f32(src[c]);
+        }
+        // An all-ones exponent is Inf or NaN; an integer OR over the row vectorises (a float
+        // reduction would not, its order being fixed).
+        uint32_t non_finite = 0;
+        for (int64_t c = 0; c < n; ++c) {
+            uint32_t bits;
+            std::memcpy(&bits, dst + c, sizeof bits);
+            non_finite |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        finite = non_finite == 0;
+    }
+    if (!finite) require_finite(m, name);  // names the first non-finite element
     return out;
 }
 

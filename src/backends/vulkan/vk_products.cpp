@@ -77,7 +77,7 @@ void record_hessian_sum(Recorder &rec, Context &ctx, bool bcast, const Buffer &x
                              groups(ld, kHessianBcastCols), groups(k, kHessianBcastRows));
     } else {
         const uint32_t tiles = groups(k, kHessianTile);
-        const HessianAccumPC pc{n_tokens, k, dtype, offset, 0};
+        const HessianAccumPC pc{n_tokens, k, dtype, offset};
         rec.dispatch(Kernel::HessianAccum, {&x, &sum}, pc, tiles, tiles);
     }
 }
