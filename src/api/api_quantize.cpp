@@ -85,13 +85,13 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
             fail(GPTQ_ERR_INVALID_ARGUMENT,
                  "%s: the Hessian is empty (add activations or set it first)", who.c_str());
         gptq::require_complete_hessian(hessian);
-        std::vector<float> wf = gptq::to_f32(w, "w");
+        gptq::BigVector<float> wf = gptq::to_f32(w, "w");
 
         gptq::QuantResult r;
         const RescaledHessian scaled(ctx, hessian);
         ctx->backend->quantize(opt, wf.data(), n, k, scaled.state(), &r);
         r.loss /= scaled.factor();
-        std::vector<float>().swap(wf);
+        gptq::BigVector<float>().swap(wf);
         const double loss = r.loss, damp = r.damp_used;
         const int retries = r.damp_retries;
         const int64_t dead = r.dead_columns;
@@ -101,7 +101,7 @@ GPTQ_API gptq_status gptq_quantize_layer(gptq_ctx *ctx, const gptq_quant_params 
         q->layer = gptq::qlayer_from_result(opt, std::move(r));
         if (report) {
             // The backend overwrote its working copy: convert the caller's W again.
-            const std::vector<float> w_report = gptq::to_f32(w, "w");
+            const gptq::BigVector<float> w_report = gptq::to_f32(w, "w");
             gptq_quant_report full{};
             full.struct_size = sizeof full;
             full.loss = loss;
@@ -129,7 +129,7 @@ GPTQ_API gptq_status gptq_quantize_rtn(gptq_ctx *ctx, const gptq_quant_params *p
         // RTN has no Hessian: there is no act-order or error feedback to describe.
         opt.desc_act = false;
         opt.static_groups = false;
-        const std::vector<float> wf = gptq::to_f32(w, "w");
+        const gptq::BigVector<float> wf = gptq::to_f32(w, "w");
         auto q = std::make_unique<gptq_qlayer>();
         q->ctx = ctx;
         q->layer = gptq::qlayer_from_result(opt, gptq::rtn_quantize(opt, wf.data(), w->rows, w->cols));

@@ -90,9 +90,9 @@ SquareSums square_sums(const gptq_matrix *x) {
     return s;
 }
 
-std::vector<float> to_f32(const gptq_matrix *m, const char *name) {
+BigVector<float> to_f32(const gptq_matrix *m, const char *name) {
     const int64_t ld = check_matrix(m, name);
-    std::vector<float> out(size_t(m->rows * m->cols));
+    BigVector<float> out(size_t(m->rows * m->cols));
     // One pass per row with the format's loop chosen outside it (a layer is tens of MB): the
     // copy or conversion, and an Inf/NaN test on the converted values that compiles to
     // vector operations; the slow search for the first bad element only runs if there is one.

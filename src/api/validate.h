@@ -4,6 +4,8 @@
 
 #include <gptq/gptq.h>
 
+#include "core/huge_page_allocator.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,7 +21,7 @@ int64_t check_matrix(const gptq_matrix *m, const char *name);
 void require_finite(const gptq_matrix *m, const char *name);
 void require_finite(const float *p, int64_t count, const char *name);
 // Contiguous fp32 copy of m (rows x cols); checks finiteness on the way.
-std::vector<float> to_f32(const gptq_matrix *m, const char *name);
+BigVector<float> to_f32(const gptq_matrix *m, const char *name);
 // dst must hold at least `needed` elements.
 void require_count(size_t count, int64_t needed, const char *name);
 // The integer value of an enum field as the caller stored it: C callers may store any int,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/backend.h"
+#include "core/huge_page_allocator.h"
 
 #include <utility>
 #include <vector>
@@ -39,7 +40,7 @@ public:
 private:
     // Lower triangle of sum x x^T (upper part unspecified) while accumulating; the full
     // given matrix after set().
-    std::vector<float> h_;
+    BigVector<float> h_;
     ThreadPool *pool_;
 };
 

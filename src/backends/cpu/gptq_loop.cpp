@@ -14,6 +14,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/group_range.h"
 #include "backends/cpu/thread_pool.h"
+#include "core/huge_page_allocator.h"
 #include "core/quantizer.h"
 
 #include <algorithm>
@@ -181,7 +182,7 @@ private:
     int threads_;
     std::vector<int32_t> perm_, group_of_;
     std::vector<float> diag_;    // diag(H) with dead columns set to 1, natural order
-    std::vector<float> u_;       // U in its upper triangle
+    BigVector<float> u_;         // U in its upper triangle
     std::vector<float> work_;    // 16 block rows per thread
     std::vector<uint8_t> code_work_;  // their codes
     std::vector<uint8_t> codes_; // [n][k], permuted column order until fetch_result
