@@ -3,6 +3,7 @@
 
 #include "core/backend.h"
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,7 @@ private:
     // given matrix after set().
     std::vector<float> h_;
     ThreadPool *pool_;
+    std::vector<uint16_t> amx_workspace_;  // the AMX path's packed bf16 chunk, reused
 };
 
 } // namespace gptq::cpu

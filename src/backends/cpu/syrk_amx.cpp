@@ -1,0 +1,342 @@
+// AMX symmetric rank-k update (see syrk_amx.h for the bf16 split and its accuracy).
+//
+// Per chunk of up to 256 tokens the chunk is packed once, then every 32 x 32 block of the
+// lower triangle is summed in four 16 x 16 accumulator tiles (TDPBF16PS: 16 x 16 outputs,
+// 32 tokens deep) and added to H. The packed copies, per part and per 16-feature block:
+//   B side: for each pair of tokens (2r, 2r+1), 16 features as bf16 pairs (token 2r in the
+//           low half of each 32-bit lane): the VNNI layout TDPBF16PS wants for its B operand,
+//           one contiguous 1 KiB tile per 32 tokens.
+//   A side: the same 16 x 16 matrix of 32-bit lanes transposed, i.e. 16 feature rows of 32
+//           tokens: the A operand, also one contiguous 1 KiB tile per 32 tokens.
+// Token and feature padding (rows up to a multiple of 32, k up to a multiple of 32) is zero
+// and adds exact zeros; only elements inside k x k are written back.
+//
+// Denormals: TDPBF16PS treats bf16 denormal inputs as zero and flushes denormal results.
+// Parts below 2^-126 are dropped, which only matters for activations below about 2^-110
+// (the low part l of x is >= 2^-16 |x| when nonzero), and products below 2^-126 (about
+// 1e-38) are flushed: absolute errors far below fp32's relative rounding of any Hessian entry
+// that is not itself ~1e-38.
+#include "backends/cpu/syrk_amx.h"
+
+#include "backends/cpu/thread_pool.h"
+#include "core/error.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#if defined(__x86_64__) && defined(__linux__) && !defined(GPTQ_CPU_GENERIC_ONLY)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define GPTQ_AMX 1
+#endif
+
+namespace gptq::cpu {
+
+namespace {
+
+// Below these the fp32 kernel is as fast or faster (the AMX path pads tokens to 32 and
+// features to 32, repacks the chunk and runs up to six products); measured in bench_gemm.
+constexpr int64_t kMinK = 64, kMinRows = 32;
+
+bool amx_disabled_by_env() {
+    const char *v = std::getenv("GPTQ_CPU_NO_AMX");
+    return v && std::strcmp(v, "1") == 0;
+}
+
+} // namespace
+
+bool amx_hessian_enabled(int64_t k, int64_t rows) {
+    return k >= kMinK && rows >= kMinRows && !amx_disabled_by_env() && amx_supported();
+}
+
+#ifndef GPTQ_AMX
+
+bool amx_supported() { return false; }
+
+void syrk_lower_amx(float *, int64_t, const float *, int64_t, int64_t, int,
+                    std::vector<uint16_t> *, ThreadPool *) {
+    fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: AMX kernels are not compiled into this build");
+}
+
+#else
+
+namespace {
+
+constexpr int64_t kChunkTokens = 256;  // tokens summed in tiles before adding to H
+constexpr int64_t kTileElems = 512;    // bf16 elements of one 16 x 64-byte tile
+// Block rows per task: their A panels (48 KiB each at 256 tokens, three parts) stay in L2.
+constexpr int64_t kBandBlocks = 8;
+constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+
+bool ask_for_amx() {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+    if (!amx_bf16 || !amx_tile) return false;
+    // Linux hands out the 8 KiB tile state only to processes that ask for it (5.16+).
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+#define AMX_TARGET __attribute__((target("avx512f,amx-tile,amx-bf16")))
+#define AVX512_TARGET __attribute__((target("avx512f")))
+
+// Palette 1 with all eight tiles 16 rows x 64 bytes.
+struct alignas(64) TileConfig {
+    uint8_t palette = 1, start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+    uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+// Part p (0: h, 1: m, 2: l) of 16 fp32 values, as 32-bit lanes whose high half is the bf16
+// (low half zero). h truncates (so |h| <= |x|, never overflowing), m rounds x - h to nearest
+// even, l = x - h - m; both subtractions are exact (Sterbenz-like: the operands share their
+// leading bits), and l has at most 8 significand bits left, so it is a bf16.
+AVX512_TARGET inline __m512i part_bits(__m512 x, int p) {
+    const __m512i high = _mm512_set1_epi32(int(0xFFFF0000u));
+    const __m512i hb = _mm512_and_si512(_mm512_castps_si512(x), high);
+    if (p == 0) return hb;
+    const __m512 r1 = _mm512_sub_ps(x, _mm512_castsi512_ps(hb));
+    const __m512i r1b = _mm512_castps_si512(r1);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(r1b, 16), _mm512_set1_epi32(1));
+    const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd);
+    const __m512i mb = _mm512_and_si512(_mm512_add_epi32(r1b, bias), high);
+    if (p == 1) return mb;
+    return _mm512_castps_si512(_mm512_sub_ps(r1, _mm512_castsi512_ps(mb)));
+}
+
+// In-register transpose of a 16 x 16 matrix of 32-bit lanes (r[i] is row i).
+AVX512_TARGET inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c.
+    for (int g = 0; g < 16; g += 4) {
+        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+        const __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+        const __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    }
+}
+
+// The packed chunk: part p's A side at a[p], B side at b[p]; feature block fb (16 features)
+// starts at fb * 16 * t, its token tile tt (32 tokens) at + tt * kTileElems.
+struct Packed {
+    uint16_t *a[3], *b[3];
+    int64_t t;  // tokens padded to a multiple of 32
+};
+
+// Features [f0, f0 + 16) of token tok (zero where masked out or tok >= n).
+AVX512_TARGET inline __m512 load_token(const float *x0, int64_t ldx, int64_t n, int64_t tok,
+                                       int64_t f0, __mmask16 fmask) {
+    return tok < n ? _mm512_maskz_loadu_ps(fmask, x0 + tok * ldx + f0) : _mm512_setzero_ps();
+}
+
+// Packs 16 features (fb) x all tokens of the chunk x0 [n x k] for parts [0, parts).
+AVX512_TARGET void pack_feature_block(const Packed &pk, const float *x0, int64_t ldx, int64_t n,
+                                      int64_t k, int64_t fb, int parts) {
+    const int64_t f0 = fb * 16;
+    const __mmask16 fmask =
+        f0 >= k ? 0 : k - f0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - f0)) - 1);
+    const __m512i high = _mm512_set1_epi32(int(0xFFFF0000u));
+    for (int64_t tt = 0; tt < pk.t / 32; ++tt) {
+        const int64_t off = fb * 16 * pk.t + tt * kTileElems;
+        for (int p = 0; p < parts; ++p) {
+            __m512i rows[16];
+            for (int r = 0; r < 16; ++r) {
+                const int64_t tok = tt * 32 + 2 * r;
+                const __m512i even = part_bits(load_token(x0, ldx, n, tok, f0, fmask), p);
+                const __m512i odd = part_bits(load_token(x0, ldx, n, tok + 1, f0, fmask), p);
+                rows[r] = _mm512_or_si512(_mm512_and_si512(odd, high), _mm512_srli_epi32(even, 16));
+                _mm512_storeu_si512(pk.b[p] + off + r * 32, rows[r]);
+            }
+            transpose16(rows);
+            for (int r = 0; r < 16; ++r) _mm512_storeu_si512(pk.a[p] + off + r * 32, rows[r]);
+        }
+    }
+}
+
+// Loads A tiles (rows of feature blocks 2 bi, 2 bi + 1) of part p / B tiles (columns of
+// 2 bj, 2 bj + 1) of part p for the token tile at offset o.
+#define LOAD_A(p)                                                                              \
+    _tile_loadd(4, a[p] + o, 64);                                                              \
+    _tile_loadd(5, a[p] + fstride + o, 64)
+#define LOAD_B(p)                                                                              \
+    _tile_loadd(6, b[p] + o, 64);                                                              \
+    _tile_loadd(7, b[p] + fstride + o, 64)
+#define DP4()                                                                                  \
+    _tile_dpbf16ps(0, 4, 6);                                                                   \
+    _tile_dpbf16ps(1, 4, 7);                                                                   \
+    _tile_dpbf16ps(2, 5, 6);                                                                   \
+    _tile_dpbf16ps(3, 5, 7)
+
+// out [32 x 32] = sum over the chunk of the products for feature blocks (2 bi, 2 bi + 1) x
+// (2 bj, 2 bj + 1). Per token tile the products go in the order l h, m h, h h, h m, m m, h l
+// (the subset for fewer parts), which reuses a loaded tile whenever the next product shares
+// it: 16 tile loads for 24 products. The tile configuration must be loaded.
+template <int Parts>
+AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out) {
+    const int64_t ntt = pk.t / 32, fstride = 16 * pk.t;
+    const uint16_t *a[3], *b[3];
+    for (int p = 0; p < Parts; ++p) {
+        a[p] = pk.a[p] + 2 * bi * fstride;
+        b[p] = pk.b[p] + 2 * bj * fstride;
+    }
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t tt = 0; tt < ntt; ++tt) {
+        const int64_t o = tt * kTileElems;
+        if constexpr (Parts == 1) {
+            LOAD_A(0);
+            LOAD_B(0);
+            DP4();
+        } else {
+            if constexpr (Parts == 3) {
+                LOAD_A(2);
+                LOAD_B(0);
+                DP4();  // l h
+                LOAD_A(1);
+            } else {
+                LOAD_A(1);
+                LOAD_B(0);
+            }
+            DP4();  // m h
+            LOAD_A(0);
+            DP4();  // h h
+            LOAD_B(1);
+            DP4();  // h m
+            LOAD_A(1);
+            DP4();  // m m
+            if constexpr (Parts == 3) {
+                LOAD_A(0);
+                LOAD_B(2);
+                DP4();  // h l
+            }
+        }
+    }
+    _tile_stored(0, out, 128);
+    _tile_stored(1, out + 16, 128);
+    _tile_stored(2, out + 512, 128);
+    _tile_stored(3, out + 528, 128);
+}
+#undef LOAD_A
+#undef LOAD_B
+#undef DP4
+
+// h[i0 + r][j0 + c] += out[r][c] inside k x k; on a diagonal block only c <= r.
+AVX512_TARGET void add_block(float *h, int64_t k, int64_t i0, int64_t j0, const float *out) {
+    const int64_t rows = std::min<int64_t>(32, k - i0);
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t width = std::min<int64_t>(i0 == j0 ? r + 1 : 32, k - j0);
+        float *dst = h + (i0 + r) * k + j0;
+        for (int64_t c = 0; c < width; c += 16) {
+            const int64_t w = std::min<int64_t>(16, width - c);
+            const __mmask16 m = w == 16 ? __mmask16(0xFFFF) : __mmask16((1u << w) - 1);
+            const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + c),
+                                             _mm512_maskz_loadu_ps(m, out + r * 32 + c));
+            _mm512_mask_storeu_ps(dst + c, m, sum);
+        }
+    }
+}
+
+// The H rows add_block is about to update: 32 rows far apart, which no hardware prefetcher
+// guesses.
+void prefetch_block(const float *h, int64_t k, int64_t i0, int64_t j0) {
+    const int64_t rows = std::min<int64_t>(32, k - i0), last = std::min<int64_t>(31, k - 1 - j0);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *row = h + (i0 + r) * k + j0;
+        _mm_prefetch(reinterpret_cast<const char *>(row), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char *>(row + last), _MM_HINT_T0);
+    }
+}
+
+// Block rows [bi0, bi1) of the lower triangle, column by column, so that a column's B
+// panel is read from memory once per band and then from cache, while the band's A panels
+// stay in L2. Each block is summed and added to H.
+template <int Parts>
+AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1) {
+    static const TileConfig config;
+    alignas(64) float out[32 * 32];
+    _tile_loadconfig(&config);
+    for (int64_t bj = 0; bj < bi1; ++bj)
+        for (int64_t bi = std::max(bi0, bj); bi < bi1; ++bi) {
+            prefetch_block(h, k, bi * 32, bj * 32);  // arrives while the tiles compute
+            block_32x32<Parts>(pk, bi, bj, out);
+            add_block(h, k, bi * 32, bj * 32, out);
+        }
+    _tile_release();
+}
+
+void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1, int parts) {
+    if (parts == 1) block_band<1>(pk, h, k, bi0, bi1);
+    if (parts == 2) block_band<2>(pk, h, k, bi0, bi1);
+    if (parts == 3) block_band<3>(pk, h, k, bi0, bi1);
+}
+
+} // namespace
+
+bool amx_supported() {
+    static std::once_flag once;
+    static bool ok = false;
+    std::call_once(once, [] { ok = ask_for_amx(); });
+    return ok;
+}
+
+void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows, int parts,
+                    std::vector<uint16_t> *workspace, ThreadPool *pool) {
+    if (parts < 1 || parts > 3) fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: parts %d", parts);
+    if (k <= 0 || rows <= 0) return;
+    const int64_t kp = (k + 31) / 32 * 32, nblocks = kp / 32, nfb = kp / 16;
+    const int64_t nbands = (nblocks + kBandBlocks - 1) / kBandBlocks;
+    for (int64_t r0 = 0; r0 < rows; r0 += kChunkTokens) {
+        const int64_t n = std::min(kChunkTokens, rows - r0), t = (n + 31) / 32 * 32;
+        const size_t side = size_t(kp) * size_t(t);  // a multiple of 32 elements (64 bytes)
+        if (workspace->size() < 6 * side + 32) workspace->resize(6 * side + 32);
+        // Tiles 64-byte aligned: a tile row across two cache lines costs two loads.
+        const uintptr_t base = reinterpret_cast<uintptr_t>(workspace->data());
+        uint16_t *aligned = workspace->data() + ((64 - base % 64) % 64) / 2;
+        Packed pk;
+        for (int p = 0; p < 3; ++p) {
+            pk.a[p] = aligned + (2 * p) * side;
+            pk.b[p] = aligned + (2 * p + 1) * side;
+        }
+        pk.t = t;
+        const float *x0 = xt + r0 * ldx;
+        auto pack = [&](int64_t fb, int) { pack_feature_block(pk, x0, ldx, n, k, fb, parts); };
+        // Bands of kBandBlocks block rows, largest first so the last tasks are the short ones.
+        auto row = [&](int64_t task, int) {
+            const int64_t band = nbands - 1 - task;
+            block_band(pk, h, k, band * kBandBlocks, std::min(nblocks, (band + 1) * kBandBlocks),
+                       parts);
+        };
+        if (pool) {
+            pool->parallel_for(nfb, pack);
+            pool->parallel_for(nbands, row);
+        } else {
+            for (int64_t fb = 0; fb < nfb; ++fb) pack(fb, 0);
+            for (int64_t task = 0; task < nbands; ++task) row(task, 0);
+        }
+    }
+}
+
+#endif
+
+} // namespace gptq::cpu
