@@ -172,6 +172,34 @@ AVX512_TARGET void pack_feature_block(const Packed &pk, const float *x0, int64_t
     }
 }
 
+// A finished 32 x 32 block sum waiting to be added to H (h[i0 + r][j0 + c] += out[r][c]
+// inside k x k; on a diagonal block only c <= r). Its rows are added a few at a time between
+// the next block's tile products, so the vector adds and their H traffic overlap the AMX work
+// instead of stalling it.
+struct PendingAdd {
+    float *h = nullptr;
+    int64_t k = 0, i0 = 0, j0 = 0;
+    const float *out = nullptr;
+    int64_t next = 32;  // first row not added yet (32: nothing pending)
+
+    AVX512_TARGET void add_rows(int64_t upto) {
+        const int64_t end = std::min({upto, int64_t(32), k - i0});
+        for (; next < end; ++next) {
+            const int64_t r = next;
+            const int64_t width = std::min<int64_t>(i0 == j0 ? r + 1 : 32, k - j0);
+            float *dst = h + (i0 + r) * k + j0;
+            for (int64_t c = 0; c < width; c += 16) {
+                const int64_t w = std::min<int64_t>(16, width - c);
+                const __mmask16 m = w == 16 ? __mmask16(0xFFFF) : __mmask16((1u << w) - 1);
+                const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + c),
+                                                 _mm512_maskz_loadu_ps(m, out + r * 32 + c));
+                _mm512_mask_storeu_ps(dst + c, m, sum);
+            }
+        }
+        if (next >= std::min<int64_t>(32, k - i0)) next = 32;
+    }
+};
+
 // Loads A tiles (rows of feature blocks 2 bi, 2 bi + 1) of part p / B tiles (columns of
 // 2 bj, 2 bj + 1) of part p for the token tile at offset o.
 #define LOAD_A(p)                                                                              \
@@ -189,10 +217,13 @@ AVX512_TARGET void pack_feature_block(const Packed &pk, const float *x0, int64_t
 // out [32 x 32] = sum over the chunk of the products for feature blocks (2 bi, 2 bi + 1) x
 // (2 bj, 2 bj + 1). Per token tile the products go in the order l h, m h, h h, h m, m m, h l
 // (the subset for fewer parts), which reuses a loaded tile whenever the next product shares
-// it: 16 tile loads for 24 products. The tile configuration must be loaded.
+// it: 16 tile loads for 24 products. The previous block's `pending` add is spread over the
+// token tiles. The tile configuration must be loaded.
 template <int Parts>
-AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out) {
+AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out,
+                            PendingAdd *pending) {
     const int64_t ntt = pk.t / 32, fstride = 16 * pk.t;
+    const int64_t rows_per_tile = (32 + ntt - 1) / ntt;
     const uint16_t *a[3], *b[3];
     for (int p = 0; p < Parts; ++p) {
         a[p] = pk.a[p] + 2 * bi * fstride;
@@ -231,6 +262,7 @@ AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out
                 DP4();  // h l
             }
         }
+        pending->add_rows((tt + 1) * rows_per_tile);
     }
     _tile_stored(0, out, 128);
     _tile_stored(1, out + 16, 128);
@@ -241,24 +273,8 @@ AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out
 #undef LOAD_B
 #undef DP4
 
-// h[i0 + r][j0 + c] += out[r][c] inside k x k; on a diagonal block only c <= r.
-AVX512_TARGET void add_block(float *h, int64_t k, int64_t i0, int64_t j0, const float *out) {
-    const int64_t rows = std::min<int64_t>(32, k - i0);
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t width = std::min<int64_t>(i0 == j0 ? r + 1 : 32, k - j0);
-        float *dst = h + (i0 + r) * k + j0;
-        for (int64_t c = 0; c < width; c += 16) {
-            const int64_t w = std::min<int64_t>(16, width - c);
-            const __mmask16 m = w == 16 ? __mmask16(0xFFFF) : __mmask16((1u << w) - 1);
-            const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + c),
-                                             _mm512_maskz_loadu_ps(m, out + r * 32 + c));
-            _mm512_mask_storeu_ps(dst + c, m, sum);
-        }
-    }
-}
-
-// The H rows add_block is about to update: 32 rows far apart, which no hardware prefetcher
-// guesses.
+// The H rows of a block, which a PendingAdd will update: 32 rows far apart, which no
+// hardware prefetcher guesses.
 void prefetch_block(const float *h, int64_t k, int64_t i0, int64_t j0) {
     const int64_t rows = std::min<int64_t>(32, k - i0), last = std::min<int64_t>(31, k - 1 - j0);
     for (int64_t r = 0; r < rows; ++r) {
@@ -274,14 +290,24 @@ void prefetch_block(const float *h, int64_t k, int64_t i0, int64_t j0) {
 template <int Parts>
 AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1) {
     static const TileConfig config;
-    alignas(64) float out[32 * 32];
+    alignas(64) float out[2][32 * 32];  // the block being summed and the one being added
+    PendingAdd pending;
+    pending.h = h;
+    pending.k = k;
+    int cur = 0;
     _tile_loadconfig(&config);
     for (int64_t bj = 0; bj < bi1; ++bj)
         for (int64_t bi = std::max(bi0, bj); bi < bi1; ++bi) {
-            prefetch_block(h, k, bi * 32, bj * 32);  // arrives while the tiles compute
-            block_32x32<Parts>(pk, bi, bj, out);
-            add_block(h, k, bi * 32, bj * 32, out);
+            prefetch_block(h, k, bi * 32, bj * 32);  // arrives before its add, one block on
+            block_32x32<Parts>(pk, bi, bj, out[cur], &pending);
+            pending.add_rows(32);
+            pending.i0 = bi * 32;
+            pending.j0 = bj * 32;
+            pending.out = out[cur];
+            pending.next = 0;
+            cur ^= 1;
         }
+    pending.add_rows(32);
     _tile_release();
 }
 
