@@ -26,6 +26,10 @@
 #include <cstring>
 #include <mutex>
 
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own undefined-vector
+// placeholders (a false positive of the headers, not of this file), as in column_block.cpp.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #if defined(__x86_64__) && defined(__linux__) && !defined(GPTQ_CPU_GENERIC_ONLY)
 #include <cpuid.h>
 #include <immintrin.h>
