@@ -244,7 +244,7 @@ void test_thread_count_invariance(void **) {
 // under GPTQ_CPU_NO_AMX=1, bit for bit as calling either kernel directly.
 void test_dispatch_and_env(void **) {
     ThreadPool pool(2);
-    const int64_t k = 100, rows = 300;
+    const int64_t k = 150, rows = 300;
     const auto x = activations(rows, k, k, 11);
     auto via_hessian = [&] {
         gptq::cpu::CpuHessian hess(k, &pool);
@@ -268,6 +268,7 @@ void test_dispatch_and_env(void **) {
     assert_int_equal(unsetenv("GPTQ_CPU_NO_AMX"), 0);
     assert_true(gptq::cpu::amx_hessian_enabled(k, rows));
     assert_false(gptq::cpu::amx_hessian_enabled(k, 1));  // too small to gain
+    assert_false(gptq::cpu::amx_hessian_enabled(16, rows));
     assert_true(lower_equal(via_hessian(), amx));
     assert_int_equal(setenv("GPTQ_CPU_NO_AMX", "1", 1), 0);
     assert_false(gptq::cpu::amx_hessian_enabled(k, rows));
@@ -280,7 +281,7 @@ void test_dispatch_and_env(void **) {
 // no product is dropped for these dtypes).
 void test_half_inputs(void **) {
     ThreadPool pool(2);
-    const int64_t k = 100, rows = 300;
+    const int64_t k = 150, rows = 300;
     for (gptq_dtype dt : {GPTQ_DTYPE_F16, GPTQ_DTYPE_BF16}) {
         std::mt19937_64 rng(dt);
         std::normal_distribution<float> nd;
@@ -299,6 +300,14 @@ void test_half_inputs(void **) {
         const Errors e = errors(h, zero, ex, k, rows, 12, 16);
         std::printf("%s: max |H - E| / S = %.2f u\n", dt == GPTQ_DTYPE_F16 ? "F16" : "BF16", e.max_rel);
         assert_int_equal(e.over_bound, 0);
+        // The AMX path with 2 (F16) or 1 (BF16) parts, bit for bit.
+        assert_true(gptq::cpu::amx_hessian_enabled(k, rows));
+        std::vector<float> direct(size_t(k * k), 0.0f);
+        std::vector<uint16_t> ws;
+        gptq::cpu::syrk_lower_amx(direct.data(), k, xf.data(), k, rows,
+                                  dt == GPTQ_DTYPE_F16 ? 2 : 1, &ws, &pool);
+        for (int64_t i = 0; i < k; ++i)
+            assert_memory_equal(&h[size_t(i * k)], &direct[size_t(i * k)], size_t(i + 1) * 4);
     }
 }
 

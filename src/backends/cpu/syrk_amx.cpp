@@ -42,9 +42,11 @@ namespace gptq::cpu {
 
 namespace {
 
-// Below these the fp32 kernel is as fast or faster (the AMX path pads tokens to 32 and
-// features to 32, repacks the chunk and runs up to six products); measured in bench_gemm.
-constexpr int64_t kMinK = 64, kMinRows = 32;
+// Below these the fp32 kernel is as fast or faster (the AMX path pads tokens and features to
+// multiples of 32, repacks the chunk and runs six products per token): a sweep of k = 64..1024
+// x rows = 16..256 on this Emerald Rapids VM put the break-even near k = 64 at 256 rows and
+// k = 128 at 32 rows.
+constexpr int64_t kMinK = 128, kMinRows = 32;
 
 bool amx_disabled_by_env() {
     const char *v = std::getenv("GPTQ_CPU_NO_AMX");
@@ -334,6 +336,8 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
                     std::vector<uint16_t> *workspace, ThreadPool *pool) {
     if (parts < 1 || parts > 3) fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: parts %d", parts);
     if (k <= 0 || rows <= 0) return;
+    // Also asks for the tile state: without it the first tile instruction would be SIGILL.
+    if (!amx_supported()) fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: AMX is not available");
     const int64_t kp = (k + 31) / 32 * 32, nblocks = kp / 32, nfb = kp / 16;
     const int64_t nbands = (nblocks + kBandBlocks - 1) / kBandBlocks;
     for (int64_t r0 = 0; r0 < rows; r0 += kChunkTokens) {

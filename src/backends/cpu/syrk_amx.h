@@ -31,7 +31,7 @@ bool amx_hessian_enabled(int64_t k, int64_t rows);
 // value is split into: 3 for any fp32 value, 2 when every value has at most 16 significand
 // bits (fp16 inputs), 1 when every value is a bf16. Every 32 x 32 output block is summed by
 // one thread in a fixed order (smallest products first, tokens in order), so the result does
-// not depend on the thread count. Requires amx_supported(). `workspace` is reused between
+// not depend on the thread count. Fails (GPTQ_ERR_INTERNAL) unless amx_supported(). `workspace` is reused between
 // calls (its size grows to about 12 k * min(rows, 256) bytes).
 void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows, int parts,
                     std::vector<uint16_t> *workspace, ThreadPool *pool);
