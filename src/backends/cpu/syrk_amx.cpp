@@ -11,9 +11,12 @@
 // Token and feature padding (rows up to a multiple of 32, k up to a multiple of 32) is zero
 // and adds exact zeros; only elements inside k x k are written back.
 //
+// Inf/NaN: gptq_hessian_add refuses non-finite activations and sums of squares that could
+// overflow fp32, and no part exceeds |x| (h truncates), so no product or sum here overflows.
+//
 // Denormals: TDPBF16PS treats bf16 denormal inputs as zero and flushes denormal results.
-// Parts below 2^-126 are dropped, which only matters for activations below about 2^-110
-// (the low part l of x is >= 2^-16 |x| when nonzero), and products below 2^-126 (about
+// Parts below 2^-126 are dropped, which only happens for activations below about 2^-103
+// (a nonzero part is at least x's last bit, 2^-23 |x|), and products below 2^-126 (about
 // 1e-38) are flushed: absolute errors far below fp32's relative rounding of any Hessian entry
 // that is not itself ~1e-38.
 #include "backends/cpu/syrk_amx.h"
@@ -340,13 +343,17 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
     if (!amx_supported()) fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: AMX is not available");
     const int64_t kp = (k + 31) / 32 * 32, nblocks = kp / 32, nfb = kp / 16;
     const int64_t nbands = (nblocks + kBandBlocks - 1) / kBandBlocks;
+    // Sized for the largest chunk before any is summed, so a failed allocation leaves H as it
+    // was. Tiles 64-byte aligned (+ 32 elements of slack): a tile row across two cache lines
+    // costs two loads.
+    const int64_t t_max = (std::min(kChunkTokens, rows) + 31) / 32 * 32;
+    const size_t needed = size_t(6 * kp * t_max + 32);
+    if (workspace->size() < needed) workspace->resize(needed);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(workspace->data());
+    uint16_t *aligned = workspace->data() + ((64 - base % 64) % 64) / 2;
     for (int64_t r0 = 0; r0 < rows; r0 += kChunkTokens) {
         const int64_t n = std::min(kChunkTokens, rows - r0), t = (n + 31) / 32 * 32;
         const size_t side = size_t(kp) * size_t(t);  // a multiple of 32 elements (64 bytes)
-        if (workspace->size() < 6 * side + 32) workspace->resize(6 * side + 32);
-        // Tiles 64-byte aligned: a tile row across two cache lines costs two loads.
-        const uintptr_t base = reinterpret_cast<uintptr_t>(workspace->data());
-        uint16_t *aligned = workspace->data() + ((64 - base % 64) % 64) / 2;
         Packed pk;
         for (int p = 0; p < 3; ++p) {
             pk.a[p] = aligned + (2 * p) * side;
