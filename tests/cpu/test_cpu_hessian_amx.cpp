@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -117,7 +118,9 @@ void check_untouched(const std::vector<float> &h, int64_t k, const char *what) {
             if (i / 32 != j / 32 && h[size_t(i * k + j)] != kSentinel) ++bad;
     for (size_t g = size_t(k * k); g < h.size(); ++g)
         if (h[g] != kSentinel) ++bad;
-    if (bad) std::fprintf(stderr, "%s: %lld elements outside the update changed\n", what, (long long)bad);
+    if (bad)
+        std::fprintf(stderr, "%s: %lld elements outside the update changed\n", what,
+                     (long long)bad);
     assert_int_equal(bad, 0);
 }
 
@@ -139,31 +142,33 @@ std::vector<float> fp32_update(const std::vector<float> &x, int64_t rows, int64_
 
 void test_shapes_against_exact(void **) {
     ThreadPool pool(2);
-    const int64_t ks[] = {1, 15, 17, 100, 257}, row_counts[] = {1, 31, 33, 300};
+    // Every k with every row count, and k = 600 (two bands of 16 block rows, one partial).
+    std::vector<std::pair<int64_t, int64_t>> shapes = {{600, 45}};
+    for (const int64_t k : {1, 15, 17, 100, 257})
+        for (const int64_t rows : {1, 31, 33, 300}) shapes.emplace_back(k, rows);
     double worst_amx = 0, worst_fp32 = 0;
-    for (const int64_t k : ks)
-        for (const int64_t rows : row_counts) {
-            const int64_t ldx = k + 3;
-            const auto x = activations(rows, k, ldx, uint64_t(k * 1000 + rows));
-            const Exact ex = exact_xtx(x.data(), rows, k, ldx);
-            const auto h0 = initial_h(k);
-            const auto h_amx = amx_update(x, rows, k, ldx, 3, &pool);
-            const auto h_fp32 = fp32_update(x, rows, k, ldx, &pool);
-            const Errors ea = errors(h_amx, h0, ex, k, rows, 12, 16);
-            const Errors ef = errors(h_fp32, h0, ex, k, rows, 1, 2);
-            std::printf("k %3lld rows %3lld: max |H - E| / S = %6.2f u (AMX), %6.2f u (fp32)\n",
-                        (long long)k, (long long)rows, ea.max_rel, ef.max_rel);
-            if (ea.over_bound || ef.over_bound || ea.max_rel > 2 * ef.max_rel + 32)
-                std::fprintf(stderr, "k %lld rows %lld: %lld AMX / %lld fp32 elements over bound\n",
-                             (long long)k, (long long)rows, (long long)ea.over_bound,
-                             (long long)ef.over_bound);
-            assert_int_equal(ea.over_bound, 0);
-            assert_int_equal(ef.over_bound, 0);
-            assert_true(ea.max_rel <= 2 * ef.max_rel + 32);
-            check_untouched(h_amx, k, "AMX update");
-            worst_amx = std::max(worst_amx, ea.max_rel);
-            worst_fp32 = std::max(worst_fp32, ef.max_rel);
-        }
+    for (const auto &[k, rows] : shapes) {
+        const int64_t ldx = k + 3;
+        const auto x = activations(rows, k, ldx, uint64_t(k * 1000 + rows));
+        const Exact ex = exact_xtx(x.data(), rows, k, ldx);
+        const auto h0 = initial_h(k);
+        const auto h_amx = amx_update(x, rows, k, ldx, 3, &pool);
+        const auto h_fp32 = fp32_update(x, rows, k, ldx, &pool);
+        const Errors ea = errors(h_amx, h0, ex, k, rows, 12, 16);
+        const Errors ef = errors(h_fp32, h0, ex, k, rows, 1, 2);
+        std::printf("k %3lld rows %3lld: max |H - E| / S = %6.2f u (AMX), %6.2f u (fp32)\n",
+                    (long long)k, (long long)rows, ea.max_rel, ef.max_rel);
+        if (ea.over_bound || ef.over_bound || ea.max_rel > 2 * ef.max_rel + 32)
+            std::fprintf(stderr, "k %lld rows %lld: %lld AMX / %lld fp32 elements over bound\n",
+                         (long long)k, (long long)rows, (long long)ea.over_bound,
+                         (long long)ef.over_bound);
+        assert_int_equal(ea.over_bound, 0);
+        assert_int_equal(ef.over_bound, 0);
+        assert_true(ea.max_rel <= 2 * ef.max_rel + 32);
+        check_untouched(h_amx, k, "AMX update");
+        worst_amx = std::max(worst_amx, ea.max_rel);
+        worst_fp32 = std::max(worst_fp32, ef.max_rel);
+    }
     std::printf("worst over all shapes: %.2f u (AMX), %.2f u (fp32)\n", worst_amx, worst_fp32);
 }
 
@@ -193,9 +198,11 @@ void test_bounds_can_fail(void **) {
         const int64_t k = 64, rows = 1;
         const auto x = activations(rows, k, k, 99);
         const Exact ex = exact_xtx(x.data(), rows, k, k);
-        const Errors e2 = errors(amx_update(x, rows, k, k, 2, &pool), initial_h(k), ex, k, rows, 12, 16);
-        const Errors e3 = errors(amx_update(x, rows, k, k, 3, &pool), initial_h(k), ex, k, rows, 12, 16);
-        std::printf("one token, k 64: 2 parts %lld elements over the bound (max %.1f u), 3 parts %lld\n",
+        const auto h0 = initial_h(k);
+        const Errors e2 = errors(amx_update(x, rows, k, k, 2, &pool), h0, ex, k, rows, 12, 16);
+        const Errors e3 = errors(amx_update(x, rows, k, k, 3, &pool), h0, ex, k, rows, 12, 16);
+        std::printf("one token, k 64: 2 parts %lld elements over the bound (max %.1f u), "
+                    "3 parts %lld\n",
                     (long long)e2.over_bound, e2.max_rel, (long long)e3.over_bound);
         assert_true(e2.over_bound > 0);
         assert_int_equal(e3.over_bound, 0);
@@ -230,13 +237,15 @@ void test_bounds_can_fail(void **) {
 }
 
 void test_thread_count_invariance(void **) {
-    const int64_t k = 257, rows = 300, ldx = 260;
-    const auto x = activations(rows, k, ldx, 5);
-    const auto h1 = amx_update(x, rows, k, ldx, 3, nullptr);
-    for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        const auto h = amx_update(x, rows, k, ldx, 3, &pool);
-        assert_memory_equal(h.data(), h1.data(), h.size() * sizeof(float));
+    for (const int64_t k : {257, 600}) {
+        const int64_t rows = 300, ldx = k + 3;
+        const auto x = activations(rows, k, ldx, 5);
+        const auto h1 = amx_update(x, rows, k, ldx, 3, nullptr);
+        for (int threads : {1, 2, 3}) {
+            ThreadPool pool(threads);
+            const auto h = amx_update(x, rows, k, ldx, 3, &pool);
+            assert_memory_equal(h.data(), h1.data(), h.size() * sizeof(float));
+        }
     }
 }
 
@@ -298,7 +307,8 @@ void test_half_inputs(void **) {
         const std::vector<float> h(v.data, v.data + k * k), zero(size_t(k * k), 0.0f);
         const Exact ex = exact_xtx(xf.data(), rows, k, k);
         const Errors e = errors(h, zero, ex, k, rows, 12, 16);
-        std::printf("%s: max |H - E| / S = %.2f u\n", dt == GPTQ_DTYPE_F16 ? "F16" : "BF16", e.max_rel);
+        std::printf("%s: max |H - E| / S = %.2f u\n", dt == GPTQ_DTYPE_F16 ? "F16" : "BF16",
+                    e.max_rel);
         assert_int_equal(e.over_bound, 0);
         // The AMX path with 2 (F16) or 1 (BF16) parts, bit for bit.
         assert_true(gptq::cpu::amx_hessian_enabled(k, rows));

@@ -30,9 +30,10 @@ bool amx_hessian_enabled(int64_t k, int64_t rows);
 // same 32 x 32 block may also be written. `parts` (1, 2 or 3) is how many bf16 parts each
 // value is split into: 3 for any fp32 value, 2 when every value has at most 16 significand
 // bits (fp16 inputs), 1 when every value is a bf16. Every 32 x 32 output block is summed by
-// one thread in a fixed order (smallest products first, tokens in order), so the result does
-// not depend on the thread count. Fails (GPTQ_ERR_INTERNAL) unless amx_supported(). `workspace` is reused between
-// calls (its size grows to about 12 k * min(rows, 256) bytes).
+// one thread in a fixed order (chunks of 256 tokens, 32-token tiles in order, the products of
+// a tile in a fixed order), so the result does not depend on the thread count. Fails
+// (GPTQ_ERR_INTERNAL) unless amx_supported(). `workspace` is reused between calls (its size
+// grows to about 12 k * min(rows, 256) bytes).
 void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows, int parts,
                     std::vector<uint16_t> *workspace, ThreadPool *pool);
 
