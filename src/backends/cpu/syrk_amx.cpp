@@ -5,9 +5,11 @@
 // 32 tokens deep) and added to H. The packed copies, per part and per 16-feature block:
 //   B side: for each pair of tokens (2r, 2r+1), 16 features as bf16 pairs (token 2r in the
 //           low half of each 32-bit lane): the VNNI layout TDPBF16PS wants for its B operand,
-//           one contiguous 1 KiB tile per 32 tokens.
+//           one contiguous 1 KiB tile per 32 tokens. Packed for the whole chunk.
 //   A side: the same 16 x 16 matrix of 32-bit lanes transposed, i.e. 16 feature rows of 32
-//           tokens: the A operand, also one contiguous 1 KiB tile per 32 tokens.
+//           tokens: the A operand, also one contiguous 1 KiB tile per 32 tokens. Made from
+//           the B side by each task for its own band of rows only, into a per-thread buffer
+//           that stays in L2.
 // Token and feature padding (rows up to a multiple of 32, k up to a multiple of 32) is zero
 // and adds exact zeros; only elements inside k x k are written back.
 //
@@ -145,10 +147,12 @@ AVX512_TARGET inline void transpose16(__m512i r[16]) {
     }
 }
 
-// The packed chunk: part p's A side at a[p], B side at b[p]; feature block fb (16 features)
-// starts at fb * 16 * t, its token tile tt (32 tokens) at + tt * kTileElems.
+// The packed chunk: part p's B side at b[p], feature block fb (16 features) at fb * 16 * t,
+// its token tile tt (32 tokens) at + tt * kTileElems; the A side of feature blocks from
+// a_fb0 on at a[p], laid out alike (feature block fb at (fb - a_fb0) * 16 * t).
 struct Packed {
     uint16_t *a[3], *b[3];
+    int64_t a_fb0;
     int64_t t;  // tokens padded to a multiple of 32
 };
 
@@ -158,7 +162,8 @@ AVX512_TARGET inline __m512 load_token(const float *x0, int64_t ldx, int64_t n, 
     return tok < n ? _mm512_maskz_loadu_ps(fmask, x0 + tok * ldx + f0) : _mm512_setzero_ps();
 }
 
-// Packs 16 features (fb) x all tokens of the chunk x0 [n x k] for parts [0, parts).
+// Packs the B side of 16 features (fb) x all tokens of the chunk x0 [n x k] for parts
+// [0, parts).
 AVX512_TARGET void pack_feature_block(const Packed &pk, const float *x0, int64_t ldx, int64_t n,
                                       int64_t k, int64_t fb, int parts) {
     const int64_t f0 = fb * 16;
@@ -168,18 +173,31 @@ AVX512_TARGET void pack_feature_block(const Packed &pk, const float *x0, int64_t
     for (int64_t tt = 0; tt < pk.t / 32; ++tt) {
         const int64_t off = fb * 16 * pk.t + tt * kTileElems;
         for (int p = 0; p < parts; ++p) {
-            __m512i rows[16];
             for (int r = 0; r < 16; ++r) {
                 const int64_t tok = tt * 32 + 2 * r;
                 const __m512i even = part_bits(load_token(x0, ldx, n, tok, f0, fmask), p);
                 const __m512i odd = part_bits(load_token(x0, ldx, n, tok + 1, f0, fmask), p);
-                rows[r] = _mm512_or_si512(_mm512_and_si512(odd, high), _mm512_srli_epi32(even, 16));
-                _mm512_storeu_si512(pk.b[p] + off + r * 32, rows[r]);
+                const __m512i pair =
+                    _mm512_or_si512(_mm512_and_si512(odd, high), _mm512_srli_epi32(even, 16));
+                _mm512_storeu_si512(pk.b[p] + off + r * 32, pair);
             }
-            transpose16(rows);
-            for (int r = 0; r < 16; ++r) _mm512_storeu_si512(pk.a[p] + off + r * 32, rows[r]);
         }
     }
+}
+
+// The A side of feature blocks [pk.a_fb0, fb1) from the packed B side.
+AVX512_TARGET void pack_a_side(const Packed &pk, int64_t fb1, int parts) {
+    for (int p = 0; p < parts; ++p)
+        for (int64_t fb = pk.a_fb0; fb < fb1; ++fb)
+            for (int64_t tt = 0; tt < pk.t / 32; ++tt) {
+                const int64_t tile = tt * kTileElems;
+                const uint16_t *src = pk.b[p] + fb * 16 * pk.t + tile;
+                uint16_t *dst = pk.a[p] + (fb - pk.a_fb0) * 16 * pk.t + tile;
+                __m512i rows[16];
+                for (int r = 0; r < 16; ++r) rows[r] = _mm512_loadu_si512(src + r * 32);
+                transpose16(rows);
+                for (int r = 0; r < 16; ++r) _mm512_storeu_si512(dst + r * 32, rows[r]);
+            }
 }
 
 // A finished 32 x 32 block sum waiting to be added to H (h[i0 + r][j0 + c] += out[r][c]
@@ -236,7 +254,7 @@ AMX_TARGET void block_32x32(const Packed &pk, int64_t bi, int64_t bj, float *out
     const int64_t rows_per_tile = (32 + ntt - 1) / ntt;
     const uint16_t *a[3], *b[3];
     for (int p = 0; p < Parts; ++p) {
-        a[p] = pk.a[p] + 2 * bi * fstride;
+        a[p] = pk.a[p] + (2 * bi - pk.a_fb0) * fstride;
         b[p] = pk.b[p] + 2 * bj * fstride;
     }
     _tile_zero(0);
@@ -294,11 +312,13 @@ void prefetch_block(const float *h, int64_t k, int64_t i0, int64_t j0) {
     }
 }
 
-// Block rows [bi0, bi1) of the lower triangle, column by column, so that a column's B
-// panel is read from memory once per band and then from cache, while the band's A panels
-// stay in L2. Each block is summed and added to H.
+// Block rows [bi0, bi1) of the lower triangle (pk.a_fb0 = 2 bi0: the A side is this band's,
+// packed here), column by column, so that a column's B panel is read from memory once per
+// band and then from cache, while the band's A panels stay in L2. Each block is summed and
+// added to H.
 template <int Parts>
 AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1) {
+    pack_a_side(pk, 2 * bi1, Parts);
     static const TileConfig config;
     alignas(64) float out[2][32 * 32];  // the block being summed and the one being added
     PendingAdd pending;
@@ -347,27 +367,32 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
     // Sized for the largest chunk before any is summed, so a failed allocation leaves H as it
     // was. Tiles 64-byte aligned (+ 32 elements of slack): a tile row across two cache lines
     // costs two loads.
+    // Workspace: the B side of the chunk, then one A-side buffer per thread (a band's rows).
     const int64_t t_max = (std::min(kChunkTokens, rows) + 31) / 32 * 32;
-    const size_t needed = size_t(6 * kp * t_max + 32);
+    const int64_t threads = pool ? pool->size() : 1;
+    const int64_t band_rows = std::min(kp, 32 * kBandBlocks);
+    const size_t b_size = size_t(3 * kp * t_max), a_size = size_t(3 * band_rows * t_max);
+    const size_t needed = b_size + size_t(threads) * a_size + 32;
     if (workspace->size() < needed) workspace->resize(needed);
     const uintptr_t base = reinterpret_cast<uintptr_t>(workspace->data());
     uint16_t *aligned = workspace->data() + ((64 - base % 64) % 64) / 2;
     for (int64_t r0 = 0; r0 < rows; r0 += kChunkTokens) {
         const int64_t n = std::min(kChunkTokens, rows - r0), t = (n + 31) / 32 * 32;
-        const size_t side = size_t(kp) * size_t(t);  // a multiple of 32 elements (64 bytes)
+        // Each size is a multiple of 32 elements (64 bytes), keeping every tile aligned.
         Packed pk;
-        for (int p = 0; p < 3; ++p) {
-            pk.a[p] = aligned + (2 * p) * side;
-            pk.b[p] = aligned + (2 * p + 1) * side;
-        }
+        for (int p = 0; p < 3; ++p) pk.b[p] = aligned + size_t(p * kp * t);
         pk.t = t;
         const float *x0 = xt + r0 * ldx;
         auto pack = [&](int64_t fb, int) { pack_feature_block(pk, x0, ldx, n, k, fb, parts); };
         // Bands of kBandBlocks block rows, largest first so the last tasks are the short ones.
-        auto row = [&](int64_t task, int) {
+        auto row = [&](int64_t task, int thread) {
             const int64_t band = nbands - 1 - task;
-            block_band(pk, h, k, band * kBandBlocks, std::min(nblocks, (band + 1) * kBandBlocks),
-                       parts);
+            Packed own = pk;
+            own.a_fb0 = 2 * band * kBandBlocks;
+            uint16_t *a_buf = aligned + b_size + size_t(thread) * a_size;
+            for (int p = 0; p < 3; ++p) own.a[p] = a_buf + size_t(p * band_rows * t);
+            block_band(own, h, k, band * kBandBlocks,
+                       std::min(nblocks, (band + 1) * kBandBlocks), parts);
         };
         if (pool) {
             pool->parallel_for(nfb, pack);
