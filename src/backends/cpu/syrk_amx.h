@@ -33,7 +33,7 @@ bool amx_hessian_enabled(int64_t k, int64_t rows);
 // one thread in a fixed order (chunks of 256 tokens, 32-token tiles in order, the products of
 // a tile in a fixed order), so the result does not depend on the thread count. Fails
 // (GPTQ_ERR_INTERNAL) unless amx_supported(). `workspace` is reused between calls (its size
-// grows to 6 k T + 3 KiB * T per thread bytes, T = min(rows, 256) rounded up to 32: 6.8 MB
+// grows to 6 k T + 3 KiB * T per thread bytes, T = min(rows, 256) rounded up to 32: 7.9 MB
 // at k = 4096 and two threads).
 void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows, int parts,
                     std::vector<uint16_t> *workspace, ThreadPool *pool);
