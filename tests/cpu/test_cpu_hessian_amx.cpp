@@ -142,8 +142,9 @@ std::vector<float> fp32_update(const std::vector<float> &x, int64_t rows, int64_
 
 void test_shapes_against_exact(void **) {
     ThreadPool pool(2);
-    // Every k with every row count, and k = 600 (two bands of 16 block rows, one partial).
-    std::vector<std::pair<int64_t, int64_t>> shapes = {{600, 45}};
+    // Every k with every row count, k = 600 (two bands of 16 block rows, one partial) and
+    // k = 1100 (a band of 35 block columns, cut into two tasks).
+    std::vector<std::pair<int64_t, int64_t>> shapes = {{600, 45}, {1100, 33}};
     for (const int64_t k : {1, 15, 17, 100, 257})
         for (const int64_t rows : {1, 31, 33, 300}) shapes.emplace_back(k, rows);
     double worst_amx = 0, worst_fp32 = 0;
@@ -237,7 +238,7 @@ void test_bounds_can_fail(void **) {
 }
 
 void test_thread_count_invariance(void **) {
-    for (const int64_t k : {257, 600}) {
+    for (const int64_t k : {257, 600, 1100}) {  // 1100: a band cut into two tasks
         const int64_t rows = 300, ldx = k + 3;
         const auto x = activations(rows, k, ldx, 5);
         const auto h1 = amx_update(x, rows, k, ldx, 3, nullptr);

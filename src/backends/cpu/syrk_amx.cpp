@@ -82,6 +82,7 @@ constexpr int64_t kTileElems = 512;    // bf16 elements of one 16 x 64-byte tile
 // Block rows per task: their A panels (48 KiB each at 256 tokens, three parts: 768 KiB)
 // stay in L2 while each B panel is read once per band (16 was faster than 8 here).
 constexpr int64_t kBandBlocks = 16;
+constexpr int64_t kTaskColumns = 32;  // block columns per task (see band_tasks)
 constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
 
 bool ask_for_amx() {
@@ -312,13 +313,16 @@ void prefetch_block(const float *h, int64_t k, int64_t i0, int64_t j0) {
     }
 }
 
-// Block rows [bi0, bi1) of the lower triangle (pk.a_fb0 = 2 bi0: the A side is this band's,
-// packed here), column by column, so that a column's B panel is read from memory once per
-// band and then from cache, while the band's A panels stay in L2. Each block is summed and
-// added to H.
+// One task: the blocks of block rows [bi0, bi1) and block columns [bj0, bj1) in the lower
+// triangle, column by column, so that a column's B panel is read from memory once and then
+// from cache while the band's A panels (pk.a, from feature block pk.a_fb0 = 2 bi0 on) stay
+// in L2. Each block is summed and added to H.
+struct BandTask {
+    int64_t bi0, bi1, bj0, bj1;
+};
+
 template <int Parts>
-AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1) {
-    pack_a_side(pk, 2 * bi1, Parts);
+AMX_TARGET void run_task(const Packed &pk, float *h, int64_t k, const BandTask &task) {
     static const TileConfig config;
     alignas(64) float out[2][32 * 32];  // the block being summed and the one being added
     PendingAdd pending;
@@ -326,8 +330,8 @@ AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, i
     pending.k = k;
     int cur = 0;
     _tile_loadconfig(&config);
-    for (int64_t bj = 0; bj < bi1; ++bj)
-        for (int64_t bi = std::max(bi0, bj); bi < bi1; ++bi) {
+    for (int64_t bj = task.bj0; bj < task.bj1; ++bj)
+        for (int64_t bi = std::max(task.bi0, bj); bi < task.bi1; ++bi) {
             prefetch_block(h, k, bi * 32, bj * 32);  // arrives before its add, one block on
             block_32x32<Parts>(pk, bi, bj, out[cur], &pending);
             pending.add_rows(32);
@@ -341,10 +345,23 @@ AMX_TARGET void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, i
     _tile_release();
 }
 
-void block_band(const Packed &pk, float *h, int64_t k, int64_t bi0, int64_t bi1, int parts) {
-    if (parts == 1) block_band<1>(pk, h, k, bi0, bi1);
-    if (parts == 2) block_band<2>(pk, h, k, bi0, bi1);
-    if (parts == 3) block_band<3>(pk, h, k, bi0, bi1);
+void run_task(const Packed &pk, float *h, int64_t k, const BandTask &task, int parts) {
+    if (parts == 1) run_task<1>(pk, h, k, task);
+    if (parts == 2) run_task<2>(pk, h, k, task);
+    if (parts == 3) run_task<3>(pk, h, k, task);
+}
+
+// The lower triangle's blocks as tasks: bands of kBandBlocks block rows cut into runs of
+// kTaskColumns block columns, largest band first, so the last tasks handed out are short and
+// a thread that a busy machine slows down holds up the others by little.
+std::vector<BandTask> band_tasks(int64_t nblocks) {
+    std::vector<BandTask> tasks;
+    for (int64_t bi0 = (nblocks - 1) / kBandBlocks * kBandBlocks; bi0 >= 0; bi0 -= kBandBlocks) {
+        const int64_t bi1 = std::min(nblocks, bi0 + kBandBlocks);
+        for (int64_t bj0 = 0; bj0 < bi1; bj0 += kTaskColumns)
+            tasks.push_back({bi0, bi1, bj0, std::min(bi1, bj0 + kTaskColumns)});
+    }
+    return tasks;
 }
 
 } // namespace
@@ -363,7 +380,6 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
     // Also asks for the tile state: without it the first tile instruction would be SIGILL.
     if (!amx_supported()) fail(GPTQ_ERR_INTERNAL, "syrk_lower_amx: AMX is not available");
     const int64_t kp = (k + 31) / 32 * 32, nblocks = kp / 32, nfb = kp / 16;
-    const int64_t nbands = (nblocks + kBandBlocks - 1) / kBandBlocks;
     // Sized for the largest chunk before any is summed, so a failed allocation leaves H as it
     // was. Tiles 64-byte aligned (+ 32 elements of slack): a tile row across two cache lines
     // costs two loads.
@@ -376,6 +392,9 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
     if (workspace->size() < needed) workspace->resize(needed);
     const uintptr_t base = reinterpret_cast<uintptr_t>(workspace->data());
     uint16_t *aligned = workspace->data() + ((64 - base % 64) % 64) / 2;
+    const std::vector<BandTask> tasks = band_tasks(nblocks);
+    // Which band's A side each thread's buffer holds (-1: none yet in this chunk).
+    std::vector<int64_t> a_band(static_cast<size_t>(threads));
     for (int64_t r0 = 0; r0 < rows; r0 += kChunkTokens) {
         const int64_t n = std::min(kChunkTokens, rows - r0), t = (n + 31) / 32 * 32;
         // Each size is a multiple of 32 elements (64 bytes), keeping every tile aligned.
@@ -383,23 +402,27 @@ void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t r
         for (int p = 0; p < 3; ++p) pk.b[p] = aligned + size_t(p * kp * t);
         pk.t = t;
         const float *x0 = xt + r0 * ldx;
+        std::fill(a_band.begin(), a_band.end(), -1);
         auto pack = [&](int64_t fb, int) { pack_feature_block(pk, x0, ldx, n, k, fb, parts); };
-        // Bands of kBandBlocks block rows, largest first so the last tasks are the short ones.
-        auto row = [&](int64_t task, int thread) {
-            const int64_t band = nbands - 1 - task;
+        auto run = [&](int64_t index, int thread) {
+            const BandTask &task = tasks[size_t(index)];
             Packed own = pk;
-            own.a_fb0 = 2 * band * kBandBlocks;
+            own.a_fb0 = 2 * task.bi0;
             uint16_t *a_buf = aligned + b_size + size_t(thread) * a_size;
             for (int p = 0; p < 3; ++p) own.a[p] = a_buf + size_t(p * band_rows * t);
-            block_band(own, h, k, band * kBandBlocks,
-                       std::min(nblocks, (band + 1) * kBandBlocks), parts);
+            if (a_band[size_t(thread)] != task.bi0) {  // the same bytes whichever thread packs
+                pack_a_side(own, 2 * task.bi1, parts);
+                a_band[size_t(thread)] = task.bi0;
+            }
+            run_task(own, h, k, task, parts);
         };
+        const int64_t n_tasks = int64_t(tasks.size());
         if (pool) {
             pool->parallel_for(nfb, pack);
-            pool->parallel_for(nbands, row);
+            pool->parallel_for(n_tasks, run);
         } else {
             for (int64_t fb = 0; fb < nfb; ++fb) pack(fb, 0);
-            for (int64_t task = 0; task < nbands; ++task) row(task, 0);
+            for (int64_t index = 0; index < n_tasks; ++index) run(index, 0);
         }
     }
 }
