@@ -90,7 +90,11 @@ bool ask_for_amx() {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
     if (!amx_bf16 || !amx_tile) return false;
-    // Linux hands out the 8 KiB tile state only to processes that ask for it (5.16+).
+    // Linux hands out the 8 KiB tile state only to processes that ask for it (5.16+). The
+    // grant is process-wide and enlarges signal frames: the kernel refuses it while a thread
+    // has a sigaltstack too small for them (we then stay on the fp32 kernel), and refuses
+    // such small sigaltstacks afterwards. An application that cannot have that sets
+    // GPTQ_CPU_NO_AMX=1, which keeps the library from asking at all.
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 

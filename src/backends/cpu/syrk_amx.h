@@ -21,8 +21,9 @@ class ThreadPool;
 bool amx_supported();
 
 // Whether the Hessian should take the AMX path for an update of `rows` tokens of width k:
-// amx_supported(), the environment variable GPTQ_CPU_NO_AMX is not "1" (read on every call,
-// so a benchmark can time both paths in one run), and the shape is large enough to gain.
+// the environment variable GPTQ_CPU_NO_AMX is not "1" (read on every call, so a benchmark can
+// time both paths in one run; when set, the tile permission is never requested), the shape
+// is large enough to gain, and amx_supported().
 bool amx_hessian_enabled(int64_t k, int64_t rows);
 
 // h[lower] += xt^T xt for fp32 xt [rows x k] (row stride ldx >= k), h k x k row-major.
