@@ -1,8 +1,8 @@
 // The CPU backend's dense kernels at GPTQ's shapes against OpenBLAS in the same run: the
-// trailing update of the column loop, the Hessian's symmetric rank-k update and the inverse
-// factor (the library's Cholesky + triangular inverse against OpenBLAS spotrf + strtri, the
-// same two steps, and against LAPACK's three-step route spotrf + spotri + spotrf). White-box:
-// calls the internal kernels directly.
+// trailing update of the column loop, the Hessian's symmetric rank-k update (fp32 and, where
+// the CPU has it, AMX) and the inverse factor (the library's Cholesky + triangular inverse
+// against OpenBLAS spotrf + strtri, the same two steps, and against LAPACK's three-step route
+// spotrf + spotri + spotrf). White-box: calls the internal kernels directly.
 //
 //   bench_gemm [--quick] [--threads T] [K]        (default K = 4096, N = K rows of W)
 //
@@ -11,6 +11,7 @@
 // OPENBLAS_CORETYPE unset (`env -u OPENBLAS_CORETYPE build/bench/bench_gemm`).
 #include "backends/cpu/cholesky.h"
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/syrk_amx.h"
 #include "backends/cpu/thread_pool.h"
 
 extern "C" {
@@ -107,6 +108,17 @@ int main(int argc, char **argv) {
         std::snprintf(what, sizeof what, "hessian %lld tokens, K %lld (syrk, one triangle)",
                       (long long)tokens, (long long)k);
         report(what, double(tokens) * double(k) * double(k + 1), t_lib, t_blas);
+        // The AMX kernel CpuHessian uses by default where the CPU has it (three bf16 parts
+        // per fp32 value, six products), on the same data.
+        if (gptq::cpu::amx_supported()) {
+            std::vector<uint16_t> ws;
+            const double t_amx = median_time(reps, nop, [&] {
+                gptq::cpu::syrk_lower_amx(u.data(), k, x.data(), k, tokens, 3, &ws, &pool);
+            });
+            std::snprintf(what, sizeof what, "hessian %lld tokens, K %lld (AMX bf16 x 3)",
+                          (long long)tokens, (long long)k);
+            report(what, double(tokens) * double(k) * double(k + 1), t_amx, t_blas);
+        }
     }
 
     // Inverse factor of a well-conditioned SPD matrix (X^T X / T + damping).

@@ -5,7 +5,9 @@
  *
  * SIZE is N (an N x N layer) or NxK (N outputs, K inputs); default 768 2048 4096 4096x11008.
  * --quick runs a 256 x 256 layer with few tokens (the CTest smoke run).
- * Hessian throughput counts the useful flops of one triangle, T*K*(K+1).
+ * Hessian throughput counts the useful flops of one triangle, T*K*(K+1). On the CPU backend
+ * the Hessian is timed twice: as it runs by default (the AMX kernel where the CPU has it) and
+ * with GPTQ_CPU_NO_AMX=1 (the fp32 kernel), over the same batches.
  *
  * Baselines in the same run, when built with OpenBLAS (bench_blas.h): the Hessian against
  * OpenBLAS ssyrk over the same batches; GPTQ against the "OpenBLAS floor", the time OpenBLAS
@@ -81,6 +83,36 @@ static double blas_gptq_floor_seconds(int64_t n, int64_t k, double *t_inverse) {
     return t + *t_inverse;
 }
 
+/* The library's Hessian over the same batches with GPTQ_CPU_NO_AMX=1: on the CPU backend the
+ * fp32 AVX-512/AVX2 kernel even where the default is the AMX one (syrk_amx.h), for an A/B in
+ * one run. The variable is read on every gptq_hessian_add. */
+static double hessian_no_amx_seconds(gptq_ctx *ctx, int64_t k, int64_t tokens, int64_t batch) {
+    const char *prev = getenv("GPTQ_CPU_NO_AMX");
+    char *saved = prev ? strdup(prev) : NULL;
+    setenv("GPTQ_CPU_NO_AMX", "1", 1);
+    uint64_t seed = 5;
+    float *x = bench_alloc(sizeof(float) * (size_t)(batch * k));
+    gptq_hessian *h = NULL;
+    bench_check(gptq_hessian_create(ctx, k, &h), ctx, "gptq_hessian_create");
+    double t = 0.0;
+    for (int64_t done = 0; done < tokens; done += batch) {
+        const int64_t rows = tokens - done < batch ? tokens - done : batch;
+        bench_activations(x, rows, k, &seed);
+        gptq_matrix xm = {x, GPTQ_DTYPE_F32, rows, k, 0};
+        const double t0 = bench_now();
+        bench_check(gptq_hessian_add(h, &xm), ctx, "gptq_hessian_add");
+        t += bench_now() - t0;
+    }
+    gptq_hessian_destroy(h);
+    free(x);
+    if (saved)
+        setenv("GPTQ_CPU_NO_AMX", saved, 1);
+    else
+        unsetenv("GPTQ_CPU_NO_AMX");
+    free(saved);
+    return t;
+}
+
 enum { kQuantReps = 4 };  /* the first call, then three more */
 
 static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
@@ -137,6 +169,11 @@ static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
            "(first call %.3f s; with report %.3f s)  rel.err %.4f  peak RSS %.0f MiB\n",
            (long long)n, (long long)k, t_hess, f_hess / t_hess * 1e-9, t_quant, t_median,
            t_first, t_report, rep.rel_output_error, bench_peak_rss_mib());
+    if (gptq_ctx_backend(ctx) == GPTQ_BACKEND_CPU) {
+        const double t_fp32 = hessian_no_amx_seconds(ctx, k, tokens, batch);
+        printf("%13s  hessian with GPTQ_CPU_NO_AMX=1 (fp32 kernel) %7.3f s %6.1f GFLOP/s, "
+               "ratio %.2f\n", "", t_fp32, f_hess / t_fp32 * 1e-9, t_fp32 / t_hess);
+    }
     if (bench_blas_available()) {
         const double b_hess = blas_hessian_seconds(k, tokens, batch);
         double b_inv = 0.0;

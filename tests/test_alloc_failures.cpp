@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -115,14 +116,25 @@ void test_hessian_create(void **) {
 
 void test_hessian_add_f32(void **) {
     run_checked([] {
-        HessianAdd one(1, GPTQ_DTYPE_F32, false), many(kThreads, GPTQ_DTYPE_F32, false);
+        HessianAdd one(1, GPTQ_DTYPE_F32, false), many_amx(kThreads, GPTQ_DTYPE_F32, false);
         sweep("gptq_hessian_add F32", one);
+        sweep("gptq_hessian_add F32", many_amx);
+        // The fp32 kernel packs on the workers; the AMX one (where the CPU has it) packs into
+        // one buffer on the calling thread, so the worker-side failures are sought with it off.
+        const char *no_amx = std::getenv("GPTQ_CPU_NO_AMX");
+        const std::string saved = no_amx ? no_amx : "";
+        setenv("GPTQ_CPU_NO_AMX", "1", 1);
+        HessianAdd many(kThreads, GPTQ_DTYPE_F32, false);
         // Whether a worker thread takes a chunk (and allocates in it) is up to the scheduler:
         // on a busy machine the calling thread may run them all. A few sweeps make a
         // worker-side failure all but certain to be exercised.
         Tally t;
         for (int attempt = 0; attempt < 8 && t.oom_on_worker == 0; ++attempt)
             t = sweep("gptq_hessian_add F32", many);
+        if (no_amx)
+            setenv("GPTQ_CPU_NO_AMX", saved.c_str(), 1);
+        else
+            unsetenv("GPTQ_CPU_NO_AMX");
         g_case = "gptq_hessian_add F32 (threads)";
         EXPECT(t.oom_on_worker > 0, "no failure on a worker thread was seen in 8 sweeps");
     });

@@ -300,8 +300,22 @@ static void test_quantize_errors(void **state) {
     pb.struct_size = 0;
     EXPECT(ctx, gptq_quantize_layer(ctx, &pb, &w, h, &q, NULL), GPTQ_ERR_INVALID_ARGUMENT);
     EXPECT(ctx, gptq_quantize_rtn(ctx, &pb, &w, &q), GPTQ_ERR_INVALID_ARGUMENT);
-    pb.struct_size = sizeof pb + 8;
-    EXPECT(ctx, gptq_quantize_layer(ctx, &pb, &w, h, &q, NULL), GPTQ_ERR_INVALID_ARGUMENT);
+    /* A newer, larger layout that sets a field this library does not know: the 8 bytes
+     * past the struct must exist (reading past pb itself would be undefined and pass or
+     * fail with whatever the stack holds) and one of them is set. */
+    struct {
+        gptq_quant_params p;
+        unsigned char newer_fields[8];
+    } grown;
+    memset(&grown, 0, sizeof grown);
+    grown.p = p;
+    grown.p.struct_size = (uint32_t)(sizeof grown.p + sizeof grown.newer_fields);
+    grown.newer_fields[3] = 1;
+    EXPECT(ctx, gptq_quantize_layer(ctx, &grown.p, &w, h, &q, NULL), GPTQ_ERR_INVALID_ARGUMENT);
+    grown.newer_fields[3] = 0; /* all zero: the newer fields are unused, so it is accepted */
+    assert_int_equal(gptq_quantize_layer(ctx, &grown.p, &w, h, &q, NULL), GPTQ_OK);
+    gptq_qlayer_destroy(q);
+    q = NULL;
     pb = p;
     pb.block_size = 0;
     EXPECT(ctx, gptq_quantize_layer(ctx, &pb, &w, h, &q, NULL), GPTQ_ERR_INVALID_ARGUMENT);

@@ -3,6 +3,7 @@
 #include "backends/cpu/cholesky.h"
 #include "backends/cpu/convert.h"
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/syrk_amx.h"
 #include "backends/cpu/thread_pool.h"
 #include "core/error.h"
 
@@ -35,15 +36,25 @@ void CpuHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) {
         for (float &v : h_) v *= unscale;
         given_ = false;
     }
+    // AMX when the CPU has it and the update is big enough (syrk_amx.h): as many bf16 parts
+    // as the dtype needs to be represented exactly.
+    const bool amx = amx_hessian_enabled(k_, n);
+    const int parts = dtype == GPTQ_DTYPE_F32 ? 3 : dtype == GPTQ_DTYPE_F16 ? 2 : 1;
+    auto update = [&](const float *rows_f32, int64_t ldr, int64_t rows) {
+        if (amx)
+            syrk_lower_amx(h_.data(), k_, rows_f32, ldr, rows, parts, &amx_workspace_, pool_);
+        else
+            syrk_lower(h_.data(), k_, rows_f32, ldr, rows, pool_);
+    };
     if (dtype == GPTQ_DTYPE_F32) {
-        syrk_lower(h_.data(), k_, static_cast<const float *>(x), ld, n, pool_);
+        update(static_cast<const float *>(x), ld, n);
     } else {
         const int64_t chunk = std::min(kChunkRows, n);
         std::vector<float> buf(size_t(chunk * k_));
         for (int64_t r = 0; r < n; r += chunk) {
             const int64_t rows = std::min(chunk, n - r);
             rows_to_f32(x, dtype, ld, r, rows, k_, buf.data(), k_);
-            syrk_lower(h_.data(), k_, buf.data(), k_, rows, pool_);
+            update(buf.data(), k_, rows);
         }
     }
     tokens_ += n;

@@ -4,6 +4,7 @@
 #include "core/backend.h"
 #include "core/huge_page_allocator.h"
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,7 @@ private:
     // given matrix after set().
     BigVector<float> h_;
     ThreadPool *pool_;
+    std::vector<uint16_t> amx_workspace_;  // the AMX path's packed bf16 chunk, reused
 };
 
 } // namespace gptq::cpu
