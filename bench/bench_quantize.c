@@ -115,8 +115,8 @@ static double hessian_no_amx_seconds(gptq_ctx *ctx, int64_t k, int64_t tokens, i
 
 enum { kQuantReps = 4 };  /* the first call, then three more */
 
-static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
-    const int64_t n = sz.n, k = sz.k, batch = 256;
+static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens, int64_t batch) {
+    const int64_t n = sz.n, k = sz.k;
     uint64_t seed = 1234;
     float *w = bench_alloc(sizeof(float) * (size_t)(n * k));
     float *x = bench_alloc(sizeof(float) * (size_t)(batch * k));
@@ -191,7 +191,7 @@ static void run(gptq_ctx *ctx, layer_size sz, int64_t tokens) {
 int main(int argc, char **argv) {
     layer_size sizes[32];
     int n_sizes = 0, quick = 0;
-    int64_t tokens = 0;
+    int64_t tokens = 0, batch = 256;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) {
             quick = 1;
@@ -199,10 +199,13 @@ int main(int argc, char **argv) {
             ++i;  /* read by bench_backend_arg */
         } else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) {
             tokens = strtoll(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            batch = strtoll(argv[++i], NULL, 10);
         } else if (n_sizes < 32 && parse_size(argv[i], &sizes[n_sizes])) {
             ++n_sizes;
         } else {
-            fprintf(stderr, "usage: %s [--backend B] [--quick] [--tokens T] [N|NxK ...]\n",
+            fprintf(stderr,
+                    "usage: %s [--backend B] [--quick] [--tokens T] [--batch B] [N|NxK ...]\n",
                     argv[0]);
             return 2;
         }
@@ -215,11 +218,12 @@ int main(int argc, char **argv) {
     if (tokens <= 0) tokens = quick ? 512 : 4096;
 
     gptq_ctx *ctx = bench_ctx(bench_backend_arg(argc, argv));
-    printf("bench_quantize: libgptq %s, %s; %lld calibration tokens; 4-bit g128 act-order; "
-           "baseline %s\n",
+    printf("bench_quantize: libgptq %s, %s; %lld calibration tokens added %lld at a time; "
+           "4-bit g128 act-order; baseline %s\n",
            gptq_version_string(), gptq_ctx_device_name(ctx), (long long)tokens,
-           bench_blas_name());
-    for (int i = 0; i < n_sizes; ++i) run(ctx, sizes[i], tokens);
+           (long long)batch, bench_blas_name());
+    if (batch <= 0) batch = 256;
+    for (int i = 0; i < n_sizes; ++i) run(ctx, sizes[i], tokens, batch);
     gptq_ctx_destroy(ctx);
     return 0;
 }

@@ -54,9 +54,8 @@ GPTQ_API gptq_status gptq_hessian_add(gptq_hessian *h, const gptq_matrix *x) {
         if (x->cols != h->state->k())
             fail(GPTQ_ERR_SHAPE, "x has %lld columns but the Hessian is for k = %lld inputs",
                  (long long)x->cols, (long long)h->state->k());
-        gptq::require_finite(x, "x");
+        const gptq::SquareSums sums = gptq::square_sums(x, "x");  // also refuses Inf/NaN
         require_complete(h);
-        const gptq::SquareSums sums = gptq::square_sums(x);
         // Half of fp32's range: the bound holds exactly, fp32 rounding of the sums adds
         // far less than a factor of 2.
         const double limit = 0.5 * double(std::numeric_limits<float>::max());

@@ -73,19 +73,67 @@ void require_finite(const float *p, int64_t count, const char *name) {
                  (long long)i);
 }
 
-SquareSums square_sums(const gptq_matrix *x) {
-    const int64_t ld = x->row_stride ? x->row_stride : x->cols;
+namespace {
+
+// Up to kScanChunk elements of row r of m as fp32 (a view of F32 data, else converted).
+constexpr int64_t kScanChunk = 512;
+const float *row_chunk_f32(const gptq_matrix *m, int64_t ld, int64_t r, int64_t c0, int64_t n,
+                           float *buf) {
+    if (m->dtype == GPTQ_DTYPE_F32) return static_cast<const float *>(m->data) + r * ld + c0;
+    const uint16_t *src = static_cast<const uint16_t *>(m->data) + r * ld + c0;
+    if (m->dtype == GPTQ_DTYPE_F16)
+        for (int64_t c = 0; c < n; ++c) buf[c] = f16_to_f32(src[c]);
+    else
+        for (int64_t c = 0; c < n; ++c) buf[c] = bf16_to_f32(src[c]);
+    return buf;
+}
+
+// Eight independent lanes (max |v|, sum of v^2 in double, an Inf/NaN flag) so the loop
+// vectorises without reassociating anything: the result is the same on every machine.
+struct Lanes {
+    float max_abs[8] = {};
+    double sum_sq[8] = {};
+    uint32_t non_finite[8] = {};
+
+    void add(const float *v, int64_t n) {
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int l = 0; l < 8; ++l) take(l, v[c + l]);
+        for (int l = 0; c < n; ++c, ++l) take(l, v[c]);
+    }
+    void take(int l, float v) {
+        uint32_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        non_finite[l] |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        const float a = std::fabs(v);
+        max_abs[l] = a > max_abs[l] ? a : max_abs[l];
+        sum_sq[l] += double(v) * double(v);
+    }
+};
+
+} // namespace
+
+SquareSums square_sums(const gptq_matrix *x, const char *name) {
+    const int64_t ld = check_matrix(x, name);
     SquareSums s;
+    float buf[kScanChunk];
     for (int64_t r = 0; r < x->rows; ++r) {
-        double row_max = 0.0;
-        for (int64_t c = 0; c < x->cols; ++c) {
-            const double v = double(element_f32(x->data, x->dtype, r * ld + c));
-            const double v2 = v * v;
-            row_max = v2 > row_max ? v2 : row_max;
-            s.trace += v2;
+        Lanes lanes;
+        for (int64_t c0 = 0; c0 < x->cols; c0 += kScanChunk) {
+            const int64_t n = std::min(kScanChunk, x->cols - c0);
+            lanes.add(row_chunk_f32(x, ld, r, c0, n, buf), n);
         }
-        s.max_bound += row_max;
-        s.max_abs = std::fmax(s.max_abs, std::sqrt(row_max));
+        float row_max = 0.0f;
+        uint32_t bad = 0;
+        for (int l = 0; l < 8; ++l) {
+            bad |= lanes.non_finite[l];
+            row_max = std::fmax(row_max, lanes.max_abs[l]);
+            s.trace += lanes.sum_sq[l];
+        }
+        if (bad) require_finite(x, name);  // names the first non-finite element
+        // The square of a float is exact in double: the same bound as squaring every element.
+        s.max_bound += double(row_max) * double(row_max);
+        s.max_abs = std::fmax(s.max_abs, double(row_max));
     }
     return s;
 }

@@ -40,6 +40,9 @@ float element_f32(const void *data, gptq_dtype dtype, int64_t index);
 struct SquareSums {
     double max_abs = 0.0, max_bound = 0.0, trace = 0.0;
 };
-SquareSums square_sums(const gptq_matrix *x);
+// One pass over x (after check_matrix): fails with GPTQ_ERR_NON_FINITE naming the first
+// Inf/NaN, else returns the sums. `trace` is summed in eight lanes, so its last bits are not
+// those of a sequential sum (it only chooses a power-of-4 rescale).
+SquareSums square_sums(const gptq_matrix *x, const char *name);
 
 } // namespace gptq

@@ -142,9 +142,10 @@ std::vector<float> fp32_update(const std::vector<float> &x, int64_t rows, int64_
 
 void test_shapes_against_exact(void **) {
     ThreadPool pool(2);
-    // Every k with every row count, k = 600 (two bands of 16 block rows, one partial) and
-    // k = 1100 (a band of 35 block columns, cut into two tasks).
-    std::vector<std::pair<int64_t, int64_t>> shapes = {{600, 45}, {1100, 33}};
+    // Every k with every row count, k = 600 (several bands, one partial), k = 1100 (a band
+    // of 35 block columns, cut into two tasks) and 2100 tokens (two whole chunks of 1024 and
+    // a partial one).
+    std::vector<std::pair<int64_t, int64_t>> shapes = {{600, 45}, {1100, 33}, {70, 2100}};
     for (const int64_t k : {1, 15, 17, 100, 257})
         for (const int64_t rows : {1, 31, 33, 300}) shapes.emplace_back(k, rows);
     double worst_amx = 0, worst_fp32 = 0;

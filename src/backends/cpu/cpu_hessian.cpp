@@ -49,7 +49,9 @@ void CpuHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) {
     if (dtype == GPTQ_DTYPE_F32) {
         update(static_cast<const float *>(x), ld, n);
     } else {
-        const int64_t chunk = std::min(kChunkRows, n);
+        // Converted in the AMX path's chunks there, so F16/BF16 values sum exactly as the
+        // same values given as F32 (the fp32 kernel's 256-row chunks match its k slices).
+        const int64_t chunk = std::min(amx ? kAmxChunkTokens : kChunkRows, n);
         std::vector<float> buf(size_t(chunk * k_));
         for (int64_t r = 0; r < n; r += chunk) {
             const int64_t rows = std::min(chunk, n - r);

@@ -16,6 +16,9 @@ namespace gptq::cpu {
 
 class ThreadPool;
 
+// Tokens per chunk: each chunk is summed in tiles, then added to H (see syrk_amx.cpp).
+constexpr int64_t kAmxChunkTokens = 1024;
+
 // True when this CPU has AMX-BF16 and the OS granted this process the tile state (asked once
 // per process); false in builds without the x86 kernels (GPTQ_CPU_GENERIC_ONLY, other ISAs).
 bool amx_supported();
@@ -31,11 +34,11 @@ bool amx_hessian_enabled(int64_t k, int64_t rows);
 // same 32 x 32 block may also be written. `parts` (1, 2 or 3) is how many bf16 parts each
 // value is split into: 3 for any fp32 value, 2 when every value has at most 16 significand
 // bits (fp16 inputs), 1 when every value is a bf16. Every 32 x 32 output block is summed by
-// one thread in a fixed order (chunks of 256 tokens, 32-token tiles in order, the products of
-// a tile in a fixed order), so the result does not depend on the thread count. Fails
+// one thread in a fixed order (chunks of 1024 tokens, 32-token tiles in order, the products
+// of a tile in a fixed order), so the result does not depend on the thread count. Fails
 // (GPTQ_ERR_INTERNAL) unless amx_supported(). `workspace` is reused between calls (its size
-// grows to 6 k T + 3 KiB * T per thread bytes, T = min(rows, 256) rounded up to 32: 7.9 MB
-// at k = 4096 and two threads).
+// grows to 6 k T + 768 T per thread bytes, T = min(rows, 1024) rounded up to 32: 26.7 MB
+// at k = 4096 and two threads for calls of 1024 tokens or more, 6.7 MB for calls of 256).
 void syrk_lower_amx(float *h, int64_t k, const float *xt, int64_t ldx, int64_t rows, int parts,
                     std::vector<uint16_t> *workspace, ThreadPool *pool);
 
