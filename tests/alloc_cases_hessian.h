@@ -95,13 +95,17 @@ public:
     HessianAdd(int threads, gptq_dtype dtype, bool after_set)
         : Case(threads), after_set_(after_set),
           x_(dtype == GPTQ_DTYPE_F32 ? f32_matrix(g.xb, TB, K) : f16_matrix(g.xb16, TB, K)) {
+        // Two Hessians: reading one would sum its pending tokens before the add (the CPU's
+        // AMX path sums whole chunks of tokens; a read completes the current one), and the
+        // sweep below adds with nothing read in between.
         const Ctx ctx = make_ctx(threads);
         const Hessian h = prepared(ctx.get());
         before_ = hessian_get(h.get(), ctx.get());
         before_tokens_ = gptq_hessian_tokens(h.get());
-        EXPECT_OK(ctx.get(), gptq_hessian_add(h.get(), &x_));
-        after_ = hessian_get(h.get(), ctx.get());
-        after_tokens_ = gptq_hessian_tokens(h.get());
+        const Hessian h2 = prepared(ctx.get());
+        EXPECT_OK(ctx.get(), gptq_hessian_add(h2.get(), &x_));
+        after_ = hessian_get(h2.get(), ctx.get());
+        after_tokens_ = gptq_hessian_tokens(h2.get());
     }
     void setup() override {
         Case::setup();

@@ -287,6 +287,40 @@ void test_dispatch_and_env(void **) {
     assert_int_equal(unsetenv("GPTQ_CPU_NO_AMX"), 0);
 }
 
+// CpuHessian sums the AMX path in chunks counted from the first token, whatever the batches:
+// the same 2100 tokens in one call or in eight uneven ones give the same bits (no read in
+// between), and a read part-way (which sums the pending partial chunk) stays within the
+// bound of the exact sum.
+void test_batching_invariance(void **) {
+    ThreadPool pool(2);
+    const int64_t k = 150, rows = 2100;
+    const auto x = activations(rows, k, k, 21);
+    const int64_t batches[] = {1, 37, 256, 5, 300, 129, 1000, 372};
+    auto lower_of = [&](const gptq::cpu::CpuHessian &h) {
+        const auto v = h.view();
+        std::vector<float> out(size_t(k * k), 0.0f);
+        for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j <= i; ++j) out[size_t(i * k + j)] = v.data[i * k + j];
+        return out;
+    };
+    gptq::cpu::CpuHessian whole(k, &pool), batched(k, &pool), read_midway(k, &pool);
+    whole.add(x.data(), GPTQ_DTYPE_F32, rows, k);
+    int64_t r = 0;
+    for (int b = 0; b < 8; ++b) {
+        batched.add(x.data() + r * k, GPTQ_DTYPE_F32, batches[b], k);
+        read_midway.add(x.data() + r * k, GPTQ_DTYPE_F32, batches[b], k);
+        if (b == 2) (void)read_midway.view();
+        r += batches[b];
+    }
+    assert_int_equal(r, rows);
+    const auto a = lower_of(whole), b = lower_of(batched), m = lower_of(read_midway);
+    assert_memory_equal(a.data(), b.data(), a.size() * sizeof(float));
+    const Exact ex = exact_xtx(x.data(), rows, k, k);
+    const std::vector<float> zero(size_t(k * k), 0.0f);
+    assert_int_equal(errors(a, zero, ex, k, rows, 12, 16).over_bound, 0);
+    assert_int_equal(errors(m, zero, ex, k, rows, 12, 16).over_bound, 0);
+}
+
 // F16 (two parts) and BF16 (one part) inputs through CpuHessian: within the AMX bound of the
 // exact sum of the 16-bit values (with 4 or 1 products per token the bound is generous, and
 // no product is dropped for these dtypes).
@@ -337,6 +371,7 @@ int main() {
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_dispatch_and_env),
         cmocka_unit_test(test_half_inputs),
+        cmocka_unit_test(test_batching_invariance),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -36,39 +36,83 @@ void CpuHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) {
         for (float &v : h_) v *= unscale;
         given_ = false;
     }
-    // AMX when the CPU has it and the update is big enough (syrk_amx.h): as many bf16 parts
-    // as the dtype needs to be represented exactly.
-    const bool amx = amx_hessian_enabled(k_, n);
+    // As many bf16 parts as the dtype needs to be represented exactly (syrk_amx.h).
     const int parts = dtype == GPTQ_DTYPE_F32 ? 3 : dtype == GPTQ_DTYPE_F16 ? 2 : 1;
-    auto update = [&](const float *rows_f32, int64_t ldr, int64_t rows) {
-        if (amx)
-            syrk_lower_amx(h_.data(), k_, rows_f32, ldr, rows, parts, &amx_workspace_, pool_);
-        else
-            syrk_lower(h_.data(), k_, rows_f32, ldr, rows, pool_);
-    };
+    if (amx_hessian_enabled(k_, kAmxChunkTokens)) {
+        add_amx(x, dtype, n, ld, parts);
+        tokens_ += n;
+        return;
+    }
+    flush_pending();  // rows left by the AMX path (GPTQ_CPU_NO_AMX set since) go first
     if (dtype == GPTQ_DTYPE_F32) {
-        update(static_cast<const float *>(x), ld, n);
+        syrk_lower(h_.data(), k_, static_cast<const float *>(x), ld, n, pool_);
     } else {
-        // Converted in the AMX path's chunks there, so F16/BF16 values sum exactly as the
-        // same values given as F32 (the fp32 kernel's 256-row chunks match its k slices).
-        const int64_t chunk = std::min(amx ? kAmxChunkTokens : kChunkRows, n);
+        // 256-row chunks: the fp32 kernel's k slices, so the values sum as the same values
+        // given as F32 would.
+        const int64_t chunk = std::min(kChunkRows, n);
         std::vector<float> buf(size_t(chunk * k_));
         for (int64_t r = 0; r < n; r += chunk) {
             const int64_t rows = std::min(chunk, n - r);
             rows_to_f32(x, dtype, ld, r, rows, k_, buf.data(), k_);
-            update(buf.data(), k_, rows);
+            syrk_lower(h_.data(), k_, buf.data(), k_, rows, pool_);
         }
     }
     tokens_ += n;
 }
 
+void CpuHessian::add_amx(const void *x, gptq_dtype dtype, int64_t n, int64_t ld, int parts) {
+    constexpr int64_t C = kAmxChunkTokens;
+    if (pending_.empty()) pending_.resize(size_t(C * k_));  // may throw: nothing changed yet
+    int64_t r = 0;
+    if (pending_rows_ > 0) {  // complete the pending chunk first
+        r = std::min(n, C - pending_rows_);
+        append_pending(x, dtype, 0, r, ld, parts);
+        if (pending_rows_ == C) flush_pending();
+    }
+    for (; n - r >= C; r += C) {  // whole chunks of this call
+        if (dtype == GPTQ_DTYPE_F32) {
+            syrk_lower_amx(h_.data(), k_, static_cast<const float *>(x) + r * ld, ld, C, parts,
+                           &amx_workspace_, pool_);
+        } else {
+            append_pending(x, dtype, r, C, ld, parts);
+            flush_pending();
+        }
+    }
+    if (r < n) append_pending(x, dtype, r, n - r, ld, parts);
+}
+
+void CpuHessian::append_pending(const void *x, gptq_dtype dtype, int64_t r0, int64_t rows,
+                                int64_t ld, int parts) {
+    float *dst = pending_.data() + pending_rows_ * k_;
+    if (dtype == GPTQ_DTYPE_F32) {
+        const float *src = static_cast<const float *>(x) + r0 * ld;
+        for (int64_t r = 0; r < rows; ++r) std::copy(src + r * ld, src + r * ld + k_, dst + r * k_);
+    } else {
+        rows_to_f32(x, dtype, ld, r0, rows, k_, dst, k_);
+    }
+    pending_rows_ += rows;
+    pending_parts_ = std::max(pending_parts_, parts);
+}
+
+void CpuHessian::flush_pending() const {
+    if (pending_rows_ == 0) return;
+    // Extra zero parts of fewer-bit values add exact zeros: the most parts serve every row.
+    syrk_lower_amx(h_.data(), k_, pending_.data(), k_, pending_rows_, pending_parts_,
+                   &amx_workspace_, pool_);
+    pending_rows_ = 0;
+    pending_parts_ = 1;
+}
+
 void CpuHessian::set(const float *h, int64_t n_tokens) {
     std::copy(h, h + k_ * k_, h_.begin());
+    pending_rows_ = 0;  // the given matrix replaces every token added before
+    pending_parts_ = 1;
     tokens_ = n_tokens;
     given_ = true;
 }
 
 HessianView CpuHessian::view() const {
+    flush_pending();
     if (!given_ && tokens_ <= 0) fail(GPTQ_ERR_INVALID_ARGUMENT, "the Hessian has no data yet");
     HessianView v;
     v.data = h_.data();
@@ -80,6 +124,7 @@ HessianView CpuHessian::view() const {
 }
 
 void CpuHessian::read_scaled(float *dst) const {
+    flush_pending();
     if (given_) {
         std::copy(h_.begin(), h_.end(), dst);
         return;

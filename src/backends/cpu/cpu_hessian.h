@@ -39,11 +39,27 @@ public:
     HessianView view() const;
 
 private:
+    // On the AMX path rows are summed in chunks of kAmxChunkTokens counted from the first
+    // token, whatever the batches they arrived in: a call's rows first fill the pending
+    // chunk, whole chunks of the call are summed straight from the caller's memory, and the
+    // rest waits in the pending chunk for the next call or a read. Every chunk costs a pass
+    // over H, so 256-token calls cost a quarter of the passes they would on their own, and
+    // H does not depend on how the tokens were batched.
+    void add_amx(const void *x, gptq_dtype dtype, int64_t n, int64_t ld, int parts);
+    void append_pending(const void *x, gptq_dtype dtype, int64_t r0, int64_t rows, int64_t ld,
+                        int parts);
+    // Sums the pending rows into H. Const because it only changes how the same sum is held
+    // (a read must see every token added so far).
+    void flush_pending() const;
+
     // Lower triangle of sum x x^T (upper part unspecified) while accumulating; the full
     // given matrix after set().
-    BigVector<float> h_;
+    mutable BigVector<float> h_;
     ThreadPool *pool_;
-    std::vector<uint16_t> amx_workspace_;  // the AMX path's packed bf16 chunk, reused
+    mutable std::vector<uint16_t> amx_workspace_;  // the AMX path's packed bf16 chunk, reused
+    mutable BigVector<float> pending_;  // up to kAmxChunkTokens rows of k values, fp32
+    mutable int64_t pending_rows_ = 0;
+    mutable int pending_parts_ = 1;  // bf16 parts the pending rows need (the most of any)
 };
 
 } // namespace gptq::cpu
