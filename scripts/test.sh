@@ -15,7 +15,7 @@
 # Environment: GPTQ_JOBS (default: cores), GPTQ_CMAKE_ARGS (extra configure arguments for
 # every tree), GPTQ_SKIP_ASAN=1 / GPTQ_SKIP_CUDA=1 to leave a stage out when iterating,
 # GPTQ_LONG=1 to add the `long` tests to the Release stage (never run under sanitizers).
-# Expected duration on 2 idle cores from a fresh clone: about 16 minutes (970 s measured);
+# Expected duration on 2 idle cores from a fresh clone: about 15 minutes (871 s measured);
 # the summary prints each stage's wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
