@@ -23,6 +23,7 @@ namespace {
 
 constexpr int64_t KC = 256;              // k slice: a B strip (KC x NR) stays in L1
 constexpr int64_t kStripsPerBlock = 16;  // MC = 16 MR: the A block (<= 192 x 256) in L2
+constexpr int64_t kWholeBFloats = int64_t(1) << 20;  // 4 MiB: a B packed whole stays in L2/L3
 // sgemm_lower computes whole strips up to the end of each row block: its promise about the
 // upper triangle holds for every kernel shape (at most 12 x 32).
 static_assert(kStripsPerBlock * 12 + 32 <= kSgemmLowerReach, "sgemm_lower reach");
@@ -245,6 +246,35 @@ void gemm(const Operands &o, ThreadPool *pool) {
     const bool in_place = !o.tb && row_blocks <= 2;
     const int64_t packed_from = in_place ? o.n / nr : 0;  // first strip to pack
     thread_local std::vector<float> bbuf;
+    // Several k slices of a narrow B (the triangular inverse's L22^-1 S: n = 128, k up to
+    // K): B is packed whole at once and each task runs its rows through every slice, so the
+    // call takes two parallel steps instead of two per slice, and the triangle's uneven
+    // rows balance across the threads. Each C element still sums the same slices in the
+    // same order with the same kernel: the same bits.
+    const int64_t slices = (o.k + KC - 1) / KC;
+    if (parallel && !in_place && slices > 1 && strips * nr * o.k <= kWholeBFloats) {
+        bbuf.resize(size_t(strips * nr * slices * KC));
+        float *const bp = bbuf.data();
+        const int64_t slice_floats = strips * nr * KC;
+        run_tasks(pool, true, slices, [&](int64_t s, int) {
+            const int64_t p0 = s * KC;
+            pack_b_for(kern, o, 0, o.n, p0, std::min(KC, o.k - p0), bp + s * slice_floats);
+        });
+        run_tasks(pool, true, row_blocks * chunks, [&](int64_t t, int) {
+            const int64_t rb = row_blocks - 1 - t / chunks, ch = t % chunks;
+            const int64_t i0 = rb * mc_max, mc = std::min(mc_max, o.m - i0);
+            const int64_t n_end = o.lower ? std::min(o.n, i0 + mc) : o.n;
+            const int64_t j0 = ch * chunk_strips * nr;
+            const int64_t j1 = std::min(n_end, j0 + chunk_strips * nr);
+            if (j0 >= j1) return;
+            for (int64_t p0 = 0; p0 < o.k; p0 += KC) {
+                if (o.a_lower && p0 >= i0 + mc) break;  // only A's zeros from here on
+                const BSlice bs{bp + (p0 / KC) * slice_floats, nullptr, o.ldb, 0};
+                run_task(o, kern, bs, p0, std::min(KC, o.k - p0), i0, mc, j0, j1);
+            }
+        });
+        return;
+    }
     bbuf.resize(size_t(strips * nr * std::min(KC, o.k)));
     float *const bp = bbuf.data();  // lambdas below run on other threads: never name bbuf
     for (int64_t p0 = 0; p0 < o.k; p0 += KC) {
