@@ -75,16 +75,31 @@ void require_finite(const float *p, int64_t count, const char *name) {
 
 namespace {
 
+// An all-ones exponent: Inf or NaN. Integer bit tests OR-ed over a row vectorise (a float
+// reduction would not, its order being fixed).
+inline uint32_t non_finite_bit(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+}
+
+// Elements [c0, c0 + n) of row r of a half-precision m, as fp32, into dst; the format's loop
+// is chosen outside it.
+void half_row_to_f32(const gptq_matrix *m, int64_t ld, int64_t r, int64_t c0, int64_t n,
+                     float *dst) {
+    const uint16_t *src = static_cast<const uint16_t *>(m->data) + r * ld + c0;
+    if (m->dtype == GPTQ_DTYPE_F16)
+        for (int64_t c = 0; c < n; ++c) dst[c] = f16_to_f32(src[c]);
+    else
+        for (int64_t c = 0; c < n; ++c) dst[c] = bf16_to_f32(src[c]);
+}
+
 // Up to kScanChunk elements of row r of m as fp32 (a view of F32 data, else converted).
 constexpr int64_t kScanChunk = 512;
 const float *row_chunk_f32(const gptq_matrix *m, int64_t ld, int64_t r, int64_t c0, int64_t n,
                            float *buf) {
     if (m->dtype == GPTQ_DTYPE_F32) return static_cast<const float *>(m->data) + r * ld + c0;
-    const uint16_t *src = static_cast<const uint16_t *>(m->data) + r * ld + c0;
-    if (m->dtype == GPTQ_DTYPE_F16)
-        for (int64_t c = 0; c < n; ++c) buf[c] = f16_to_f32(src[c]);
-    else
-        for (int64_t c = 0; c < n; ++c) buf[c] = bf16_to_f32(src[c]);
+    half_row_to_f32(m, ld, r, c0, n, buf);
     return buf;
 }
 
@@ -102,9 +117,7 @@ struct Lanes {
         for (int l = 0; c < n; ++c, ++l) take(l, v[c]);
     }
     void take(int l, float v) {
-        uint32_t bits;
-        std::memcpy(&bits, &v, sizeof bits);
-        non_finite[l] |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        non_finite[l] |= non_finite_bit(v);
         const float a = std::fabs(v);
         max_abs[l] = a > max_abs[l] ? a : max_abs[l];
         sum_sq[l] += double(v) * double(v);
@@ -141,9 +154,9 @@ SquareSums square_sums(const gptq_matrix *x, const char *name) {
 BigVector<float> to_f32(const gptq_matrix *m, const char *name) {
     const int64_t ld = check_matrix(m, name);
     BigVector<float> out(size_t(m->rows * m->cols));
-    // One pass per row with the format's loop chosen outside it (a layer is tens of MB): the
-    // copy or conversion, and an Inf/NaN test on the converted values that compiles to
-    // vector operations; the slow search for the first bad element only runs if there is one.
+    // One pass per row (a layer is tens of MB): the copy or conversion, then an Inf/NaN test
+    // of the converted values; the slow search for the first bad element only runs if there
+    // is one.
     bool finite = true;
     for (int64_t r = 0; r < m->rows && finite; ++r) {
         float *dst = out.data() + r * m->cols;
@@ -152,20 +165,10 @@ BigVector<float> to_f32(const gptq_matrix *m, const char *name) {
             const float *src = static_cast<const float *>(m->data) + r * ld;
             std::copy(src, src + n, dst);
         } else {
-            const uint16_t *src = static_cast<const uint16_t *>(m->data) + r * ld;
-            if (m->dtype == GPTQ_DTYPE_F16)
-                for (int64_t c = 0; c < n; ++c) dst[c] = f16_to_f32(src[c]);
-            else
-                for (int64_t c = 0; c < n; ++c) dst[c] = bf16_to_f32(src[c]);
+            half_row_to_f32(m, ld, r, 0, n, dst);
         }
-        // An all-ones exponent is Inf or NaN; an integer OR over the row vectorises (a float
-        // reduction would not, its order being fixed).
         uint32_t non_finite = 0;
-        for (int64_t c = 0; c < n; ++c) {
-            uint32_t bits;
-            std::memcpy(&bits, dst + c, sizeof bits);
-            non_finite |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-        }
+        for (int64_t c = 0; c < n; ++c) non_finite |= non_finite_bit(dst[c]);
         finite = non_finite == 0;
     }
     if (!finite) require_finite(m, name);  // names the first non-finite element

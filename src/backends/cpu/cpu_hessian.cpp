@@ -62,7 +62,10 @@ void CpuHessian::add(const void *x, gptq_dtype dtype, int64_t n, int64_t ld) {
 
 void CpuHessian::add_amx(const void *x, gptq_dtype dtype, int64_t n, int64_t ld, int parts) {
     constexpr int64_t C = kAmxChunkTokens;
-    if (pending_.empty()) pending_.resize(size_t(C * k_));  // may throw: nothing changed yet
+    // The pending chunk only where rows will wait or be converted (F32 calls of whole chunks
+    // never need it). Allocated before anything changes, so a failure leaves H as it was.
+    const bool needs_pending = dtype != GPTQ_DTYPE_F32 || (pending_rows_ + n) % C != 0;
+    if (needs_pending && pending_.empty()) pending_.resize(size_t(C * k_));
     int64_t r = 0;
     if (pending_rows_ > 0) {  // complete the pending chunk first
         r = std::min(n, C - pending_rows_);
